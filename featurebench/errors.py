@@ -1,0 +1,5 @@
+"""The one exception type the CLI turns into a clean, actionable message."""
+
+
+class FeaturebenchError(Exception):
+    """A user-facing error: the message names the file or option at fault and the fix."""

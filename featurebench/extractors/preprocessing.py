@@ -1,0 +1,71 @@
+"""Named input preprocessing modes, in NumPy, each equal to a Keras ``preprocess_input``.
+
+Every model spec names one of these, so a backbone can never be fed another
+backbone's normalisation. They take RGB float or uint8 arrays with values in
+0..255 and return float32. ``tests/test_preprocessing.py`` checks each against
+the Keras function it stands for.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+_CAFFE_BGR_MEAN = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+_IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def caffe(x: np.ndarray) -> np.ndarray:
+    """RGB->BGR, then subtract the ImageNet BGR means (VGG16/19, ResNet50)."""
+    return x[..., ::-1].astype(np.float32) - _CAFFE_BGR_MEAN
+
+
+def tf_scale(x: np.ndarray) -> np.ndarray:
+    """Scale 0..255 to -1..1 (MobileNet, MobileNetV2, Inception, Xception, ResNetV2)."""
+    return x.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+
+
+def torch_norm(x: np.ndarray) -> np.ndarray:
+    """Scale to 0..1, subtract ImageNet mean and divide by std, RGB order (DenseNet)."""
+    return (x.astype(np.float32) / np.float32(255.0) - _IMAGENET_MEAN) / _IMAGENET_STD
+
+
+def passthrough(x: np.ndarray) -> np.ndarray:
+    """Float 0..255 unchanged: the model normalises inside its graph (Keras EfficientNet)."""
+    return x.astype(np.float32)
+
+
+def raw_uint8(x: np.ndarray) -> np.ndarray:
+    """Raw RGB bytes, for quantised models whose input quantisation is the normalisation."""
+    return np.asarray(x, dtype=np.uint8)
+
+
+PREPROCESSORS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "caffe": caffe,
+    "tf": tf_scale,
+    "torch": torch_norm,
+    "none": passthrough,
+    "uint8": raw_uint8,
+}
+
+DESCRIPTIONS: dict[str, str] = {
+    "caffe": "RGB->BGR, minus ImageNet BGR mean (caffe)",
+    "tf": "x/127.5 - 1 (tf)",
+    "torch": "x/255, ImageNet mean/std (torch)",
+    "none": "0..255 float, normalised inside the model",
+    "uint8": "raw uint8 bytes (model's input quantisation)",
+}
+
+
+def get_preprocessor(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """Return the preprocessing function called ``name``; raise with the valid names if unknown."""
+    from featurebench.errors import FeaturebenchError
+
+    try:
+        return PREPROCESSORS[name]
+    except KeyError:
+        raise FeaturebenchError(
+            f"Unknown preprocessing {name!r}; choose one of: {', '.join(PREPROCESSORS)}"
+        ) from None
