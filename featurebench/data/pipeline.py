@@ -1,0 +1,105 @@
+"""The streamed decode -> resize -> batch pipeline.
+
+Decoding runs in a thread pool (Pillow and OpenCV release the GIL) a bounded
+distance ahead of the consumer, so inference on one batch overlaps with
+decoding of the next and memory stays flat however many images there are.
+Order is preserved exactly: batch contents depend only on the candidate order,
+never on thread timing, so an interrupted run resumes to identical rows.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from featurebench.data.decode import DEFAULT_MAX_PIXELS, SkipImage, decode_image
+from featurebench.data.resize import resize_image
+from featurebench.data.sources import Candidate
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How to turn a file into a model input: target (height, width), resize mode, limits."""
+
+    size: tuple[int, int]
+    resize: str = "stretch"
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    allow_truncated: bool = False
+
+
+@dataclass
+class Decoded:
+    """One candidate after decoding: ``image`` on success, ``skip`` (the reason) otherwise."""
+
+    index: int
+    candidate: Candidate
+    image: np.ndarray | None = None
+    skip: str | None = None
+
+
+@dataclass
+class Batch:
+    """Up to ``batch_size`` decoded images plus the skips met on the way.
+
+    ``end`` is the candidate position just after the last one this batch consumed.
+    """
+
+    rows: list[Decoded] = field(default_factory=list)
+    skipped: list[Decoded] = field(default_factory=list)
+    end: int = 0
+
+    def images(self) -> np.ndarray:
+        """The batch's images stacked as (B, H, W, 3) uint8."""
+        return np.stack([row.image for row in self.rows])
+
+
+def load_image(path: str | Path, options: DecodeOptions) -> np.ndarray:
+    """Decode and resize one file for a model; raises :class:`SkipImage` when unusable."""
+    image = decode_image(path, options.max_pixels, options.allow_truncated)
+    return resize_image(image, options.size, options.resize)
+
+
+def _decode_candidate(index: int, candidate: Candidate, root: Path, options: DecodeOptions) -> Decoded:
+    if candidate.skip_reason:
+        return Decoded(index, candidate, skip=candidate.skip_reason)
+    try:
+        return Decoded(index, candidate, image=load_image(root / candidate.path, options))
+    except SkipImage as exc:
+        return Decoded(index, candidate, skip=exc.message)
+    except Exception as exc:  # noqa: BLE001 - an unexpected decoder failure must not abort the run
+        return Decoded(index, candidate, skip=f"decode error: {type(exc).__name__}: {exc}")
+
+
+def iter_decoded(candidates: Sequence[Candidate], root: Path, options: DecodeOptions,
+                 start: int = 0, workers: int = 2, lookahead: int = 64) -> Iterator[Decoded]:
+    """Yield ``candidates[start:]`` decoded, in order, with up to ``lookahead`` in flight."""
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool:
+        pending: deque = deque()
+        position = start
+        try:
+            while position < len(candidates) or pending:
+                while position < len(candidates) and len(pending) < lookahead:
+                    pending.append(pool.submit(_decode_candidate, position, candidates[position], root, options))
+                    position += 1
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def iter_batches(decoded: Iterator[Decoded], batch_size: int) -> Iterator[Batch]:
+    """Group decoded candidates into batches of ``batch_size`` images (the last may be smaller)."""
+    batch = Batch()
+    for item in decoded:
+        (batch.rows if item.image is not None else batch.skipped).append(item)
+        batch.end = item.index + 1
+        if len(batch.rows) == batch_size:
+            yield batch
+            batch = Batch()
+    if batch.rows or batch.skipped:
+        yield batch

@@ -1,0 +1,217 @@
+"""List a labelled image set: class folders, a CSV/TSV of ``path,label``, or a file-name pattern.
+
+A listing never opens an image. Every file that looks like an image becomes a
+:class:`Candidate`; a candidate that already cannot be used (no label, outside
+the dataset root, missing) carries its ``skip_reason`` so it is counted in the
+feature file's ``skipped`` table instead of disappearing. Files that are not
+images (by extension) and hidden/system files are listed as ``ignored``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from featurebench.errors import FeaturebenchError
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".gif", ".tif", ".tiff",
+     ".webp", ".ppm", ".pgm", ".pbm", ".pnm"}
+)
+SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
+TABLE_EXTENSIONS = frozenset({".csv", ".tsv", ".txt"})
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One image file to extract: path relative to the dataset root (or absolute), its label."""
+
+    path: str
+    label: str | None
+    skip_reason: str | None = None
+
+
+@dataclass
+class DatasetListing:
+    """What a source holds: candidates sorted by path, the class names, what was ignored."""
+
+    root: Path
+    kind: str
+    candidates: list[Candidate]
+    label_names: list[str]
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def label_index(self, label: str | None) -> int:
+        """Index of ``label`` in ``label_names`` (-1 for no label)."""
+        return -1 if label is None else self.label_names.index(label)
+
+
+def is_hidden_or_system(name: str) -> bool:
+    """True for dot-files and OS clutter such as ``Thumbs.db``."""
+    return name.startswith(".") or name.lower() in SYSTEM_FILES
+
+
+def _classify_file(name: str) -> str | None:
+    """Return why a file is ignored, or ``None`` when it is an image candidate."""
+    if is_hidden_or_system(name):
+        return "hidden or system file"
+    if Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
+        return "not an image file extension"
+    return None
+
+
+def _walk_files(top: Path):
+    """Yield every non-directory entry under ``top`` (symlinks to dirs are not followed)."""
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            yield Path(dirpath) / name
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def list_class_folders(root: Path) -> DatasetListing:
+    """The classic layout: one sub-folder per class, images anywhere below it."""
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise FeaturebenchError(
+            f"{root} has no class sub-folders. Put each class's images in its own folder "
+            "(ROOT/cat/*.jpg, ROOT/dog/*.jpg), or for labels in file names pass "
+            "--label-pattern '^(cat|dog)\\.'"
+        )
+    candidates: list[Candidate] = []
+    ignored: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    for entry in sorted(root.iterdir()):
+        if not entry.is_dir() or entry.name.startswith("."):
+            ignored.append((entry.name, "not inside a class folder"))
+    used: list[str] = []
+    for cls in classes:
+        found = 0
+        for path in _walk_files(root / cls):
+            reason = _classify_file(path.name)
+            if reason:
+                ignored.append((_relative(path, root), reason))
+            else:
+                candidates.append(Candidate(_relative(path, root), cls))
+                found += 1
+        if found:
+            used.append(cls)
+        else:
+            warnings.append(f"class folder {cls!r} has no images; it is left out")
+    return DatasetListing(root, "class-folders", candidates, used, ignored, warnings)
+
+
+def list_by_pattern(root: Path, pattern: str) -> DatasetListing:
+    """Images anywhere under ``root``; the label is taken from the file name by ``pattern``.
+
+    The label is the named group ``label`` if present, else group 1, else the whole match.
+    """
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise FeaturebenchError(f"--label-pattern {pattern!r} is not a valid regex: {exc}") from None
+    candidates: list[Candidate] = []
+    ignored: list[tuple[str, str]] = []
+    for path in _walk_files(root):
+        reason = _classify_file(path.name)
+        rel = _relative(path, root)
+        if reason:
+            ignored.append((rel, reason))
+            continue
+        match = regex.search(path.name)
+        if match is None:
+            candidates.append(Candidate(rel, None, f"file name does not match --label-pattern {pattern!r}"))
+            continue
+        if "label" in regex.groupindex:
+            label = match.group("label")
+        else:
+            label = match.group(1) if regex.groups else match.group(0)
+        candidates.append(Candidate(rel, label))
+    labels = sorted({c.label for c in candidates if c.label is not None})
+    return DatasetListing(root, "label-pattern", candidates, labels, ignored)
+
+
+def _read_table_rows(table: Path) -> list[list[str]]:
+    delimiter = "\t" if table.suffix.lower() == ".tsv" else None
+    with open(table, newline="", encoding="utf-8-sig") as handle:
+        text = handle.read()
+    if delimiter is None:
+        try:
+            delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
+        except csv.Error:
+            delimiter = ","
+    rows = [row for row in csv.reader(text.splitlines(), delimiter=delimiter) if any(row)]
+    if rows and rows[0] and rows[0][0].strip().lower() in {"path", "file", "filename", "image"}:
+        rows = rows[1:]
+    return rows
+
+
+def list_table(table: Path, root: Path | None = None, allow_outside_root: bool = False) -> DatasetListing:
+    """A CSV/TSV of ``path,label`` rows; relative paths are taken from ``root``.
+
+    ``root`` defaults to the table's folder. Paths that resolve outside the root are
+    skipped unless ``allow_outside_root``.
+    """
+    root = (root or table.parent).resolve()
+    candidates: list[Candidate] = []
+    ignored: list[tuple[str, str]] = []
+    for number, row in enumerate(_read_table_rows(table), start=1):
+        if len(row) < 2:
+            raise FeaturebenchError(
+                f"{table}: row {number} has {len(row)} column(s); each row needs 'path,label'"
+            )
+        raw, label = row[0].strip(), row[1].strip()
+        if is_hidden_or_system(Path(raw).name) or Path(raw).suffix.lower() not in IMAGE_EXTENSIONS:
+            ignored.append((raw, _classify_file(Path(raw).name) or "not an image"))
+            continue
+        normalized = Path(os.path.normpath(root / raw))
+        resolved = normalized.resolve()
+        empty_label = None if label else f"{table.name} row {number} has an empty label"
+        if resolved == root or root in resolved.parents:
+            rel = Path(os.path.relpath(normalized, root)).as_posix()
+            candidates.append(Candidate(rel, label or None, empty_label))
+        elif allow_outside_root:
+            candidates.append(Candidate(str(resolved), label or None, empty_label))
+        else:
+            candidates.append(Candidate(raw, label or None,
+                                        "path is outside the dataset root (pass --allow-outside-root to allow)"))
+    candidates.sort(key=lambda c: c.path)
+    labels = sorted({c.label for c in candidates if c.label is not None and c.skip_reason is None})
+    return DatasetListing(root, "table", candidates, labels, ignored)
+
+
+def list_source(source: str | os.PathLike, label_pattern: str | None = None,
+                root: str | os.PathLike | None = None, allow_outside_root: bool = False) -> DatasetListing:
+    """Detect the source type and list it.
+
+    ``source`` is a class-folder directory, a ``.csv``/``.tsv``/``.txt`` table, or a
+    directory plus ``label_pattern``.
+    """
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise FeaturebenchError(f"Source {path} does not exist; pass a folder of class folders or a CSV of path,label")
+    if path.is_file():
+        if path.suffix.lower() not in TABLE_EXTENSIONS:
+            raise FeaturebenchError(f"Source {path} is a file but not a .csv/.tsv/.txt table of path,label")
+        listing = list_table(path, Path(root).expanduser() if root else None, allow_outside_root)
+    elif label_pattern:
+        listing = list_by_pattern(path.resolve(), label_pattern)
+    else:
+        listing = list_class_folders(path.resolve())
+    if not listing.candidates:
+        raise FeaturebenchError(
+            f"No images found in {path} ({len(listing.ignored)} files ignored, e.g. non-image extensions). "
+            f"Supported extensions: {', '.join(sorted(IMAGE_EXTENSIONS))}"
+        )
+    if len(listing.label_names) < 2:
+        listing.warnings.append(
+            f"only {len(listing.label_names)} class(es) found: features are fine, but a classifier needs 2 or more"
+        )
+    return listing

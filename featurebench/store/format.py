@@ -1,0 +1,35 @@
+"""The feature-file format (version 1), readable with plain h5py or pandas.
+
+Datasets
+    ``features``      (N, D) float32 (float16 opt-in), chunked by rows
+    ``labels``        (N,) int32 index into ``label_names``
+    ``label_names``   (C,) UTF-8 strings
+    ``paths``         (N,) UTF-8, relative to the source root (absolute if outside it)
+    ``skipped/path``, ``skipped/reason``   every candidate image that could not be used
+    ``ignored/path``, ``ignored/reason``   files not taken as images (extension, hidden)
+
+Rows are in the seeded shuffled order; ``split_index`` = int(N * train_fraction):
+rows ``[:split_index]`` are the train slice, ``[split_index:]`` the test slice.
+Attributes: see :data:`REQUIRED_ATTRS` and the writer.
+"""
+
+FORMAT_NAME = "featurebench-features"
+FORMAT_VERSION = 1
+
+FEATURES = "features"
+LABELS = "labels"
+LABEL_NAMES = "label_names"
+PATHS = "paths"
+SKIPPED = "skipped"
+IGNORED = "ignored"
+
+#: Attributes every complete feature file carries.
+REQUIRED_ATTRS = (
+    "format", "format_version", "featurebench_version", "complete", "created",
+    "model", "layer", "pool", "input_size", "resize", "preprocessing", "weights", "weights_sha256",
+    "seed", "train_fraction", "split_index", "n_rows", "n_skipped", "n_ignored", "n_candidates",
+    "feature_dim", "source", "source_kind", "dataset",
+)
+
+#: Suffix of the folder that holds an extraction in progress (the resumable journal).
+PARTIAL_SUFFIX = ".partial"

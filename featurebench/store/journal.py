@@ -1,0 +1,174 @@
+"""The resumable journal of an extraction in progress: ``OUT.h5.partial/``.
+
+Each flush writes one shard (``.npz``: features, candidate indices of its rows,
+skipped candidates with reasons) to a temporary name and renames it into place,
+so a shard is either whole or absent, whatever kills the process (even SIGKILL).
+``manifest.json`` fixes the candidate order and the settings that determine the
+rows; a restart with the same settings continues after the last shard, and one
+with different settings is refused with the differences named. The final HDF5
+file is assembled from the shards only when every candidate is done.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from featurebench.errors import FeaturebenchError
+from featurebench.store.format import PARTIAL_SUFFIX
+
+_SHARD = re.compile(r"^rows-(\d{9})-(\d{9})\.npz$")
+
+
+def partial_dir_for(output: Path) -> Path:
+    """The journal folder belonging to feature file ``output``."""
+    return output.with_name(output.name + PARTIAL_SUFFIX)
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class Shard:
+    """One flushed block: rows ``row_index`` (candidate positions) and skips, up to ``end``."""
+
+    start: int
+    end: int
+    features: np.ndarray
+    row_index: np.ndarray
+    skip_index: np.ndarray
+    skip_reason: np.ndarray
+
+
+class Journal:
+    """A locked journal folder. Use :meth:`open` and close with :meth:`release` or ``with``."""
+
+    def __init__(self, directory: Path, manifest: dict[str, Any], lock_handle):
+        self.directory = directory
+        self.manifest = manifest
+        self._lock_handle = lock_handle
+
+    # -- opening --------------------------------------------------------------
+    @classmethod
+    def open(cls, output: Path, manifest: dict[str, Any], force: bool = False) -> "Journal":
+        """Create the journal for ``output`` or reopen a matching one to resume.
+
+        ``manifest`` must hold ``fingerprint`` and ``settings``. An existing journal
+        with another fingerprint is refused unless ``force`` (then it is discarded).
+        """
+        directory = partial_dir_for(output)
+        if force and directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        lock_handle = cls._lock(directory)
+        try:
+            manifest_path = directory / "manifest.json"
+            if manifest_path.exists():
+                existing = json.loads(manifest_path.read_text(encoding="utf-8"))
+                if existing.get("fingerprint") != manifest["fingerprint"]:
+                    raise FeaturebenchError(cls._mismatch_message(directory, existing, manifest))
+                manifest = existing
+            else:
+                _atomic_write(manifest_path, lambda h: h.write(json.dumps(manifest).encode("utf-8")))
+        except BaseException:
+            lock_handle.close()
+            raise
+        return cls(directory, manifest, lock_handle)
+
+    @staticmethod
+    def _lock(directory: Path):
+        handle = open(directory / "lock", "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise FeaturebenchError(
+                f"Another featurebench process is writing {directory}; wait for it to finish "
+                "or stop it first."
+            ) from None
+        return handle
+
+    @staticmethod
+    def _mismatch_message(directory: Path, old: dict[str, Any], new: dict[str, Any]) -> str:
+        old_settings, new_settings = old.get("settings", {}), new.get("settings", {})
+        changed = [f"{key}: {old_settings.get(key)!r} -> {new_settings.get(key)!r}"
+                   for key in sorted(set(old_settings) | set(new_settings))
+                   if old_settings.get(key) != new_settings.get(key)]
+        if old.get("candidates") != new.get("candidates"):
+            changed.append("the list of images in the source changed")
+        return (
+            f"{directory} holds a partial extraction started with different settings "
+            f"({'; '.join(changed) or 'unknown difference'}). Re-run the original command to resume it, "
+            "or pass --force to discard it and start over."
+        )
+
+    def release(self) -> None:
+        """Drop the lock (the journal stays on disk for a later resume)."""
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    # -- progress ---------------------------------------------------------------
+    def _shard_ranges(self) -> list[tuple[int, int, Path]]:
+        ranges = []
+        for path in self.directory.iterdir():
+            match = _SHARD.match(path.name)
+            if match:
+                ranges.append((int(match.group(1)), int(match.group(2)), path))
+        ranges.sort()
+        contiguous, expected = [], 0
+        for start, end, path in ranges:
+            if start != expected:
+                break
+            contiguous.append((start, end, path))
+            expected = end
+        return contiguous
+
+    def next_index(self) -> int:
+        """Position of the first candidate not yet covered by a shard."""
+        ranges = self._shard_ranges()
+        return ranges[-1][1] if ranges else 0
+
+    def commit(self, start: int, end: int, features: np.ndarray, row_index: list[int],
+               skipped: list[tuple[int, str]]) -> None:
+        """Write candidates ``[start, end)`` as one shard, atomically."""
+        path = self.directory / f"rows-{start:09d}-{end:09d}.npz"
+        arrays = {
+            "features": np.asarray(features, dtype=np.float32),
+            "row_index": np.asarray(row_index, dtype=np.int64),
+            "skip_index": np.asarray([i for i, _ in skipped], dtype=np.int64),
+            "skip_reason": np.asarray([r for _, r in skipped], dtype=str),
+        }
+        _atomic_write(path, lambda h: np.savez(h, **arrays))
+
+    def shards(self) -> Iterator[Shard]:
+        """Yield the committed shards in candidate order, one at a time."""
+        for start, end, path in self._shard_ranges():
+            with np.load(path, allow_pickle=False) as data:
+                yield Shard(start, end, data["features"], data["row_index"], data["skip_index"],
+                            data["skip_reason"])
+
+    def remove(self) -> None:
+        """Delete the journal folder (after the final file is in place)."""
+        self.release()
+        shutil.rmtree(self.directory, ignore_errors=True)

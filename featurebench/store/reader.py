@@ -1,0 +1,137 @@
+"""Read a feature file: checked for completeness, sliced by the stored split, streamed by chunks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import h5py
+import numpy as np
+
+from featurebench.errors import FeaturebenchError
+from featurebench.store import format as fmt
+from featurebench.store.journal import partial_dir_for
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def _strings(dataset: h5py.Dataset) -> list[str]:
+    return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in dataset[()]]
+
+
+class FeatureFile:
+    """An open feature file. ``features`` stays on disk; everything else is small.
+
+    Use :func:`open_feature_file`, which checks that the file is complete.
+    """
+
+    def __init__(self, path: Path, h5: h5py.File):
+        self.path = path
+        self._h5 = h5
+        self.attrs: dict[str, Any] = {key: _decode(value) for key, value in h5.attrs.items()}
+        self.features: h5py.Dataset = h5[fmt.FEATURES]
+        self.labels: np.ndarray = h5[fmt.LABELS][()]
+        self.label_names: list[str] = _strings(h5[fmt.LABEL_NAMES])
+
+    @property
+    def n_rows(self) -> int:
+        """Number of feature rows."""
+        return int(self.features.shape[0])
+
+    @property
+    def feature_dim(self) -> int:
+        """Features per row."""
+        return int(self.features.shape[1])
+
+    @property
+    def split_index(self) -> int:
+        """Rows ``[:split_index]`` are the stored train slice, the rest the test slice."""
+        return int(self.attrs.get("split_index", int(self.n_rows * 0.75)))
+
+    @property
+    def paths(self) -> list[str]:
+        """Image path of each row, relative to the source root."""
+        return _strings(self._h5[fmt.PATHS])
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        """(path, reason) for every image that could not be used."""
+        if fmt.SKIPPED not in self._h5:
+            return []
+        group = self._h5[fmt.SKIPPED]
+        return list(zip(_strings(group["path"]), _strings(group["reason"])))
+
+    @property
+    def ignored(self) -> list[tuple[str, str]]:
+        """(path, reason) for files not taken as images."""
+        if fmt.IGNORED not in self._h5:
+            return []
+        group = self._h5[fmt.IGNORED]
+        return list(zip(_strings(group["path"]), _strings(group["reason"])))
+
+    def json_attr(self, key: str, default: Any = None) -> Any:
+        """An attribute stored as JSON text (lists, dicts), parsed."""
+        value = self.attrs.get(key)
+        if value in (None, ""):
+            return default
+        return json.loads(value)
+
+    def read_rows(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Features of rows ``[start:stop]`` as float32 (reads only that slice)."""
+        return np.asarray(self.features[start:stop], dtype=np.float32)
+
+    def iter_chunks(self, start: int = 0, stop: int | None = None, rows: int | None = None
+                    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(offset, block)`` over rows ``[start:stop]``, one HDF5 chunk-multiple at a time."""
+        stop = self.n_rows if stop is None else stop
+        rows = rows or (self.features.chunks[0] if self.features.chunks else 1024)
+        for offset in range(start, stop, rows):
+            yield offset, self.read_rows(offset, min(offset + rows, stop))
+
+    def close(self) -> None:
+        """Close the underlying HDF5 file."""
+        self._h5.close()
+
+    def __enter__(self) -> "FeatureFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_feature_file(path: str | Path, require_complete: bool = True) -> FeatureFile:
+    """Open a feature file for reading, with clear errors for missing, partial or foreign files."""
+    path = Path(path)
+    if not path.exists():
+        partial = partial_dir_for(path)
+        hint = (f" An extraction into it is in progress or was interrupted ({partial}); "
+                "re-run the same `featurebench extract` command to finish it.") if partial.exists() else ""
+        raise FeaturebenchError(f"Feature file {path} does not exist.{hint}")
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise FeaturebenchError(f"{path} is not a readable HDF5 file ({exc}).") from None
+    missing = [name for name in (fmt.FEATURES, fmt.LABELS, fmt.LABEL_NAMES) if name not in h5]
+    if missing:
+        h5.close()
+        raise FeaturebenchError(f"{path} is not a featurebench feature file (missing {', '.join(missing)}).")
+    if require_complete and not bool(h5.attrs.get("complete", False)):
+        h5.close()
+        raise FeaturebenchError(
+            f"{path} is marked incomplete (its extraction did not finish); re-run the extract command to finish it."
+        )
+    feature_file = FeatureFile(path, h5)
+    if require_complete and feature_file.n_rows != len(feature_file.labels):
+        feature_file.close()
+        raise FeaturebenchError(f"{path} is inconsistent: {feature_file.n_rows} feature rows but "
+                                f"{len(feature_file.labels)} labels.")
+    return feature_file
