@@ -25,7 +25,7 @@ class ModelSpec:
     builder: Callable[..., Any]
     default_layer: str | None = None
     default_pool: str = "avg"
-    weights_source: str = "keras.applications ImageNet (download or Keras cache)"
+    weights_source: str = "Keras cache / download"
     #: File name Keras caches the no-top ImageNet weights under (for error messages).
     imagenet_cache_file: str | None = None
     #: Returns the local file the "imagenet" weights come from (hashed into provenance);

@@ -42,6 +42,34 @@ def _atomic_write(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
+def shard_ranges(directory: Path) -> list[tuple[int, int, Path]]:
+    """Committed shards as ``(start, end, path)``, contiguous from candidate 0."""
+    ranges = []
+    for path in directory.iterdir():
+        match = _SHARD.match(path.name)
+        if match:
+            ranges.append((int(match.group(1)), int(match.group(2)), path))
+    ranges.sort()
+    contiguous, expected = [], 0
+    for start, end, path in ranges:
+        if start != expected:
+            break
+        contiguous.append((start, end, path))
+        expected = end
+    return contiguous
+
+
+def journal_progress(output: Path) -> tuple[int, int] | None:
+    """(done, total) candidates of an unfinished extraction into ``output``; None if there is none."""
+    directory = partial_dir_for(output)
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.exists():
+        return None
+    total = len(json.loads(manifest_path.read_text(encoding="utf-8"))["candidates"])
+    ranges = shard_ranges(directory)
+    return (ranges[-1][1] if ranges else 0), total
+
+
 @dataclass
 class Shard:
     """One flushed block: rows ``row_index`` (candidate positions) and skips, up to ``end``."""
@@ -129,24 +157,9 @@ class Journal:
         self.release()
 
     # -- progress ---------------------------------------------------------------
-    def _shard_ranges(self) -> list[tuple[int, int, Path]]:
-        ranges = []
-        for path in self.directory.iterdir():
-            match = _SHARD.match(path.name)
-            if match:
-                ranges.append((int(match.group(1)), int(match.group(2)), path))
-        ranges.sort()
-        contiguous, expected = [], 0
-        for start, end, path in ranges:
-            if start != expected:
-                break
-            contiguous.append((start, end, path))
-            expected = end
-        return contiguous
-
     def next_index(self) -> int:
         """Position of the first candidate not yet covered by a shard."""
-        ranges = self._shard_ranges()
+        ranges = shard_ranges(self.directory)
         return ranges[-1][1] if ranges else 0
 
     def commit(self, start: int, end: int, features: np.ndarray, row_index: list[int],
@@ -163,7 +176,7 @@ class Journal:
 
     def shards(self) -> Iterator[Shard]:
         """Yield the committed shards in candidate order, one at a time."""
-        for start, end, path in self._shard_ranges():
+        for start, end, path in shard_ranges(self.directory):
             with np.load(path, allow_pickle=False) as data:
                 yield Shard(start, end, data["features"], data["row_index"], data["skip_index"],
                             data["skip_reason"])

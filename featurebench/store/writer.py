@@ -44,8 +44,8 @@ def _write_strings(group: h5py.Group, name: str, values: list[str]) -> None:
 
 
 def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
-                          dtype: str = "float32", compression: str | None = None) -> dict[str, int]:
-    """Write ``output`` from the journal's shards and return the row/skip counts.
+                          dtype: str = "float32", compression: str | None = None) -> dict[str, Any]:
+    """Write ``output`` from the journal's shards; return the counts and skip reasons.
 
     ``attrs`` are stored as file attributes (``complete`` is set last).
     """
@@ -80,8 +80,8 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
             ignored_group = h5.create_group(fmt.IGNORED)
             _write_strings(ignored_group, "path", [p for p, _ in manifest["ignored"]])
             _write_strings(ignored_group, "reason", [r for _, r in manifest["ignored"]])
-            counts = {"n_rows": n_rows, "n_skipped": len(skipped), "n_ignored": len(manifest["ignored"]),
-                      "n_candidates": len(candidates)}
+            counts: dict[str, Any] = {"n_rows": n_rows, "n_skipped": len(skipped),
+                                      "n_ignored": len(manifest["ignored"]), "n_candidates": len(candidates)}
             train_fraction = float(attrs["train_fraction"])
             all_attrs = {**attrs, **counts, "split_index": int(n_rows * train_fraction),
                          "feature_dim": feature_dim, "dtype": np_dtype.name,
@@ -95,6 +95,16 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
+    counts["skipped_reasons"] = skip_reason_counts(reason for _, reason in skipped)
+    return counts
+
+
+def skip_reason_counts(reasons) -> dict[str, int]:
+    """Count skip reasons by their short code (the text before the first colon)."""
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        key = str(reason).split(":", 1)[0]
+        counts[key] = counts.get(key, 0) + 1
     return counts
 
 

@@ -1,0 +1,142 @@
+"""The ``featurebench`` command line: parses, calls the library, prints. Nothing else lives here.
+
+Heavy libraries (TensorFlow, scikit-learn) are imported inside the commands
+that need them, so ``--help``, ``models`` and ``info`` start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from featurebench import __version__
+from featurebench.errors import FeaturebenchError
+
+app = typer.Typer(
+    name="featurebench",
+    help="Transfer-learning workbench: pretrained CNN features -> HDF5 -> classical classifiers -> reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"featurebench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Transfer-learning workbench: pretrained CNN features -> HDF5 -> classical classifiers -> reports."""
+
+
+@app.command()
+def models() -> None:
+    """List the registered extractors: input size, feature dim, preprocessing, weights source."""
+    from rich.table import Table
+
+    from featurebench.extractors import list_specs
+
+    table = Table(title="Registered extractors (--model NAME, or a .keras/.h5/.tflite/SavedModel path)")
+    for column in ("name", "input", "dim", "feature layer", "prep", "weights source"):
+        table.add_column(column)
+    for spec in list_specs():
+        layer = f"{spec.default_layer or 'last conv'} ({spec.default_pool})"
+        table.add_row(spec.name, str(spec.input_size), str(spec.feature_dim), layer, spec.preprocessing,
+                      spec.weights_source)
+    out.print(table)
+
+
+@app.command()
+def extract(
+    source: Path = typer.Argument(..., help="Class-per-folder directory, a CSV/TSV of path,label, "
+                                  "or a directory plus --label-pattern."),
+    output: Path = typer.Option(..., "-o", "--output", help="Feature file to write (HDF5)."),
+    model: str = typer.Option("efficientnet_lite0", "--model", "-m",
+                              help="Registered name (see `featurebench models`) or a model file "
+                                   "(.keras, .h5, SavedModel folder, .tflite)."),
+    weights: str = typer.Option("imagenet", help="imagenet (Keras cache/download), none (random init, seeded), "
+                                "or PATH to a weights file."),
+    layer: Optional[str] = typer.Option(None, help="Feature layer (default: the model's; TFLite: tensor name or index)."),
+    pool: Optional[str] = typer.Option(None, help="How to turn a 4-D layer output into a vector: avg, max, flatten."),
+    batch_size: Optional[int] = typer.Option(None, help="Images per forward pass (default: the model's)."),
+    seed: int = typer.Option(42, help="Seed of the one shuffle of the image list (stored)."),
+    train_fraction: float = typer.Option(0.75, help="Stored split point: rows [:int(N*f)] train, the rest test."),
+    dtype: str = typer.Option("float32", help="float32, or float16 for half-size files."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output / discard a partial run."),
+    label_pattern: Optional[str] = typer.Option(None, help="Regex on file names giving the label "
+                                                "(group 'label' or group 1), e.g. '^(cat|dog)\\.'"),
+    root: Optional[Path] = typer.Option(None, help="Root for relative paths in a CSV (default: the CSV's folder)."),
+    allow_outside_root: bool = typer.Option(False, help="Allow CSV paths that leave the dataset root."),
+    resize: str = typer.Option("stretch", help="stretch (classic: straight to the input size) or center-crop."),
+    allow_truncated: bool = typer.Option(False, help="Keep truncated images (decoded partially) instead of skipping."),
+    max_pixels: int = typer.Option(178_956_970, help="Refuse images with more pixels (decompression bombs)."),
+    preprocess: Optional[str] = typer.Option(None, help="Model files only: caffe, tf, torch, none, uint8."),
+    unsafe_model: bool = typer.Option(False, help="Allow Keras model files with Lambda layers (runs their code)."),
+    workers: int = typer.Option(2, help="Decoding threads."),
+    flush_rows: int = typer.Option(1000, help="Rows per journal flush (the resume granularity)."),
+    compression: Optional[str] = typer.Option(None, help="HDF5 compression for features: gzip or lzf."),
+    dataset_name: Optional[str] = typer.Option(None, "--name", help="Dataset name recorded in the file."),
+) -> None:
+    """Stream pretrained CNN features of every image into a resumable HDF5 file.
+
+    Interrupted runs resume: run the same command again. Unusable images are
+    skipped with a reason (see `featurebench info`), never silently dropped.
+    """
+    from featurebench.extract import ExtractOptions, run_extract
+
+    opts = ExtractOptions(
+        source=str(source), output=str(output), model=model, weights=weights, layer=layer, pool=pool,
+        batch_size=batch_size, seed=seed, train_fraction=train_fraction, dtype=dtype, force=force,
+        label_pattern=label_pattern, root=str(root) if root else None, allow_outside_root=allow_outside_root,
+        resize=resize, allow_truncated=allow_truncated, max_pixels=max_pixels, preprocess=preprocess,
+        unsafe_model=unsafe_model, workers=workers, flush_rows=flush_rows, compression=compression,
+        dataset_name=dataset_name, command=_command_line(),
+    )
+    from featurebench.progress import extraction_progress, print_extract_summary
+
+    try:
+        with extraction_progress(console) as (on_start, on_progress):
+            summary = run_extract(opts, progress=on_progress, on_start=on_start)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]Interrupted.[/] Finished batches are saved in {output}.partial; "
+                      "run the same command again to resume.")
+        raise typer.Exit(130) from None
+    print_extract_summary(console, summary)
+
+
+@app.command()
+def info(features: Path = typer.Argument(..., help="Feature file (.h5) written by `featurebench extract`.")) -> None:
+    """Show a feature file's provenance, completeness, counts and skipped images."""
+    from featurebench.info import describe
+
+    typer.echo(describe(features))
+
+
+def _command_line() -> str:
+    """The command as the user typed it (program name normalised), for provenance."""
+    import shlex
+
+    return shlex.join(["featurebench", *sys.argv[1:]])
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning FeaturebenchError into a clean message."""
+    try:
+        app()
+    except FeaturebenchError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

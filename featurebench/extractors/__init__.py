@@ -1,0 +1,41 @@
+"""Extractors: the model registry and the backends that turn images into feature vectors.
+
+``load_extractor`` is the one entry point: a registry name (``resnet50``) or a
+model file path (``.keras``, ``.h5``, SavedModel folder, ``.tflite``).
+TensorFlow is imported only when an extractor is built.
+"""
+
+from __future__ import annotations
+
+from featurebench.extractors.base import Extractor
+from featurebench.extractors.registry import get_spec, list_specs, register
+from featurebench.extractors.spec import ModelSpec
+
+__all__ = ["Extractor", "ModelSpec", "get_spec", "list_specs", "load_extractor", "register"]
+
+
+def load_extractor(model: str, weights: str = "imagenet", layer: str | None = None, pool: str | None = None,
+                   seed: int = 42, preprocess: str | None = None, batch_size: int | None = None,
+                   unsafe_model: bool = False) -> Extractor:
+    """Build an extractor.
+
+    ``model``: registry name or model file. ``weights``: ``imagenet``, ``none`` (random
+    init, seeded) or a weights file (registry models only). ``layer``/``pool``: which
+    layer and how to pool a 4-D output (``avg``, ``max``, ``flatten``). ``preprocess``:
+    override for model files (registry models always use their own).
+    """
+    from featurebench.errors import FeaturebenchError
+    from featurebench.extractors.model_file import load_model_file, looks_like_model_file
+
+    if looks_like_model_file(model):
+        if weights not in ("imagenet", None):
+            raise FeaturebenchError("--weights applies to registry models; a model file carries its own weights.")
+        return load_model_file(model, layer, pool, preprocess, unsafe_model, batch_size or 32)
+    spec = get_spec(model)
+    if preprocess and preprocess != spec.preprocessing:
+        raise FeaturebenchError(
+            f"{spec.name} must be fed its own preprocessing ({spec.preprocessing}); --preprocess is for model files."
+        )
+    from featurebench.extractors.keras_backend import load_registry_model
+
+    return load_registry_model(spec, weights, layer, pool, seed, batch_size)

@@ -1,0 +1,152 @@
+"""Run a Keras network as an extractor: a named layer, pooled, compiled once.
+
+Used for registry models (``keras.applications`` and ports such as
+EfficientNet-Lite0) and for user ``.keras``/``.h5`` model files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from featurebench.errors import FeaturebenchError
+from featurebench.extractors.base import Extractor
+from featurebench.extractors.hashing import file_sha256
+from featurebench.extractors.preprocessing import DESCRIPTIONS, get_preprocessor
+from featurebench.extractors.spec import POOLS, ModelSpec
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras caches downloaded weights (``$KERAS_HOME/models``, default ``~/.keras/models``)."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+
+
+def framework_versions() -> dict[str, str]:
+    """TensorFlow and Keras versions, for provenance."""
+    import keras
+    import tensorflow as tf
+
+    return {"tensorflow_version": tf.__version__, "keras_version": keras.__version__}
+
+
+def feature_model(base: Any, layer: str | None, pool: str | None) -> tuple[Any, str, str]:
+    """Cut ``base`` at ``layer`` (default: its last layer) and pool a 4-D output.
+
+    Returns ``(model, layer_name, pool_used)``; ``pool_used`` is ``"none"`` for
+    outputs that are already vectors.
+    """
+    import keras
+
+    layer_name = layer or base.layers[-1].name
+    try:
+        output = base.get_layer(layer_name).output
+    except ValueError:
+        names = [lay.name for lay in base.layers]
+        raise FeaturebenchError(
+            f"Layer {layer_name!r} not found in {base.name}. Some layer names: "
+            f"{', '.join(names[-12:])} (run `featurebench inspect` for all)."
+        ) from None
+    if pool is not None and pool not in POOLS:
+        raise FeaturebenchError(f"--pool {pool!r} is not one of {', '.join(POOLS)}")
+    if len(output.shape) == 4:
+        pool = pool or "avg"
+        head = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D,
+                "flatten": keras.layers.Flatten}[pool](name=f"featurebench_{pool}")
+        output = head(output)
+    elif len(output.shape) > 2:
+        pool = "flatten"
+        output = keras.layers.Flatten(name="featurebench_flatten")(output)
+    else:
+        pool = "none"
+    return keras.Model(base.inputs, output, name=f"{base.name}_features"), layer_name, pool
+
+
+class KerasExtractor(Extractor):
+    """A compiled Keras feature model plus its preprocessing and provenance."""
+
+    def __init__(self, model: Any, preprocessing: str, provenance: dict[str, Any], batch_size: int = 32):
+        import tensorflow as tf
+
+        self.model = model
+        self.input_size = tuple(int(d) for d in model.input_shape[1:3])
+        self.feature_dim = int(model.output_shape[-1])
+        self.preprocessing = preprocessing
+        self.preprocess_fn = get_preprocessor(preprocessing)
+        self.batch_size = batch_size
+        self._provenance = {**provenance, "feature_dim": self.feature_dim,
+                            "input_size": list(self.input_size), "preprocessing": preprocessing,
+                            "preprocessing_description": DESCRIPTIONS.get(preprocessing, preprocessing),
+                            "backend": "keras", **framework_versions()}
+        self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        return self._call(batch).numpy()
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return dict(self._provenance)
+
+
+def _imagenet_weights_file(spec: ModelSpec) -> Path | None:
+    if spec.locate_imagenet_weights is not None:
+        located = spec.locate_imagenet_weights()
+        return Path(located) if located else None
+    if spec.imagenet_cache_file:
+        return keras_cache_dir() / spec.imagenet_cache_file
+    return None
+
+
+def _build_base(spec: ModelSpec, weights: str, include_top: bool, seed: int) -> tuple[Any, dict[str, str]]:
+    import keras
+
+    if weights == "none":
+        keras.utils.set_random_seed(seed)
+        return spec.builder(None, include_top), {"weights": f"random-init (seed {seed})", "weights_sha256": "",
+                                                 "random_init": True}
+    if weights == "imagenet":
+        try:
+            base = spec.builder("imagenet", include_top)
+        except FeaturebenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - Keras raises many types for a failed download
+            expected = _imagenet_weights_file(spec)
+            where = f" Keras looks for {expected};" if expected else ""
+            raise FeaturebenchError(
+                f"Could not load ImageNet weights for {spec.name} ({type(exc).__name__}: {exc}).{where} "
+                "download it on a machine with internet and copy it there, or pass --weights PATH to a "
+                "local weights file, or --weights none for random init (a baseline, not transfer learning)."
+            ) from None
+        located = _imagenet_weights_file(spec)
+        sha = file_sha256(located) if located and located.is_file() and not include_top else ""
+        return base, {"weights": "imagenet", "weights_sha256": sha, "random_init": False}
+    path = Path(weights).expanduser()
+    if not path.exists():
+        raise FeaturebenchError(f"--weights {weights}: no such file; pass imagenet, none, or a weights file path")
+    try:
+        base = spec.builder(str(path), include_top)
+    except Exception as exc:  # noqa: BLE001
+        raise FeaturebenchError(
+            f"Could not load weights file {path} into {spec.name} ({type(exc).__name__}: {exc}). "
+            "The file must hold weights for this exact architecture (include_top=False unless you pick a top layer)."
+        ) from None
+    return base, {"weights": f"file:{path.name}", "weights_sha256": file_sha256(path), "random_init": False}
+
+
+def load_registry_model(spec: ModelSpec, weights: str = "imagenet", layer: str | None = None,
+                        pool: str | None = None, seed: int = 42, batch_size: int | None = None) -> KerasExtractor:
+    """Build the extractor for a registered model spec."""
+    layer = layer or spec.default_layer
+    include_top = bool(layer) and layer in spec.top_layers
+    base, weights_info = _build_base(spec, weights, include_top, seed)
+    if layer and not include_top and layer not in {lay.name for lay in base.layers}:
+        base, weights_info = _build_base(spec, weights, True, seed)
+        include_top = True
+    if pool is None and layer == spec.default_layer:
+        pool = spec.default_pool
+    model, layer_name, pool_used = feature_model(base, layer, pool)
+    provenance = {"model": spec.name, "model_source": "registry", "layer": layer_name, "pool": pool_used,
+                  "include_top": include_top, "seed": seed, **weights_info}
+    return KerasExtractor(model, spec.preprocessing, provenance, batch_size or spec.batch_size)

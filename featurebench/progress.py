@@ -1,0 +1,54 @@
+"""Terminal progress and summaries for long jobs (rich)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+
+
+@contextmanager
+def extraction_progress(console: Console) -> Iterator[tuple[Callable[[int, int], None], Callable[[int, int], None]]]:
+    """A progress bar with rate and ETA, shown from the first ``on_start`` call.
+
+    Yields ``(on_start, on_progress)`` callbacks taking ``(done, total)``.
+    """
+    progress = Progress(TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                        TimeRemainingColumn(), console=console)
+    state = {"start": 0, "task": None}
+
+    def on_start(done: int, total: int) -> None:
+        if done:
+            console.print(f"Resuming: {done} of {total} images already done.")
+        state["start"] = done
+        state["task"] = progress.add_task("extract", total=total, completed=done, rate="")
+        progress.start()
+
+    def on_progress(done: int, total: int) -> None:
+        task = state["task"]
+        elapsed = progress.tasks[task].elapsed or 0.0
+        rate = (done - state["start"]) / elapsed if elapsed > 0 else 0.0
+        progress.update(task, completed=done, rate=f"{rate:6.1f} img/s")
+
+    try:
+        yield on_start, on_progress
+    finally:
+        progress.stop()
+
+
+def print_extract_summary(console: Console, summary) -> None:
+    """The end-of-run summary: images done, skipped (by reason), rate, file size."""
+    console.print(
+        f"[green]Wrote[/] {summary.output}: {summary.n_rows} images, {summary.n_skipped} skipped, "
+        f"{summary.n_ignored} non-image files ignored, {summary.images_per_second:.1f} img/s, "
+        f"{summary.file_bytes / 1e6:.1f} MB", soft_wrap=True
+    )
+    if summary.skipped_reasons:
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(summary.skipped_reasons.items()))
+        console.print(f"Skipped by reason: {reasons} (paths: `featurebench info {summary.output}`)", soft_wrap=True)
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
