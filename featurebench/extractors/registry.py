@@ -105,7 +105,7 @@ for _spec in _KERAS_APPLICATIONS:
     register(_spec)
 
 #: Modules that register further specs when imported (kept light: no TensorFlow at import).
-_PLUGIN_MODULES: list[str] = []
+_PLUGIN_MODULES: list[str] = ["featurebench.extractors.efficientnet_lite"]
 _plugins_loaded = False
 
 

