@@ -11,7 +11,16 @@ from featurebench.extractors.base import Extractor
 from featurebench.extractors.registry import get_spec, list_specs, register
 from featurebench.extractors.spec import ModelSpec
 
-__all__ = ["Extractor", "ModelSpec", "get_spec", "list_specs", "load_extractor", "register"]
+__all__ = ["Extractor", "FeatureExtractor", "ModelSpec", "get_spec", "list_specs", "load_extractor", "register"]
+
+
+def __getattr__(name: str):
+    # FeatureExtractor pulls in scikit-learn; import it only when asked for.
+    if name == "FeatureExtractor":
+        from featurebench.extractors.sklearn_api import FeatureExtractor
+
+        return FeatureExtractor
+    raise AttributeError(name)
 
 
 def load_extractor(model: str, weights: str = "imagenet", layer: str | None = None, pool: str | None = None,
