@@ -122,6 +122,27 @@ def info(features: Path = typer.Argument(..., help="Feature file (.h5) written b
     typer.echo(describe(features))
 
 
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("featurebench-demo"), "--out", help="Folder for the dataset, features and results."),
+    model: str = typer.Option("efficientnet_lite0", "--model", "-m", help="Extractor to run (see `featurebench models`)."),
+    weights: str = typer.Option("imagenet", help="imagenet, none, or PATH (registry models)."),
+    per_class: Optional[int] = typer.Option(None, help="Use at most this many images per digit (quick runs)."),
+    force: bool = typer.Option(False, "--force", help="Redo the demo in a non-empty --out folder."),
+) -> None:
+    """Run the whole job offline on the embedded digits dataset (sklearn's load_digits)."""
+    from featurebench.demo import demo_extract_options, prepare_output, write_digits_dataset
+    from featurebench.extract import run_extract
+    from featurebench.progress import extraction_progress, print_extract_summary
+
+    plan = prepare_output(out, force)
+    write_digits_dataset(plan.dataset, per_class)
+    console.print(f"Dataset: {plan.dataset} (scikit-learn digits as PNG class folders)")
+    with extraction_progress(console) as (on_start, on_progress):
+        summary = run_extract(demo_extract_options(plan, model, weights, force), on_progress, on_start)
+    print_extract_summary(console, summary)
+
+
 def _command_line() -> str:
     """The command as the user typed it (program name normalised), for provenance."""
     import shlex
