@@ -123,6 +123,19 @@ def info(features: Path = typer.Argument(..., help="Feature file (.h5) written b
 
 
 @app.command()
+def report(
+    results_dir: Path = typer.Argument(..., help="Folder of runs: RESULTS_DIR/<run>/metrics.json."),
+    output: Path = typer.Option(Path("report.html"), "-o", "--output", help="Self-contained HTML report to write."),
+    md: Optional[Path] = typer.Option(None, "--md", help="Also write a Markdown summary (leaderboard + best per dataset)."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write a CSV table of all runs."),
+) -> None:
+    """Every run under RESULTS_DIR side by side: HTML with plots (+ Markdown, CSV)."""
+    from featurebench.report import build_report
+
+    typer.echo(build_report(results_dir, output, md_path=md, csv_path=csv).describe())
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("featurebench-demo"), "--out", help="Folder for the dataset, features and results."),
     model: str = typer.Option("efficientnet_lite0", "--model", "-m", help="Extractor to run (see `featurebench models`)."),

@@ -1,0 +1,85 @@
+"""`featurebench report`: every run of a results folder side by side, as HTML + Markdown + CSV.
+
+    from featurebench.report import build_report
+    summary = build_report("results/", "report.html", md_path="report.md", csv_path="runs.csv")
+
+Reads only ``RESULTS_DIR/<run>/metrics.json`` (schema: ``docs/metrics.md``). Importing this
+package is cheap: pandas, matplotlib and Jinja2 are imported when a report is built, TensorFlow never.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from featurebench.errors import FeaturebenchError
+from featurebench.report.collect import Run, UnreadableRun, collect_runs
+
+__all__ = ["ReportSummary", "Run", "UnreadableRun", "build_report", "collect_runs"]
+
+
+@dataclass
+class ReportSummary:
+    """What :func:`build_report` found and wrote."""
+
+    results_dir: Path
+    runs: list[Run]
+    unreadable: list[UnreadableRun]
+    html_path: Path
+    md_path: Path | None = None
+    csv_path: Path | None = None
+    best: dict[str, Run] = field(default_factory=dict)  # dataset -> best run
+
+    @property
+    def outputs(self) -> list[Path]:
+        return [p for p in (self.html_path, self.md_path, self.csv_path) if p is not None]
+
+    def describe(self) -> str:
+        """A few lines for the CLI: counts, best per dataset, unreadable runs, outputs."""
+        datasets = len({r.metrics["dataset"] for r in self.runs})
+        lines = [f"{len(self.runs)} run(s) on {datasets} dataset(s) from {self.results_dir}"]
+        for dataset, run in self.best.items():
+            m = run.metrics
+            tag = " (random-init baseline)" if run.random_init else ""
+            lines.append(f"  best on {dataset}: {m['extractor']}{tag} + {m['classifier']} "
+                         f"= {100 * m['accuracy']:.2f}% ({run.name})")
+        for bad in self.unreadable:
+            lines.append(f"  unreadable: {bad.name}: {bad.reason}")
+        lines += [f"wrote {p}" for p in self.outputs]
+        return "\n".join(lines)
+
+
+def build_report(
+    results_dir: str | Path,
+    html_path: str | Path,
+    md_path: str | Path | None = None,
+    csv_path: str | Path | None = None,
+    *,
+    plots: bool = True,
+) -> ReportSummary:
+    """Collect every run under ``results_dir`` and write the HTML report (and optionally Markdown/CSV).
+
+    Runs whose ``metrics.json`` is missing or broken are listed as unreadable (with the reason) in
+    every output; the rest are still reported. Raises :class:`FeaturebenchError` when the folder
+    does not exist or holds no readable run. ``plots=False`` skips the images (faster; for tests).
+    """
+    from featurebench.report import html, tables
+
+    results_dir = Path(results_dir)
+    collection = collect_runs(results_dir)
+    if not collection.runs:
+        reasons = "".join(f"\n  {bad.name}: {bad.reason}" for bad in collection.unreadable)
+        raise FeaturebenchError(
+            f"no readable run under {results_dir}: expected {results_dir}/<run-name>/metrics.json "
+            f"as written by `featurebench fit --out {results_dir}`." + (f" Unreadable:{reasons}" if reasons else ""))
+    pairs = tables.leaderboard_rows(collection.runs)
+    page = html.render_html(pairs, collection.unreadable, results_dir=results_dir, with_plots=plots)
+    summary = ReportSummary(results_dir, [run for run, _ in pairs], list(collection.unreadable),
+                            html.write_html(page, html_path),
+                            best={row["dataset"]: run for run, row in pairs if row["best_in_dataset"]})
+    if md_path is not None:
+        text = tables.markdown_summary(summary.runs, summary.unreadable)
+        summary.md_path = tables.write_text(text, md_path)
+    if csv_path is not None:
+        summary.csv_path = tables.write_csv(tables.runs_dataframe(summary.runs), csv_path)
+    return summary

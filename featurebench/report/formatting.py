@@ -1,0 +1,81 @@
+"""Display formatting shared by the Markdown and HTML reports (plain text; escaping happens later)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+BLANK = "—"
+
+
+def missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def pct(value: Any, digits: int = 2) -> str:
+    """0.97333 -> '97.33' (the column header carries the %)."""
+    return BLANK if missing(value) else f"{100 * float(value):.{digits}f}"
+
+
+def ci(low: Any, high: Any, digits: int = 1) -> str:
+    if missing(low) or missing(high):
+        return ""
+    return f"[{100 * float(low):.{digits}f}–{100 * float(high):.{digits}f}]"
+
+
+def seconds(value: Any) -> str:
+    if missing(value):
+        return BLANK
+    value = float(value)
+    if value < 0.01:
+        return "<0.01"
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def rate(value: Any) -> str:
+    return BLANK if missing(value) else f"{float(value):,.1f}"
+
+
+def integer(value: Any) -> str:
+    return BLANK if missing(value) else f"{int(value):,}"
+
+
+def size(value: Any) -> str:
+    """Bytes in decimal units: 409_800_000 -> '409.8 MB'."""
+    if missing(value):
+        return BLANK
+    value = float(value)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return BLANK  # unreachable
+
+
+def params(value: Any) -> str:
+    """{'C': 0.1} -> 'C=0.1'."""
+    if missing(value) or value == {}:
+        return BLANK
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_scalar(v)}" for k, v in value.items())
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return f"{value:g}"
+    return json.dumps(value, default=str)
+
+
+def any_value(value: Any) -> str:
+    """A provenance / version value as one readable string."""
+    if missing(value) or value == "":
+        return BLANK
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return _scalar(value)

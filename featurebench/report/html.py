@@ -1,0 +1,240 @@
+"""The self-contained HTML report: a view model built from the runs, rendered by a Jinja2 template.
+
+Autoescaping is on for the whole template and no user-supplied value is ever marked safe: run
+names, dataset and class names, paths, parameters and commands always render as text. CSS and
+JavaScript live in the template itself; images are PNG ``data:`` URIs, so the file needs no network.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from featurebench.report import formatting as fmt
+from featurebench.report import plots
+from featurebench.report.collect import Run, UnreadableRun
+from featurebench.report.tables import BASELINE_LABEL
+
+TEMPLATES = Path(__file__).with_name("templates")
+TEMPLATE = "report.html.j2"
+
+
+def _environment():
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,  # every {{ }} is escaped; the template never uses |safe
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _num(value: Any) -> str:
+    """Sort key for a data-sort attribute ('' = missing, sorted last)."""
+    return "" if fmt.missing(value) else repr(float(value))
+
+
+def _leaderboard_row(index: int, run_id: str, row: dict[str, Any]) -> dict[str, Any]:
+    view = {
+        "id": run_id, "order": index, "run": row["run"], "dataset": row["dataset"], "extractor": row["extractor"],
+        "classifier": row["classifier"], "baseline": row["random_init"], "best": row["best_in_dataset"],
+        "rank": row["rank_in_dataset"], "group_start": row["rank_in_dataset"] == 1,
+        "cells": [
+            {"key": "accuracy", "text": fmt.pct(row["accuracy"]), "sub": fmt.ci(row["accuracy_ci_low"], row["accuracy_ci_high"]),
+             "sort": _num(row["accuracy"])},
+            {"key": "rank1", "text": fmt.pct(row["rank1"]), "sort": _num(row["rank1"])},
+            {"key": "rank5", "text": fmt.pct(row["rank5"]), "sort": _num(row["rank5"])},
+            {"key": "mean_per_class_accuracy", "text": fmt.pct(row["mean_per_class_accuracy"]), "sort": _num(row["mean_per_class_accuracy"])},
+            {"key": "macro_f1", "text": fmt.pct(row["macro_f1"]), "sort": _num(row["macro_f1"])},
+            {"key": "fit_seconds", "text": fmt.seconds(row["fit_seconds"]), "sort": _num(row["fit_seconds"])},
+            {"key": "extract_images_per_second", "text": fmt.rate(row["extract_images_per_second"]),
+             "sort": _num(row["extract_images_per_second"])},
+            {"key": "feature_dim", "text": fmt.integer(row["feature_dim"]), "sort": _num(row["feature_dim"])},
+            {"key": "feature_file_bytes", "text": fmt.size(row["feature_file_bytes"]), "sort": _num(row["feature_file_bytes"])},
+        ],
+    }
+    for cell in view["cells"]:
+        cell.setdefault("sub", "")
+    return view
+
+
+#: Leaderboard metric columns: (key, header, tooltip, higher is better).
+METRIC_COLUMNS = [
+    ("accuracy", "Accuracy\u00a0%", "test accuracy with its bootstrap 95% confidence interval", True),
+    ("rank1", "Rank\u20111\u00a0%", "true class is the top prediction", True),
+    ("rank5", "Rank\u20115\u00a0%", "true class among the top 5 predictions (blank with ≤ 5 classes)", True),
+    ("mean_per_class_accuracy", "Mean/class %", "mean of per-class accuracy (recall)", True),
+    ("macro_f1", "Macro\u2011F1\u00a0%", "unweighted mean of per-class F1", True),
+    ("fit_seconds", "Fit\u00a0s", "grid search + refit time, seconds", False),
+    ("extract_images_per_second", "Extract img/s", "feature extraction throughput", True),
+    ("feature_dim", "Dim", "feature dimension", False),
+    ("feature_file_bytes", "File", "feature file size", False),
+]
+
+
+def _provenance(m: dict[str, Any]) -> list[tuple[str, str]]:
+    p = m.get("provenance") or {}
+    v = m.get("versions") or {}
+
+    def pick(*values: Any) -> str:
+        for value in values:
+            if not fmt.missing(value) and value != "":
+                return fmt.any_value(value)
+        return fmt.BLANK
+
+    model = fmt.any_value(m.get("extractor"))
+    if p.get("model") and str(p["model"]) != str(m.get("extractor")):
+        model += f" (feature file: {fmt.any_value(p['model'])})"
+    weights = pick(m.get("weights"), p.get("weights"))
+    if p.get("weights_sha256"):
+        weights += f" · sha256 {fmt.any_value(p['weights_sha256'])}"
+    if m.get("random_init"):
+        weights += f" · {BASELINE_LABEL}"
+    preprocessing = pick(p.get("preprocessing"))
+    extra = [f"input {fmt.any_value(p['input_size'])}" if p.get("input_size") else "",
+             f"resize {fmt.any_value(p['resize'])}" if p.get("resize") else ""]
+    preprocessing = " · ".join([preprocessing] + [e for e in extra if e])
+    split = pick(m.get("split"))
+    split_bits = [f"train {fmt.integer(m.get('n_train'))} / test {fmt.integer(m.get('n_test'))}"]
+    if p.get("train_fraction") not in (None, ""):
+        split_bits.append(f"train fraction {fmt.any_value(p['train_fraction'])}")
+    if p.get("split_index") not in (None, ""):
+        split_bits.append(f"split index {fmt.any_value(p['split_index'])}")
+    versions = " · ".join(f"{k} {fmt.any_value(val)}" for k, val in v.items() if val not in (None, "")) or fmt.BLANK
+    rows = [
+        ("Dataset", pick(m.get("dataset"))),
+        ("Model", model),
+        ("Layer / pool", f"{pick(m.get('layer'), p.get('layer'))} / {pick(m.get('pool'), p.get('pool'))}"),
+        ("Weights", weights),
+        ("Preprocessing", preprocessing),
+        ("Seed", pick(p.get("seed"))),
+        ("Split", " · ".join([split] + split_bits)),
+        ("Classifier", f"{pick(m.get('classifier'))} · best {fmt.params(m.get('best_params'))}"),
+        ("Searched grid", fmt.params(m.get("grid")) if m.get("grid") else fmt.BLANK),
+        ("Feature file", f"{pick(m.get('feature_file'))} ({fmt.size(m.get('feature_file_bytes'))})"),
+        ("Source", pick(p.get("source"))),
+        ("Versions", versions),
+        ("Created", pick(m.get("created"))),
+    ]
+    return rows
+
+
+def _run_view(run_id: str, run: Run, row: dict[str, Any], with_plots: bool) -> dict[str, Any]:
+    m = run.metrics
+    tiles = [
+        ("Accuracy", fmt.pct(m["accuracy"]) + "%", fmt.ci(row["accuracy_ci_low"], row["accuracy_ci_high"])),
+        ("Rank-1", _pct_unit(m.get("rank1")), ""),
+        ("Rank-5", _pct_unit(m.get("rank5")), ""),
+        ("Mean per class", _pct_unit(m.get("mean_per_class_accuracy")), ""),
+        ("Macro-F1", _pct_unit(m.get("macro_f1")), ""),
+        ("Train / test", f"{fmt.integer(m.get('n_train'))} / {fmt.integer(m.get('n_test'))}",
+         f"{fmt.integer(m.get('n_classes'))} classes"),
+        ("Fit", fmt.seconds(m.get("fit_seconds")) + " s", f"predict {fmt.seconds(m.get('predict_seconds'))} s"),
+    ]
+    cv = m.get("cv") or {}
+    figures = []
+    if with_plots:
+        for kind, caption, uri in (
+            ("confusion", "Confusion matrix (rows: true class, columns: predicted; colour = share of the true class)",
+             plots.confusion_heatmap(m.get("confusion"))),
+            ("per-class", "Per-class accuracy (recall) and F1", plots.per_class_accuracy(m.get("per_class"), m.get("mean_per_class_accuracy"))),
+            ("cv", f"Cross-validation: mean score vs {cv.get('param') or 'the searched parameter'}; ★ = chosen",
+             plots.cv_curve(cv, m.get("best_params"))),
+        ):
+            if uri:
+                wide = kind == "confusion" and len((m.get("confusion") or {}).get("labels") or []) > 8
+                figures.append({"kind": kind, "caption": caption, "src": uri, "wide": wide})
+    per_class = [{"label": r.get("label"), "precision": fmt.pct(r.get("precision"), 1), "recall": fmt.pct(r.get("recall"), 1),
+                  "f1": fmt.pct(r.get("f1"), 1), "support": fmt.integer(r.get("support"))} for r in (m.get("per_class") or [])]
+    cv_rows = [{"params": fmt.params(r.get("params")), "mean": _score(r.get("mean_test_score")), "std": _score(r.get("std_test_score")),
+                "chosen": bool(m.get("best_params")) and r.get("params") == m.get("best_params")} for r in (cv.get("results") or [])]
+    p = m.get("provenance") or {}
+    return {
+        "id": run_id, "name": run.name, "title": f"{m['dataset']} · {m['extractor']} · {m['classifier']}",
+        "baseline": run.random_init, "best": row["best_in_dataset"], "rank": row["rank_in_dataset"],
+        "dataset": m["dataset"], "kind": m.get("kind") or "features", "path": str(run.path), "notes": list(run.notes),
+        "tiles": tiles, "figures": figures, "provenance": _provenance(m), "per_class": per_class, "cv_rows": cv_rows,
+        "command": m.get("command") or "", "extract_command": fmt.any_value(p.get("command")) if p.get("command") else "",
+        "attributes": [(str(k), fmt.any_value(val)) for k, val in sorted(p.items())],
+    }
+
+
+def _pct_unit(value: Any) -> str:
+    text = fmt.pct(value)
+    return text if text == fmt.BLANK else text + "%"
+
+
+def _score(value: Any) -> str:
+    return fmt.BLANK if fmt.missing(value) else f"{float(value):.4f}"
+
+
+def _matrix(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Accuracy by (extractor, classifier) × dataset, best per dataset flagged."""
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    keys = sorted({(r["extractor"], r["random_init"], r["classifier"]) for r in rows}, key=lambda k: (k[1], k[0], k[2]))
+    best = {r["dataset"]: r["accuracy"] for r in rows if r["best_in_dataset"]}
+    body = []
+    for extractor, baseline, classifier in keys:
+        cells = []
+        for d in datasets:
+            match = [r for r in rows if r["dataset"] == d and (r["extractor"], r["random_init"], r["classifier"]) == (extractor, baseline, classifier)]
+            top = max(match, key=lambda r: r["accuracy"]) if match else None
+            cells.append({"text": fmt.pct(top["accuracy"]) if top else "", "best": bool(top) and top["accuracy"] == best[d],
+                          "sort": _num(top["accuracy"]) if top else ""})
+        body.append({"extractor": extractor, "baseline": baseline, "classifier": classifier, "cells": cells})
+    return {"datasets": datasets, "rows": body}
+
+
+def render_html(
+    pairs: Sequence[tuple[Run, dict[str, Any]]],
+    unreadable: Sequence[UnreadableRun] = (),
+    results_dir: str | Path = "",
+    with_plots: bool = True,
+) -> str:
+    """The report page for runs in leaderboard order (``tables.leaderboard_rows``)."""
+    from featurebench import __version__
+
+    rows = [row for _, row in pairs]
+    ids = [f"run-{i + 1}" for i in range(len(pairs))]
+    best_cards = []
+    for run_id, (run, row) in zip(ids, pairs):
+        if row["best_in_dataset"]:
+            best_cards.append({"id": run_id, "dataset": row["dataset"], "extractor": row["extractor"],
+                               "classifier": row["classifier"], "baseline": row["random_init"],
+                               "accuracy": fmt.pct(row["accuracy"]) + "%", "ci": fmt.ci(row["accuracy_ci_low"], row["accuracy_ci_high"]),
+                               "macro_f1": _pct_unit(row["macro_f1"]),
+                               "n_runs": sum(1 for r in rows if r["dataset"] == row["dataset"]),
+                               "n_test": fmt.integer(row["n_test"])})
+    context = {
+        "title": "featurebench report",
+        "results_dir": str(results_dir),
+        "generated": time.strftime("%Y-%m-%d %H:%M"),
+        "version": __version__,
+        "n_runs": len(rows),
+        "datasets": list(dict.fromkeys(r["dataset"] for r in rows)),
+        "n_baselines": sum(1 for r in rows if r["random_init"]),
+        "columns": METRIC_COLUMNS,
+        "leaderboard": [_leaderboard_row(i, run_id, row) for i, (run_id, row) in enumerate(zip(ids, rows))],
+        "bars": plots.accuracy_bars(rows) if with_plots else None,
+        "matrix": _matrix(rows),
+        "best_cards": best_cards,
+        "runs": [_run_view(run_id, run, row, with_plots) for run_id, (run, row) in zip(ids, pairs)],
+        "unreadable": [{"name": u.name, "path": str(u.path), "reason": u.reason} for u in unreadable],
+        "baseline_label": BASELINE_LABEL,
+    }
+    return _environment().get_template(TEMPLATE).render(**context)
+
+
+def write_html(text: str, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+__all__ = ["render_html", "write_html", "METRIC_COLUMNS"]

@@ -1,0 +1,172 @@
+"""Runs as one flat pandas table -> CSV, and the Markdown leaderboard + best run per dataset.
+
+Leaderboard order: grouped by dataset (A→Z), within a dataset by accuracy (best first), ties broken
+by macro-F1 (higher first) then run name. The best run of a dataset is its first row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from featurebench.report import formatting as fmt
+from featurebench.report.collect import Run, UnreadableRun
+
+if TYPE_CHECKING:  # pandas is imported lazily: `featurebench.report` must import fast
+    import pandas as pd
+
+BASELINE_LABEL = "random-init baseline"
+
+#: The CSV columns, in order (one row per run; every value is a scalar).
+COLUMNS = (
+    "run", "dataset", "extractor", "classifier", "random_init", "label", "kind",
+    "layer", "pool", "weights",
+    "accuracy", "accuracy_ci_low", "accuracy_ci_high", "rank1", "rank5", "mean_per_class_accuracy",
+    "macro_precision", "macro_recall", "macro_f1", "weighted_f1",
+    "n_train", "n_test", "n_classes", "feature_dim", "split", "seed",
+    "best_params", "cv_param", "fit_seconds", "predict_seconds",
+    "extract_images_per_second", "feature_file", "feature_file_bytes",
+    "rank_in_dataset", "best_in_dataset", "created", "command",
+)
+
+_COPIED = ("dataset", "extractor", "classifier", "kind", "layer", "pool", "weights",
+           "accuracy", "rank1", "rank5", "mean_per_class_accuracy", "macro_precision", "macro_recall",
+           "macro_f1", "weighted_f1", "n_train", "n_test", "n_classes", "feature_dim", "split",
+           "fit_seconds", "predict_seconds", "extract_images_per_second", "feature_file",
+           "feature_file_bytes", "created", "command")
+
+
+def _row(run: Run) -> dict[str, Any]:
+    m = run.metrics
+    row: dict[str, Any] = {"run": run.name}
+    row.update({key: m.get(key) for key in _COPIED})
+    row["random_init"] = bool(m.get("random_init"))
+    row["label"] = BASELINE_LABEL if row["random_init"] else ""
+    low_high = m.get("accuracy_ci95") or [None, None]
+    row["accuracy_ci_low"], row["accuracy_ci_high"] = low_high
+    provenance = m.get("provenance") or {}
+    row["seed"] = provenance.get("seed")
+    row["best_params"] = json.dumps(m["best_params"], sort_keys=True, default=str) if m.get("best_params") is not None else None
+    row["cv_param"] = (m.get("cv") or {}).get("param")
+    return row
+
+
+def _sort_key(row: dict[str, Any]) -> tuple:
+    def desc(value: Any) -> float:
+        return math.inf if fmt.missing(value) else -float(value)
+    return (str(row["dataset"]).casefold(), str(row["dataset"]), desc(row["accuracy"]),
+            desc(row["macro_f1"]), row["run"])
+
+
+def leaderboard_rows(runs: Iterable[Run]) -> list[tuple[Run, dict[str, Any]]]:
+    """(run, flat row) pairs in leaderboard order, with ``rank_in_dataset`` and ``best_in_dataset`` set."""
+    pairs = sorted(((run, _row(run)) for run in runs), key=lambda pair: _sort_key(pair[1]))
+    rank: dict[str, int] = {}
+    for _, row in pairs:
+        rank[row["dataset"]] = rank.get(row["dataset"], 0) + 1
+        row["rank_in_dataset"] = rank[row["dataset"]]
+        row["best_in_dataset"] = row["rank_in_dataset"] == 1
+    return pairs
+
+
+def runs_dataframe(runs: Iterable[Run]) -> "pd.DataFrame":
+    """All runs, one row each, flat columns (:data:`COLUMNS`), in leaderboard order."""
+    import pandas as pd
+
+    rows = [row for _, row in leaderboard_rows(runs)]
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    for col in ("n_train", "n_test", "n_classes", "feature_dim", "feature_file_bytes", "rank_in_dataset"):
+        frame[col] = frame[col].astype("Int64")
+    for col in ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "rank1", "rank5", "mean_per_class_accuracy",
+                "macro_precision", "macro_recall", "macro_f1", "weighted_f1", "fit_seconds", "predict_seconds",
+                "extract_images_per_second"):
+        frame[col] = frame[col].astype("float64")
+    frame["random_init"] = frame["random_init"].astype(bool)
+    frame["best_in_dataset"] = frame["best_in_dataset"].astype(bool)
+    return frame
+
+
+def write_csv(frame: "pd.DataFrame", path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+# --- Markdown -----------------------------------------------------------------------------------
+
+def md_escape(text: Any) -> str:
+    """Make any text safe inside a GitHub-flavoured Markdown table cell (no HTML, no broken pipes)."""
+    text = str(text)
+    for old, new in (("\\", "\\\\"), ("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"),
+                     ("`", "\\`"), ("*", "\\*"), ("[", "\\["), ("]", "\\]")):
+        text = text.replace(old, new)
+    return " ".join(text.split())
+
+
+def _table(header: list[str], rows: list[list[str]], align: list[str]) -> list[str]:
+    marks = {"l": ":---", "r": "---:"}
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(marks[a] for a in align) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return lines
+
+
+def _extractor_cell(row: dict[str, Any]) -> str:
+    text = md_escape(row["extractor"])
+    return f"{text} ({BASELINE_LABEL})" if row["random_init"] else text
+
+
+def _accuracy_cell(row: dict[str, Any], bold: bool) -> str:
+    value = fmt.pct(row["accuracy"])
+    value = f"**{value}**" if bold else value
+    interval = fmt.ci(row["accuracy_ci_low"], row["accuracy_ci_high"])
+    return f"{value} {interval}".strip()
+
+
+def markdown_summary(runs: Iterable[Run], unreadable: Iterable[UnreadableRun] = (), title: str = "featurebench report") -> str:
+    """Leaderboard + best run per dataset (+ unreadable runs), as GitHub-flavoured Markdown."""
+    pairs = leaderboard_rows(runs)
+    rows = [row for _, row in pairs]
+    unreadable = list(unreadable)
+    out = [f"## {md_escape(title)}", ""]
+    n_datasets = len({row["dataset"] for row in rows})
+    out.append(f"{len(rows)} run(s) on {n_datasets} dataset(s). Accuracy etc. in % on the held-out test split; "
+               "**bold** = best run of its dataset.")
+    out += ["", "### Leaderboard", ""]
+    header = ["#", "Dataset", "Extractor", "Classifier", "Accuracy % [95% CI]", "Rank-1 %", "Rank-5 %",
+              "Mean/class %", "Macro-F1 %", "Fit s", "Extract img/s", "Dim", "File", "Run"]
+    align = list("rlll") + ["r"] * 9 + ["l"]
+    body = [[str(row["rank_in_dataset"]), md_escape(row["dataset"]), _extractor_cell(row), md_escape(row["classifier"]),
+             _accuracy_cell(row, row["best_in_dataset"]), fmt.pct(row["rank1"]), fmt.pct(row["rank5"]),
+             fmt.pct(row["mean_per_class_accuracy"]), fmt.pct(row["macro_f1"]), fmt.seconds(row["fit_seconds"]),
+             fmt.rate(row["extract_images_per_second"]), fmt.integer(row["feature_dim"]),
+             fmt.size(row["feature_file_bytes"]), md_escape(row["run"])] for row in rows]
+    out += _table(header, body, align)
+    out += ["", "### Best run per dataset", ""]
+    header = ["Dataset", "Extractor", "Classifier", "Accuracy % [95% CI]", "Macro-F1 %", "Best params", "Test images",
+              "Runs", "Run"]
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["dataset"]] = counts.get(row["dataset"], 0) + 1
+    body = [[md_escape(row["dataset"]), _extractor_cell(row), md_escape(row["classifier"]), _accuracy_cell(row, False),
+             fmt.pct(row["macro_f1"]), md_escape(fmt.params(json.loads(row["best_params"]) if row["best_params"] else None)),
+             fmt.integer(row["n_test"]), str(counts[row["dataset"]]), md_escape(row["run"])]
+            for row in rows if row["best_in_dataset"]]
+    out += _table(header, body, ["l", "l", "l", "r", "r", "l", "r", "r", "l"])
+    if unreadable:
+        out += ["", "### Unreadable runs", ""]
+        out += [f"- {md_escape(bad.name)}: {md_escape(bad.reason)}" for bad in unreadable]
+    return "\n".join(out) + "\n"
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path

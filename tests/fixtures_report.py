@@ -1,0 +1,238 @@
+"""Fake-but-consistent run records (docs/metrics.md, schema version 1) for the report tests.
+
+``make_metrics`` builds one full ``metrics.json`` dict whose numbers agree with each other
+(accuracy, per-class metrics and macro scores are all computed from one confusion matrix);
+``write_run`` writes it where ``featurebench fit`` would; ``hostile_results`` and
+``example_results`` lay out whole results folders.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HOSTILE_CLASS = "<script>alert(1)</script>"
+HOSTILE_DATASET = 'pets <img src=x onerror="alert(2)"> & co'
+
+FEATURE_DIMS = {"resnet50": 2048, "vgg16": 25088, "mobilenet_v2": 1280, "efficientnet_lite0": 1280}
+RATES = {"resnet50": 14.3, "vgg16": 6.1, "mobilenet_v2": 61.5, "efficientnet_lite0": 48.2}
+
+
+def _confusion(n_classes: int, n_test: int, accuracy: float, rng: np.random.Generator) -> np.ndarray:
+    support = np.full(n_classes, n_test // n_classes)
+    support[: n_test - support.sum()] += 1
+    matrix = np.zeros((n_classes, n_classes), dtype=int)
+    wrong_total = round((1 - accuracy) * n_test)
+    wrong = rng.multinomial(wrong_total, np.full(n_classes, 1 / n_classes)) if n_classes > 1 else np.zeros(1, int)
+    wrong = np.minimum(wrong, support)
+    for i in range(n_classes):
+        matrix[i, i] = support[i] - wrong[i]
+        others = [j for j in range(n_classes) if j != i]
+        for _ in range(wrong[i]):
+            matrix[i, rng.choice(others)] += 1
+    return matrix
+
+
+def make_metrics(
+    run_name: str,
+    dataset: str = "animals",
+    extractor: str = "resnet50",
+    classifier: str = "logreg",
+    accuracy: float = 0.9,
+    labels: list[str] | None = None,
+    n_test: int = 120,
+    random_init: bool = False,
+    seed: int = 0,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """One complete run record; ``overrides`` replace any key afterwards."""
+    rng = np.random.default_rng(seed)
+    labels = labels or ["cats", "dogs", "panda"]
+    n = len(labels)
+    matrix = _confusion(n, n_test, accuracy, rng)
+    support = matrix.sum(axis=1)
+    predicted = matrix.sum(axis=0)
+    tp = np.diag(matrix)
+    recall = tp / np.maximum(support, 1)
+    precision = tp / np.maximum(predicted, 1)
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    acc = float(tp.sum() / matrix.sum())
+    grid_c = [1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0]
+    peak = rng.integers(2, 5)
+    cv_results = [{"params": {"C": c}, "mean_test_score": round(max(0.0, acc - 0.04 * abs(i - peak) - 0.01 * rng.random()), 4),
+                   "std_test_score": round(0.005 + 0.02 * rng.random(), 4)} for i, c in enumerate(grid_c)]
+    best_c = grid_c[int(np.argmax([r["mean_test_score"] for r in cv_results]))]
+    n_train = n_test * 3
+    dim = FEATURE_DIMS.get(extractor, 1024)
+    weights = f"random-init (seed {seed})" if random_init else "imagenet"
+    provenance = {
+        "format": "featurebench-features", "format_version": 1, "featurebench_version": "0.1.0", "complete": True,
+        "created": "2025-01-02T03:04:05+0000", "model": extractor, "layer": "avg_pool", "pool": "avg",
+        "input_size": [224, 224], "resize": "squash", "preprocessing": "caffe" if extractor in ("resnet50", "vgg16") else "tf",
+        "weights": weights, "weights_sha256": "" if random_init else "ab12cd34" * 8, "seed": 42, "train_fraction": 0.75,
+        "split_index": n_train, "n_rows": n_train + n_test, "n_skipped": 1, "n_ignored": 0, "n_candidates": n_train + n_test + 1,
+        "feature_dim": dim, "source": f"/data/{dataset}", "source_kind": "folders", "dataset": dataset,
+        "command": f"featurebench extract /data/{dataset} -o features/{dataset}-{extractor}.h5 --model {extractor}",
+    }
+    record: dict[str, Any] = {
+        "schema": "featurebench-run", "schema_version": 1, "run_name": run_name, "kind": "features",
+        "dataset": dataset, "extractor": extractor, "layer": "avg_pool", "pool": "avg", "weights": weights,
+        "random_init": random_init, "classifier": classifier,
+        "accuracy": acc, "accuracy_ci95": [max(0.0, acc - 0.04), min(1.0, acc + 0.03)],
+        "rank1": acc, "rank5": None if n <= 5 else min(1.0, acc + 0.05),
+        "mean_per_class_accuracy": float(recall.mean()), "macro_precision": float(precision.mean()),
+        "macro_recall": float(recall.mean()), "macro_f1": float(f1.mean()),
+        "weighted_f1": float((f1 * support).sum() / support.sum()),
+        "per_class": [{"label": lab, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+                      for lab, p, r, f, s in zip(labels, precision, recall, f1, support)],
+        "confusion": {"labels": list(labels), "matrix": matrix.tolist()},
+        "cv": {"param": "C", "results": cv_results},
+        "best_params": {"C": best_c}, "grid": {"C": grid_c},
+        "n_train": n_train, "n_test": int(matrix.sum()), "n_classes": n, "feature_dim": dim, "split": "index",
+        "fit_seconds": round(0.5 + 3 * rng.random() * dim / 2048, 3), "predict_seconds": round(0.01 + 0.05 * rng.random(), 4),
+        "extract_images_per_second": RATES.get(extractor, 20.0), "feature_file": f"features/{dataset}-{extractor}.h5",
+        "feature_file_bytes": (n_train + n_test) * dim * 4 + 40_000,
+        "provenance": provenance,
+        "versions": {"python": "3.11.2", "featurebench": "0.1.0", "scikit-learn": "1.5.2", "numpy": "2.1.0", "xgboost": None},
+        "command": f"featurebench fit features/{dataset}-{extractor}.h5 --clf {classifier} --out results",
+        "created": "2025-01-02T04:05:06+0000",
+    }
+    record.update(overrides)
+    return record
+
+
+def write_run(results: Path, record: dict[str, Any], folder: str | None = None) -> Path:
+    run_dir = Path(results) / (folder or record["run_name"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "metrics.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return run_dir
+
+
+#: (run folder, dataset, extractor, classifier, accuracy, random_init) of :func:`hostile_results`.
+HOSTILE_RUNS = [
+    ("animals-resnet50-logreg", "animals", "resnet50", "logreg", 0.95, False),
+    ("animals-resnet50-svm", "animals", "resnet50", "svm", 0.90, False),
+    ("animals-vgg16-logreg", "animals", "vgg16", "logreg", 0.975, False),
+    ("animals-random-resnet50-logreg", "animals", "resnet50", "logreg", 0.60, True),
+    ("flowers17-mobilenet_v2-logreg", "flowers17", "mobilenet_v2", "logreg", 0.85, False),
+    ("flowers17-vgg16-svm", "flowers17", "vgg16", "svm", 0.9125, False),
+    ("hostile-resnet50-knn", HOSTILE_DATASET, "resnet50", "knn", 0.70, False),
+]
+FLOWERS = ["bluebell", "buttercup", "crocus", "daffodil", "daisy", "iris", "lilyvalley", "pansy"]
+FLOWERS17 = ["bluebell", "buttercup", "coltsfoot", "cowslip", "crocus", "daffodil", "daisy", "dandelion", "fritillary",
+             "iris", "lilyvalley", "pansy", "snowdrop", "sunflower", "tigerlily", "tulip", "windflower"]
+
+
+def hostile_results(root: Path) -> Path:
+    """Seven good runs on three datasets (one random-init, one hostile class and dataset name),
+    one run folder with corrupt JSON and one with no metrics.json."""
+    root = Path(root)
+    for i, (folder, dataset, extractor, clf, acc, rnd) in enumerate(HOSTILE_RUNS):
+        labels = FLOWERS if dataset == "flowers17" else ["cats", "dogs", HOSTILE_CLASS] if dataset == HOSTILE_DATASET else None
+        write_run(root, make_metrics(folder, dataset, extractor, clf, acc, labels=labels, random_init=rnd, seed=i,
+                                     n_test=160 if dataset == "flowers17" else 120))
+    corrupt = root / "broken-run"
+    corrupt.mkdir()
+    (corrupt / "metrics.json").write_text('{"schema": "featurebench-run", "accuracy": 0.9', encoding="utf-8")
+    empty = root / "crashed-run"
+    empty.mkdir()
+    (empty / "log.txt").write_text("killed\n", encoding="utf-8")
+    return root
+
+
+def example_results(root: Path) -> Path:
+    """A realistic results folder: 3 datasets × 2 extractors × 2 classifiers (+ one random-init baseline)."""
+    root = Path(root)
+    datasets = {
+        "animals": (["cats", "dogs", "panda"], 750, {"resnet50": 0.975, "efficientnet_lite0": 0.96}),
+        "flowers17": (FLOWERS17, 340, {"resnet50": 0.906, "efficientnet_lite0": 0.921}),
+        "dogs-vs-cats": (["cat", "dog"], 250, {"resnet50": 0.984, "efficientnet_lite0": 0.972}),
+    }
+    seed = 0
+    for dataset, (labels, n_test, base) in datasets.items():
+        for extractor, acc in base.items():
+            for clf, delta in (("logreg", 0.0), ("svm", -0.012)):
+                seed += 1
+                name = f"{dataset}-{extractor}-{clf}"
+                write_run(root, make_metrics(name, dataset, extractor, clf, acc + delta, labels=labels, n_test=n_test, seed=seed))
+    write_run(root, make_metrics("animals-resnet50-random-logreg", "animals", "resnet50", "logreg", 0.58,
+                                 labels=datasets["animals"][0], n_test=750, random_init=True, seed=99))
+    return root
+
+
+# --- headless Chromium (browser test and the docs screenshot) -----------------------------------
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+
+
+def chromium_binary() -> str | None:
+    """The first headless-capable Chromium on PATH ($FEATUREBENCH_CHROMIUM wins), or None."""
+    import os
+    import shutil
+
+    override = os.environ.get("FEATUREBENCH_CHROMIUM")
+    if override:
+        return shutil.which(override) or (override if Path(override).is_file() else None)
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def chromium(binary: str, profile: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """Run headless Chromium offline with a throw-away profile; stderr carries the page's console."""
+    command = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               "--disable-default-apps", "--disable-extensions", "--no-first-run", "--no-default-browser-check",
+               "--hide-scrollbars", "--force-device-scale-factor=1", f"--user-data-dir={profile}",
+               "--enable-logging=stderr", "--v=0", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def console_lines(stderr: str) -> list[str]:
+    """Lines where the page wrote to the console or threw (Chromium logs them as ``:CONSOLE``)."""
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+
+
+def make_docs_screenshot(out_png: Path, width: int = 1360, height: int = 2180) -> Path:
+    """Build the example report and screenshot its top (header, leaderboard, best runs, chart)."""
+    import os
+    import tempfile
+
+    from PIL import Image
+
+    from featurebench.report import build_report
+
+    binary = chromium_binary()
+    if binary is None:
+        raise SystemExit("no Chromium on PATH: apt-get install chromium")
+    out_png = Path(out_png).resolve()
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        example_results(tmp / "results")
+        os.chdir(tmp)  # so the page shows the folder as "results", not a temporary path
+        try:
+            build_report(Path("results"), tmp / "report.html")
+        finally:
+            os.chdir(here)
+        shot = tmp / "shot.png"
+        done = chromium(binary, tmp / "profile", f"--window-size={width},{height}", f"--screenshot={shot}",
+                        (tmp / "report.html").as_uri())
+        if not shot.is_file():
+            raise SystemExit(f"chromium made no screenshot:\n{done.stderr[-2000:]}")
+        image = Image.open(shot).convert("RGB")
+        out_png.parent.mkdir(parents=True, exist_ok=True)
+        image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out_png, optimize=True)
+    return out_png
+
+
+if __name__ == "__main__":  # python tests/fixtures_report.py docs/report-example.png
+    import sys
+
+    print(make_docs_screenshot(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/report-example.png")))
