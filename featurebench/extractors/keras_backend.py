@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from featurebench.errors import FeaturebenchError
+from featurebench.errors import FeaturebenchError, WeightsUnavailableError
 from featurebench.extractors.base import Extractor
 from featurebench.extractors.hashing import file_sha256
 from featurebench.extractors.preprocessing import DESCRIPTIONS, get_preprocessor
@@ -99,7 +99,7 @@ def _imagenet_weights_file(spec: ModelSpec) -> Path | None:
     return None
 
 
-def _build_base(spec: ModelSpec, weights: str, include_top: bool, seed: int) -> tuple[Any, dict[str, str]]:
+def build_base(spec: ModelSpec, weights: str, include_top: bool, seed: int) -> tuple[Any, dict[str, str]]:
     import keras
 
     if weights == "none":
@@ -114,7 +114,7 @@ def _build_base(spec: ModelSpec, weights: str, include_top: bool, seed: int) -> 
         except Exception as exc:  # noqa: BLE001 - Keras raises many types for a failed download
             expected = _imagenet_weights_file(spec)
             where = f" Keras looks for {expected};" if expected else ""
-            raise FeaturebenchError(
+            raise WeightsUnavailableError(
                 f"Could not load ImageNet weights for {spec.name} ({type(exc).__name__}: {exc}).{where} "
                 "download it on a machine with internet and copy it there, or pass --weights PATH to a "
                 "local weights file, or --weights none for random init (a baseline, not transfer learning)."
@@ -140,9 +140,9 @@ def load_registry_model(spec: ModelSpec, weights: str = "imagenet", layer: str |
     """Build the extractor for a registered model spec."""
     layer = layer or spec.default_layer
     include_top = bool(layer) and layer in spec.top_layers
-    base, weights_info = _build_base(spec, weights, include_top, seed)
+    base, weights_info = build_base(spec, weights, include_top, seed)
     if layer and not include_top and layer not in {lay.name for lay in base.layers}:
-        base, weights_info = _build_base(spec, weights, True, seed)
+        base, weights_info = build_base(spec, weights, True, seed)
         include_top = True
     if pool is None and layer == spec.default_layer:
         pool = spec.default_pool
