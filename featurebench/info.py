@@ -17,16 +17,22 @@ _PROVENANCE_KEYS = (
 )
 
 
+def _shown(name: str) -> str:
+    """A class name on one line: quoted when it holds newlines or other control characters."""
+    return name if name.isprintable() else repr(name)
+
+
 def describe(path: str | Path, max_skipped: int = 20) -> str:
     """Plain-text description: completeness, counts, provenance, skipped images and reasons."""
     path = Path(path)
     if not path.exists():
         progress = journal_progress(path.expanduser().resolve())
-        if progress is None:
+        if progress is not None:
+            done, total = progress
+            return (f"{path}: extraction not finished ({done} of {total} images done). If it is not running "
+                    "any more, re-run the same `featurebench extract` command to resume it.")
+        if not path.exists():  # (an extraction may have finished between the two checks)
             raise FeaturebenchError(f"Feature file {path} does not exist.")
-        done, total = progress
-        return (f"{path}: extraction not finished ({done} of {total} images done). "
-                "Re-run the same `featurebench extract` command to resume it.")
     with open_feature_file(path, require_complete=False) as features:
         attrs = features.attrs
         complete = bool(attrs.get("complete", False))
@@ -34,7 +40,7 @@ def describe(path: str | Path, max_skipped: int = 20) -> str:
             f"{path}",
             f"  complete:     {'yes' if complete else 'NO (interrupted; re-run extract to finish)'}",
             f"  rows:         {features.n_rows} x {features.feature_dim} ({attrs.get('dtype', features.features.dtype)})",
-            f"  classes:      {len(features.label_names)}: {', '.join(features.label_names[:12])}"
+            f"  classes:      {len(features.label_names)}: {', '.join(map(_shown, features.label_names[:12]))}"
             + (" ..." if len(features.label_names) > 12 else ""),
             f"  split:        train rows [:{features.split_index}], test rows [{features.split_index}:]",
             f"  skipped:      {attrs.get('n_skipped', 0)}   ignored (non-image files): {attrs.get('n_ignored', 0)}",
@@ -47,6 +53,15 @@ def describe(path: str | Path, max_skipped: int = 20) -> str:
             lines += [f"    {p!r}: {reason}" for p, reason in skipped[:max_skipped]]
             if len(skipped) > max_skipped:
                 lines.append(f"    ... and {len(skipped) - max_skipped} more (read the 'skipped' group with h5py)")
+        duplicates = features.duplicates
+        if duplicates:
+            labels = dict(zip(features.paths, features.labels.tolist())) if len(duplicates) else {}
+            conflicts = sum(1 for p, first in duplicates if labels.get(p) != labels.get(first))
+            lines.append(f"  duplicates:   {len(duplicates)} rows have the same bytes as an earlier row (kept)"
+                         + (f"; {conflicts} of them with a different label" if conflicts else ""))
+            lines += [f"    {p!r} = {first!r}" for p, first in duplicates[:max_skipped]]
+            if len(duplicates) > max_skipped:
+                lines.append(f"    ... and {len(duplicates) - max_skipped} more (the 'duplicates' group)")
         for warning in features.json_attr("warnings", []):
             lines.append(f"  warning: {warning}")
     return "\n".join(lines)

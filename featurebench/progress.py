@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
@@ -40,15 +41,25 @@ def extraction_progress(console: Console) -> Iterator[tuple[Callable[[int, int],
         progress.stop()
 
 
-def print_extract_summary(console: Console, summary) -> None:
-    """The end-of-run summary: images done, skipped (by reason), rate, file size."""
+def print_extract_summary(console: Console, summary, max_listed: int = 20) -> None:
+    """The end-of-run summary: images done, skipped (each file and its reason, up to
+    ``max_listed``), duplicates, rate, file size. User text is escaped (no rich markup)."""
+    output = escape(str(summary.output))
     console.print(
-        f"[green]Wrote[/] {summary.output}: {summary.n_rows} images, {summary.n_skipped} skipped, "
+        f"[green]Wrote[/] {output}: {summary.n_rows} images, {summary.n_skipped} skipped, "
         f"{summary.n_ignored} non-image files ignored, {summary.images_per_second:.1f} img/s, "
         f"{summary.file_bytes / 1e6:.1f} MB", soft_wrap=True
     )
     if summary.skipped_reasons:
         reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(summary.skipped_reasons.items()))
-        console.print(f"Skipped by reason: {reasons} (paths: `featurebench info {summary.output}`)", soft_wrap=True)
+        console.print(f"Skipped by reason: {escape(reasons)}", soft_wrap=True)
+        skipped = getattr(summary, "skipped", [])
+        for path, reason in skipped[:max_listed]:
+            console.print(f"  skipped {escape(repr(path))}: {escape(reason)}", soft_wrap=True)
+        if len(skipped) > max_listed:
+            console.print(f"  ... and {len(skipped) - max_listed} more: `featurebench info {output}`", soft_wrap=True)
+    if getattr(summary, "n_duplicates", 0):
+        console.print(f"Duplicates: {summary.n_duplicates} images have the same bytes as an earlier one; kept as "
+                      f"rows (listed by `featurebench info {output}`)", soft_wrap=True)
     for warning in summary.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)

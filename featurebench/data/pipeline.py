@@ -17,7 +17,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from featurebench.data.decode import DEFAULT_MAX_PIXELS, SkipImage, decode_image
+from featurebench.data.decode import (DEFAULT_MAX_PIXELS, SkipImage, content_digest, decode_image,
+                                      decode_image_bytes, read_image_bytes)
 from featurebench.data.resize import resize_image
 from featurebench.data.sources import Candidate
 
@@ -30,16 +31,27 @@ class DecodeOptions:
     resize: str = "stretch"
     max_pixels: int = DEFAULT_MAX_PIXELS
     allow_truncated: bool = False
+    #: Decode large JPEGs at reduced size (libjpeg DCT scaling) before the resize.
+    fast_decode: bool = False
+
+    @property
+    def draft(self) -> tuple[int, int] | None:
+        """The ``draft`` size for :func:`decode_image` (None: always a full decode)."""
+        return self.size if self.fast_decode else None
 
 
 @dataclass
 class Decoded:
-    """One candidate after decoding: ``image`` on success, ``skip`` (the reason) otherwise."""
+    """One candidate after decoding: ``image`` on success, ``skip`` (the reason) otherwise.
+
+    ``digest`` is the 16-byte BLAKE2b of the file's bytes (for duplicate detection).
+    """
 
     index: int
     candidate: Candidate
     image: np.ndarray | None = None
     skip: str | None = None
+    digest: bytes | None = None
 
 
 @dataclass
@@ -60,17 +72,22 @@ class Batch:
 
 def load_image(path: str | Path, options: DecodeOptions) -> np.ndarray:
     """Decode and resize one file for a model; raises :class:`SkipImage` when unusable."""
-    image = decode_image(path, options.max_pixels, options.allow_truncated)
+    image = decode_image(path, options.max_pixels, options.allow_truncated, options.draft)
     return resize_image(image, options.size, options.resize)
 
 
 def _decode_candidate(index: int, candidate: Candidate, root: Path, options: DecodeOptions) -> Decoded:
     if candidate.skip_reason:
         return Decoded(index, candidate, skip=candidate.skip_reason)
+    digest = None
     try:
-        return Decoded(index, candidate, image=load_image(root / candidate.path, options))
+        data = read_image_bytes(root / candidate.path)
+        digest = content_digest(data)
+        image = decode_image_bytes(data, options.max_pixels, options.allow_truncated, options.draft)
+        del data
+        return Decoded(index, candidate, image=resize_image(image, options.size, options.resize), digest=digest)
     except SkipImage as exc:
-        return Decoded(index, candidate, skip=exc.message)
+        return Decoded(index, candidate, skip=exc.message, digest=digest)
     except Exception as exc:  # noqa: BLE001 - an unexpected decoder failure must not abort the run
         return Decoded(index, candidate, skip=f"decode error: {type(exc).__name__}: {exc}")
 

@@ -64,10 +64,26 @@ def _classify_file(name: str) -> str | None:
     return None
 
 
-def _walk_files(top: Path):
-    """Yield every non-directory entry under ``top`` (symlinks to dirs are not followed)."""
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+def _walk_files(top: Path, root: Path, ignored: list[tuple[str, str]]):
+    """Yield every non-directory entry under ``top``, sorted.
+
+    Hidden folders, links to folders (never followed: no loops) and folders that
+    cannot be read are not entered; each is added to ``ignored`` with the reason.
+    """
+    def unreadable(exc: OSError) -> None:
+        ignored.append((_relative(Path(exc.filename), root), f"folder not readable ({exc.strerror})"))
+
+    for dirpath, dirnames, filenames in os.walk(top, onerror=unreadable):
+        entered = []
+        for name in sorted(dirnames):
+            path = Path(dirpath) / name
+            if name.startswith("."):
+                ignored.append((_relative(path, root), "hidden folder (not searched)"))
+            elif path.is_symlink():
+                ignored.append((_relative(path, root), "link to a folder (not followed)"))
+            else:
+                entered.append(name)
+        dirnames[:] = entered
         for name in sorted(filenames):
             yield Path(dirpath) / name
 
@@ -94,7 +110,7 @@ def list_class_folders(root: Path) -> DatasetListing:
     used: list[str] = []
     for cls in classes:
         found = 0
-        for path in _walk_files(root / cls):
+        for path in _walk_files(root / cls, root, ignored):
             reason = _classify_file(path.name)
             if reason:
                 ignored.append((_relative(path, root), reason))
@@ -119,7 +135,7 @@ def list_by_pattern(root: Path, pattern: str) -> DatasetListing:
         raise FeaturebenchError(f"--label-pattern {pattern!r} is not a valid regex: {exc}") from None
     candidates: list[Candidate] = []
     ignored: list[tuple[str, str]] = []
-    for path in _walk_files(root):
+    for path in _walk_files(root, root, ignored):
         reason = _classify_file(path.name)
         rel = _relative(path, root)
         if reason:
@@ -187,6 +203,14 @@ def list_table(table: Path, root: Path | None = None, allow_outside_root: bool =
     return DatasetListing(root, "table", candidates, labels, ignored)
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def list_source(source: str | os.PathLike, label_pattern: str | None = None,
                 root: str | os.PathLike | None = None, allow_outside_root: bool = False) -> DatasetListing:
     """Detect the source type and list it.
@@ -209,6 +233,12 @@ def list_source(source: str | os.PathLike, label_pattern: str | None = None,
         raise FeaturebenchError(
             f"No images found in {path} ({len(listing.ignored)} files ignored, e.g. non-image extensions). "
             f"Supported extensions: {', '.join(sorted(IMAGE_EXTENSIONS))}"
+        )
+    undecodable = sum(1 for c in listing.candidates if not _is_utf8(c.path))
+    if undecodable:
+        listing.warnings.append(
+            f"{undecodable} file name(s) are not valid UTF-8; the feature file stores them with \\xNN "
+            "escapes, so rename them (e.g. with convmv) if you need exact paths"
         )
     if len(listing.label_names) < 2:
         listing.warnings.append(

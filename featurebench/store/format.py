@@ -7,6 +7,15 @@ Datasets
     ``paths``         (N,) UTF-8, relative to the source root (absolute if outside it)
     ``skipped/path``, ``skipped/reason``   every candidate image that could not be used
     ``ignored/path``, ``ignored/reason``   files not taken as images (extension, hidden)
+    ``duplicates/row``, ``duplicates/path``, ``duplicates/first_row``, ``duplicates/first_path``
+                      rows whose file has the same bytes (BLAKE2b) as an earlier row, and
+                      that earlier row. Duplicates are kept as rows, never dropped; drop them
+                      yourself with ``np.delete(features, h5["duplicates/row"][()], axis=0)``.
+                      Attributes ``n_duplicates`` and ``duplicates_checked`` (False when the
+                      rows were written without file contents, e.g. ``write_feature_arrays``).
+
+Strings are UTF-8; a file name that is not valid UTF-8 is stored with ``\\xNN`` escapes
+for its undecodable bytes (``extract`` warns about it).
 
 Rows are in the seeded shuffled order; ``split_index`` = int(N * train_fraction):
 rows ``[:split_index]`` are the train slice, ``[split_index:]`` the test slice.
@@ -22,6 +31,7 @@ LABEL_NAMES = "label_names"
 PATHS = "paths"
 SKIPPED = "skipped"
 IGNORED = "ignored"
+DUPLICATES = "duplicates"
 
 #: Attributes every complete feature file carries.
 REQUIRED_ATTRS = (

@@ -1,7 +1,8 @@
 """The resumable journal of an extraction in progress: ``OUT.h5.partial/``.
 
 Each flush writes one shard (``.npz``: features, candidate indices of its rows,
-skipped candidates with reasons) to a temporary name and renames it into place,
+a content digest per row, skipped candidates with reasons) to a temporary name
+and renames it into place,
 so a shard is either whole or absent, whatever kills the process (even SIGKILL).
 ``manifest.json`` fixes the candidate order and the settings that determine the
 rows; a restart with the same settings continues after the last shard, and one
@@ -60,13 +61,17 @@ def shard_ranges(directory: Path) -> list[tuple[int, int, Path]]:
 
 
 def journal_progress(output: Path) -> tuple[int, int] | None:
-    """(done, total) candidates of an unfinished extraction into ``output``; None if there is none."""
+    """(done, total) candidates of an unfinished extraction into ``output``; None if there is none.
+
+    Safe to call while another process writes (or finishes and deletes) the journal:
+    a journal that vanishes or is not readable yet reads as "none".
+    """
     directory = partial_dir_for(output)
-    manifest_path = directory / "manifest.json"
-    if not manifest_path.exists():
+    try:
+        total = len(json.loads((directory / "manifest.json").read_text(encoding="utf-8"))["candidates"])
+        ranges = shard_ranges(directory)
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    total = len(json.loads(manifest_path.read_text(encoding="utf-8"))["candidates"])
-    ranges = shard_ranges(directory)
     return (ranges[-1][1] if ranges else 0), total
 
 
@@ -80,6 +85,8 @@ class Shard:
     row_index: np.ndarray
     skip_index: np.ndarray
     skip_reason: np.ndarray
+    #: (rows, 16) uint8 content digests of the rows' files; None in journals written before digests.
+    row_digest: np.ndarray | None = None
 
 
 class Journal:
@@ -96,17 +103,27 @@ class Journal:
         """Create the journal for ``output`` or reopen a matching one to resume.
 
         ``manifest`` must hold ``fingerprint`` and ``settings``. An existing journal
-        with another fingerprint is refused unless ``force`` (then it is discarded).
+        with another fingerprint is refused; ``force`` discards any existing journal
+        (after taking the lock, so never one that a running process is writing).
+        Leftover temporary files of a killed writer are removed.
         """
         directory = partial_dir_for(output)
-        if force and directory.exists():
-            shutil.rmtree(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        # Lock first: --force must never delete the journal of a process still writing it.
         lock_handle = cls._lock(directory)
         try:
+            # Holding the lock, any temporary file here is a leftover of a killed writer.
+            for stale in directory.glob(".*.tmp-*"):
+                stale.unlink(missing_ok=True)
             manifest_path = directory / "manifest.json"
+            if force:
+                cls._clear(directory)
             if manifest_path.exists():
-                existing = json.loads(manifest_path.read_text(encoding="utf-8"))
+                try:
+                    existing = json.loads(manifest_path.read_text(encoding="utf-8"))
+                except ValueError:
+                    raise FeaturebenchError(f"{manifest_path} is damaged; pass --force to discard the partial "
+                                            f"extraction in {directory} and start over.") from None
                 if existing.get("fingerprint") != manifest["fingerprint"]:
                     raise FeaturebenchError(cls._mismatch_message(directory, existing, manifest))
                 manifest = existing
@@ -116,6 +133,17 @@ class Journal:
             lock_handle.close()
             raise
         return cls(directory, manifest, lock_handle)
+
+    @staticmethod
+    def _clear(directory: Path) -> None:
+        """Delete everything in the journal folder but the lock file (held by the caller)."""
+        for entry in directory.iterdir():
+            if entry.name == "lock":
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink(missing_ok=True)
 
     @staticmethod
     def _lock(directory: Path):
@@ -163,8 +191,13 @@ class Journal:
         return ranges[-1][1] if ranges else 0
 
     def commit(self, start: int, end: int, features: np.ndarray, row_index: list[int],
-               skipped: list[tuple[int, str]]) -> None:
-        """Write candidates ``[start, end)`` as one shard, atomically."""
+               skipped: list[tuple[int, str]], row_digest: list[bytes | None] | None = None) -> None:
+        """Write candidates ``[start, end)`` as one shard, atomically.
+
+        ``row_digest``: the content digest of each row's file (see ``content_digest``).
+        A write error (disk full, I/O error) raises :class:`FeaturebenchError`; the
+        shards already committed stay valid, so the same command resumes after them.
+        """
         path = self.directory / f"rows-{start:09d}-{end:09d}.npz"
         arrays = {
             "features": np.asarray(features, dtype=np.float32),
@@ -172,16 +205,27 @@ class Journal:
             "skip_index": np.asarray([i for i, _ in skipped], dtype=np.int64),
             "skip_reason": np.asarray([r for _, r in skipped], dtype=str),
         }
-        _atomic_write(path, lambda h: np.savez(h, **arrays))
+        if row_digest is not None and all(d is not None for d in row_digest):
+            digests = np.frombuffer(b"".join(row_digest), dtype=np.uint8)
+            arrays["row_digest"] = digests.reshape(len(row_digest), -1) if row_digest else digests.reshape(0, 16)
+        try:
+            _atomic_write(path, lambda h: np.savez(h, **arrays))
+        except OSError as exc:
+            for leftover in self.directory.glob(f".{path.name}.tmp-*"):
+                leftover.unlink(missing_ok=True)
+            raise FeaturebenchError(
+                f"Could not write {path} ({exc.strerror or exc}). The first {start} images are saved in "
+                f"{self.directory}; free disk space (or fix the error) and re-run the same command to resume."
+            ) from exc
 
     def shards(self) -> Iterator[Shard]:
         """Yield the committed shards in candidate order, one at a time."""
         for start, end, path in shard_ranges(self.directory):
             with np.load(path, allow_pickle=False) as data:
                 yield Shard(start, end, data["features"], data["row_index"], data["skip_index"],
-                            data["skip_reason"])
+                            data["skip_reason"], data["row_digest"] if "row_digest" in data.files else None)
 
     def remove(self) -> None:
-        """Delete the journal folder (after the final file is in place)."""
-        self.release()
+        """Delete the journal folder (after the final file is in place), still holding the lock."""
         shutil.rmtree(self.directory, ignore_errors=True)
+        self.release()

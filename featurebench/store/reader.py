@@ -78,6 +78,14 @@ class FeatureFile:
         group = self._h5[fmt.IGNORED]
         return list(zip(_strings(group["path"]), _strings(group["reason"])))
 
+    @property
+    def duplicates(self) -> list[tuple[str, str]]:
+        """(path, first_path) for every row whose file has the same bytes as an earlier row."""
+        if fmt.DUPLICATES not in self._h5:
+            return []
+        group = self._h5[fmt.DUPLICATES]
+        return list(zip(_strings(group["path"]), _strings(group["first_path"])))
+
     def json_attr(self, key: str, default: Any = None) -> Any:
         """An attribute stored as JSON text (lists, dicts), parsed."""
         value = self.attrs.get(key)
@@ -129,9 +137,31 @@ def open_feature_file(path: str | Path, require_complete: bool = True) -> Featur
         raise FeaturebenchError(
             f"{path} is marked incomplete (its extraction did not finish); re-run the extract command to finish it."
         )
-    feature_file = FeatureFile(path, h5)
-    if require_complete and feature_file.n_rows != len(feature_file.labels):
-        feature_file.close()
-        raise FeaturebenchError(f"{path} is inconsistent: {feature_file.n_rows} feature rows but "
-                                f"{len(feature_file.labels)} labels.")
+    try:
+        feature_file = FeatureFile(path, h5)
+    except (OSError, KeyError, ValueError) as exc:
+        h5.close()
+        raise FeaturebenchError(f"{path} is damaged and cannot be read ({exc}); re-create it with "
+                                "`featurebench extract ... --force`.") from None
+    if require_complete:
+        problem = _consistency_problem(feature_file, h5)
+        if problem:
+            feature_file.close()
+            raise FeaturebenchError(f"{path} is inconsistent: {problem}. It was not written by a finished "
+                                    "`featurebench extract`; re-create it with `featurebench extract ... --force`.")
     return feature_file
+
+
+def _consistency_problem(feature_file: FeatureFile, h5: h5py.File) -> str | None:
+    """Why a file marked complete cannot be trusted (row counts that disagree), or None."""
+    n_rows = feature_file.n_rows
+    if len(feature_file.labels) != n_rows:
+        return f"{n_rows} feature rows but {len(feature_file.labels)} labels"
+    if fmt.PATHS in h5 and len(h5[fmt.PATHS]) != n_rows:
+        return f"{n_rows} feature rows but {len(h5[fmt.PATHS])} paths"
+    declared = feature_file.attrs.get("n_rows")
+    if declared not in (None, "") and int(declared) != n_rows:
+        return f"{n_rows} feature rows but its n_rows attribute says {declared}"
+    if n_rows and feature_file.labels.max() >= len(feature_file.label_names):
+        return f"label {feature_file.labels.max()} but only {len(feature_file.label_names)} label names"
+    return None

@@ -2,7 +2,9 @@
 
 The file is written under a temporary name in the output folder, flushed and
 fsynced, then renamed over the target in one step, so a reader never sees a
-half-written file under the real name. Memory stays flat: one shard at a time.
+half-written file under the real name. Memory stays flat: one shard at a time
+(plus 16 bytes per row for the duplicate check). A write error leaves the
+journal untouched, so re-running the command only redoes this step.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from featurebench.errors import FeaturebenchError
 from featurebench.store import format as fmt
 from featurebench.store.journal import Journal
 
@@ -25,12 +28,24 @@ CHUNK_BYTES = 1 << 20
 _STR = h5py.string_dtype("utf-8")
 
 
+def safe_text(text: str) -> str:
+    """``text`` as valid UTF-8 for HDF5: a file name that is not UTF-8 (read by Python with
+    surrogate escapes) keeps its undecodable bytes as ``\\xNN`` escapes instead of failing."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    return text
+
+
 def attr_value(value: Any) -> Any:
     """Convert a Python value to something h5py stores as a plain attribute."""
     if value is None:
         return ""
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value, default=str)
+    if isinstance(value, str):
+        return safe_text(value)
     return value
 
 
@@ -40,7 +55,22 @@ def chunk_rows(feature_dim: int, itemsize: int) -> int:
 
 
 def _write_strings(group: h5py.Group, name: str, values: list[str]) -> None:
-    group.create_dataset(name, data=np.array(values, dtype=object), dtype=_STR)
+    group.create_dataset(name, data=np.array([safe_text(v) for v in values], dtype=object), dtype=_STR)
+
+
+def find_duplicates(digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose content digest equals an earlier row's: ``(rows, first_rows)``.
+
+    ``digests`` is (N, k) uint8, one row per feature row; ``first_rows[i]`` is the first
+    row (in file order) with the same bytes as ``rows[i]``.
+    """
+    if len(digests) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    keys = np.ascontiguousarray(digests, dtype=np.uint8).view(f"V{digests.shape[1]}").ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    first_of_row = first[inverse.ravel()]
+    rows = np.nonzero(first_of_row != np.arange(len(keys)))[0]
+    return rows.astype(np.int64), first_of_row[rows].astype(np.int64)
 
 
 def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
@@ -54,11 +84,25 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
     feature_dim = int(manifest["settings"]["feature_dim"])
     row_index: list[int] = []
     skipped: list[tuple[int, str]] = []
+    digest_blocks: list[np.ndarray] = []
+    duplicates_checked = True
     for shard in journal.shards():
         row_index.extend(int(i) for i in shard.row_index)
         skipped.extend(zip((int(i) for i in shard.skip_index), (str(r) for r in shard.skip_reason)))
+        if shard.row_digest is None or len(shard.row_digest) != len(shard.row_index):
+            duplicates_checked = False  # a journal written without digests (or by write_feature_arrays)
+        elif duplicates_checked:
+            digest_blocks.append(shard.row_digest)
     n_rows = len(row_index)
+    if duplicates_checked and digest_blocks:
+        dup_rows, dup_first = find_duplicates(np.concatenate(digest_blocks))
+    else:
+        dup_rows = dup_first = np.zeros(0, np.int64)
+    del digest_blocks
     np_dtype = np.dtype(dtype)
+    # Holding the journal's lock, any temporary file for this output is a killed run's leftover.
+    for stale in output.parent.glob(f".{output.name}.tmp-*"):
+        stale.unlink(missing_ok=True)
     tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     try:
         with h5py.File(tmp, "w") as h5:
@@ -80,8 +124,14 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
             ignored_group = h5.create_group(fmt.IGNORED)
             _write_strings(ignored_group, "path", [p for p, _ in manifest["ignored"]])
             _write_strings(ignored_group, "reason", [r for _, r in manifest["ignored"]])
+            duplicates_group = h5.create_group(fmt.DUPLICATES)
+            duplicates_group.create_dataset("row", data=dup_rows)
+            duplicates_group.create_dataset("first_row", data=dup_first)
+            _write_strings(duplicates_group, "path", [candidates[row_index[i]][0] for i in dup_rows])
+            _write_strings(duplicates_group, "first_path", [candidates[row_index[i]][0] for i in dup_first])
             counts: dict[str, Any] = {"n_rows": n_rows, "n_skipped": len(skipped),
-                                      "n_ignored": len(manifest["ignored"]), "n_candidates": len(candidates)}
+                                      "n_ignored": len(manifest["ignored"]), "n_candidates": len(candidates),
+                                      "n_duplicates": len(dup_rows), "duplicates_checked": duplicates_checked}
             train_fraction = float(attrs["train_fraction"])
             all_attrs = {**attrs, **counts, "split_index": int(n_rows * train_fraction),
                          "feature_dim": feature_dim, "dtype": np_dtype.name,
@@ -93,9 +143,16 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, output)
+    except OSError as exc:
+        raise FeaturebenchError(
+            f"Could not write the feature file {output} ({exc.strerror or exc}). Every image is done and "
+            f"kept in {journal.directory}; free disk space (or fix the error) and re-run the same command "
+            "to write the file without recomputing anything."
+        ) from exc
     finally:
         tmp.unlink(missing_ok=True)
     counts["skipped_reasons"] = skip_reason_counts(reason for _, reason in skipped)
+    counts["skipped"] = [(candidates[i][0], reason) for i, reason in skipped]
     return counts
 
 
