@@ -6,6 +6,7 @@ that need them, so ``--help``, ``models`` and ``info`` start fast.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -15,6 +16,9 @@ from rich.console import Console
 
 from featurebench import __version__
 from featurebench.errors import FeaturebenchError
+
+# Quiet TensorFlow's C++ start-up banner in the terminal (users can still override it).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 app = typer.Typer(
     name="featurebench",
@@ -143,17 +147,28 @@ def demo(
     per_class: Optional[int] = typer.Option(None, help="Use at most this many images per digit (quick runs)."),
     force: bool = typer.Option(False, "--force", help="Redo the demo in a non-empty --out folder."),
 ) -> None:
-    """Run the whole job offline on the embedded digits dataset (sklearn's load_digits)."""
-    from featurebench.demo import demo_extract_options, prepare_output, write_digits_dataset
-    from featurebench.extract import run_extract
-    from featurebench.progress import extraction_progress, print_extract_summary
+    """Run the whole job offline on the embedded digits dataset: extract -> fit -> report."""
+    from featurebench.demo import run_demo
+    from featurebench.progress import extraction_progress
 
-    plan = prepare_output(out, force)
-    write_digits_dataset(plan.dataset, per_class)
-    console.print(f"Dataset: {plan.dataset} (scikit-learn digits as PNG class folders)")
     with extraction_progress(console) as (on_start, on_progress):
-        summary = run_extract(demo_extract_options(plan, model, weights, force), on_progress, on_start)
-    print_extract_summary(console, summary)
+        result = run_demo(out, model, weights, per_class, force, say=lambda m: console.print(m, soft_wrap=True),
+                          progress=on_progress, on_start=on_start)
+    baseline = " (random-init baseline, not transfer learning)" if result.random_init else ""
+    console.print(f"[green]Report:[/] {result.report.resolve()}{baseline}", soft_wrap=True)
+    console.print(f"Also: {result.plan.out / 'report.md'}, {result.plan.out / 'runs.csv'}", soft_wrap=True)
+
+
+def _register_finetune_commands() -> None:
+    # Their modules import TensorFlow only inside the command bodies.
+    from featurebench.finetune import commands
+
+    app.command()(commands.inspect)
+    app.command()(commands.build_images)
+    app.command()(commands.finetune)
+
+
+_register_finetune_commands()
 
 
 def _command_line() -> str:

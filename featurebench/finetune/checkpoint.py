@@ -1,0 +1,79 @@
+"""Per-epoch checkpoints: the whole model (weights, trainable flags, optimizer state) plus a state file.
+
+``RUN/checkpoint/epoch-NNNN.keras`` is written first, then ``state.json`` (atomically)
+pointing at it, then older checkpoint files are removed; an interruption at any
+moment leaves a state file that names a complete model file. ``--resume`` loads
+that model compiled (optimizer state included) and continues the epoch count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from featurebench.errors import FeaturebenchError
+
+CHECKPOINT_DIR = "checkpoint"
+STATE_FILE = "state.json"
+
+
+@dataclass
+class TrainState:
+    """Where training stands. ``epochs_done`` counts over both phases; phase 2 began at ``finetune_start``."""
+
+    phase: str = "warmup"
+    epochs_done: int = 0
+    finetune_start: int | None = None
+    unfreeze_index: int | None = None
+    train_seconds: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    model_file: str | None = None
+
+
+def save_checkpoint(model: Any, state: TrainState, run_dir: Path) -> None:
+    folder = run_dir / CHECKPOINT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"epoch-{state.epochs_done:04d}-{state.phase}.keras"
+    model.save(folder / name)
+    state.model_file = name
+    tmp = folder / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / STATE_FILE)
+    for old in folder.glob("epoch-*.keras"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+
+
+def load_state(run_dir: Path) -> TrainState | None:
+    path = run_dir / CHECKPOINT_DIR / STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return TrainState(**json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError) as exc:
+        raise FeaturebenchError(f"Checkpoint state {path} is unreadable ({exc}); start over with --force") from None
+
+
+def load_checkpoint_model(run_dir: Path, state: TrainState) -> Any:
+    """The checkpointed model, compiled with its optimizer state restored."""
+    import keras
+
+    path = run_dir / CHECKPOINT_DIR / str(state.model_file)
+    if not path.is_file():
+        raise FeaturebenchError(f"Checkpoint model {path} is missing; start over with --force")
+    return keras.models.load_model(path, compile=True)
+
+
+def remove_checkpoints(run_dir: Path) -> None:
+    folder = run_dir / CHECKPOINT_DIR
+    if folder.is_dir():
+        for path in folder.iterdir():
+            path.unlink(missing_ok=True)
+        folder.rmdir()
+
+
+__all__ = ["CHECKPOINT_DIR", "TrainState", "load_checkpoint_model", "load_state", "remove_checkpoints",
+           "save_checkpoint"]

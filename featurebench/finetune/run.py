@@ -1,0 +1,255 @@
+"""``featurebench finetune``: source + recipe -> ``RESULTS_DIR/<run-name>/`` with a trained model and metrics.json.
+
+Steps: open the source (a ``build-images`` file, or a folder/CSV streamed through
+the decode pipeline), compute the training-split RGB means if the recipe
+subtracts them, build body + normalisation + head (or load the checkpoint on
+``--resume``), train both phases, save ``model.keras``, score the test split
+(centre or 10-crop) and write the run record.
+
+Run folder: ``metrics.json``, ``model.keras`` (takes 0..255 RGB; usable with
+``featurebench extract --model RUN/model.keras --layer head_fc``), ``history.json``,
+``monitor.png``, ``recipe.json``, ``run.json``, ``means.json`` (dataset-mean only),
+``classification_report.txt``, ``confusion.csv``, ``checkpoint/``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from featurebench import __version__
+from featurebench.data.decode import DEFAULT_MAX_PIXELS
+from featurebench.errors import FeaturebenchError
+from featurebench.finetune.checkpoint import TrainState, load_checkpoint_model, load_state, remove_checkpoints
+from featurebench.finetune.recipes import Recipe, validate
+
+RUN_NAME_TEMPLATE = "{dataset}__{extractor}__finetune-{recipe}"
+MODEL_FILE = "model.keras"
+RECIPE_FILE = "recipe.json"
+RUN_FILE = "run.json"
+#: Recipe keys a ``--resume`` may change (to extend or shorten training); the rest must match.
+RESUMABLE_CHANGES = ("warmup_epochs", "epochs", "early_stopping", "description", "name")
+
+
+@dataclass
+class FinetuneOptions:
+    """Everything ``finetune`` needs besides the recipe; the CLI flags map one to one."""
+
+    source: str
+    recipe: Recipe
+    out: str = "results"
+    run_name: str | None = None
+    resume: bool = False
+    force: bool = False
+    label_pattern: str | None = None
+    root: str | None = None
+    allow_outside_root: bool = False
+    allow_truncated: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    workers: int = 2
+    dataset_name: str | None = None
+    checkpoint_every: int = 1
+    keep_checkpoint: bool = True
+    command: str = field(default_factory=lambda: " ".join(sys.argv))
+
+
+@dataclass
+class FinetuneResult:
+    run_dir: Path
+    run_name: str
+    metrics: dict[str, Any]
+    state: TrainState
+    warnings: list[str] = field(default_factory=list)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", str(text)).strip("-.") or "unnamed"
+
+
+def run_name_for(dataset: str, recipe: Recipe, template: str | None = None) -> str:
+    fields = {"dataset": dataset, "extractor": recipe.model, "recipe": recipe.name, "head": recipe.head,
+              "seed": recipe.seed}
+    try:
+        return _slug((template or RUN_NAME_TEMPLATE).format(**fields))
+    except (KeyError, IndexError, ValueError) as exc:
+        raise FeaturebenchError(f"--run-name {template!r}: unknown field {exc}; fields are {', '.join(fields)}") from None
+
+
+def _prepare_run_dir(run_dir: Path, opts: FinetuneOptions, recipe: Recipe) -> TrainState | None:
+    """Check what is in ``run_dir``; returns the checkpoint state when resuming."""
+    if opts.resume:
+        state = load_state(run_dir)
+        if state is None:
+            raise FeaturebenchError(f"--resume: no checkpoint in {run_dir}/checkpoint; run without --resume to start.")
+        saved = json.loads((run_dir / RECIPE_FILE).read_text(encoding="utf-8"))
+        changed = [k for k, v in recipe.to_dict().items()
+                   if k not in RESUMABLE_CHANGES and json.dumps(saved.get(k)) != json.dumps(v)]
+        if changed:
+            detail = ", ".join(f"{k}: {saved.get(k)!r} -> {getattr(recipe, k)!r}" for k in changed)
+            raise FeaturebenchError(f"--resume: the run in {run_dir} was started with other settings ({detail}). "
+                                    "Pass the same recipe and flags (only epochs / warmup_epochs / early_stopping "
+                                    "may change), or --force to start over.")
+        return state
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not opts.force:
+            hint = " (it has a checkpoint: pass --resume to continue it)" if load_state(run_dir) else ""
+            raise FeaturebenchError(f"Run folder {run_dir} already exists{hint}; pass --force to start over, "
+                                    "or --run-name/--out to write elsewhere.")
+        shutil.rmtree(run_dir)
+    return None
+
+
+def _load_size(recipe: Recipe, image_size: int) -> int:
+    if recipe.load_size:
+        return recipe.load_size
+    return round(image_size * 256 / 224) if recipe.patch or recipe.ten_crop else image_size
+
+
+def run_finetune(opts: FinetuneOptions, on_epoch: Callable[[dict], None] | None = None,
+                 say: Callable[[str], None] | None = None) -> FinetuneResult:
+    """Train (or resume) a fine-tuning run and write its folder. ``on_epoch(info)`` after every
+    epoch; ``say(message)`` for phase starts and notes."""
+    from featurebench.finetune.folder_source import open_source
+    from featurebench.finetune.surgery import body_spec
+
+    say = say or (lambda message: None)
+    recipe = validate(opts.recipe)
+    if not recipe.model:
+        raise FeaturebenchError("Pass --model NAME (see `featurebench models`) or a --recipe that names one.")
+    spec = body_spec(recipe.model, recipe.image_size)
+    recipe = replace(recipe, model=spec.name, image_size=spec.input_size)
+    image_size = spec.input_size
+    load_size = _load_size(recipe, image_size)
+    source = open_source(opts.source, load_size, resize=recipe.resize, seed=recipe.seed,
+                         train_fraction=recipe.train_fraction, val_fraction=recipe.val_fraction,
+                         label_pattern=opts.label_pattern, root=opts.root, allow_outside_root=opts.allow_outside_root,
+                         allow_truncated=opts.allow_truncated, max_pixels=opts.max_pixels, workers=opts.workers,
+                         dataset_name=opts.dataset_name)
+    warnings: list[str] = list(getattr(getattr(source, "listing", None), "warnings", []))
+    if source.kind == "images-h5":
+        attrs = source.attrs
+        if (abs(float(attrs["train_fraction"]) - recipe.train_fraction) > 1e-9
+                or abs(float(attrs["val_fraction"]) - recipe.val_fraction) > 1e-9 or int(attrs["seed"]) != recipe.seed):
+            warnings.append(f"{opts.source} stores its own split (seed {attrs['seed']}, train {attrs['train_fraction']}, "
+                            f"val {attrs['val_fraction']}); the recipe's seed/fractions apply to the training order only")
+    if (recipe.patch or recipe.ten_crop) and tuple(source.image_size) == (image_size, image_size):
+        warnings.append(f"images are {image_size}px, the network input size: patch crops are the whole image and "
+                        "10-crop averages the image and its mirror; load or store them larger (--load-size, "
+                        "build-images --size) to crop")
+    n_classes = len(source.label_names)
+    if n_classes < 2:
+        raise FeaturebenchError(f"{opts.source} has {n_classes} class(es); fine-tuning needs 2 or more.")
+    if source.count("train") == 0 or source.count("test") == 0:
+        raise FeaturebenchError(f"{opts.source}: the split leaves {source.count('train')} train and "
+                                f"{source.count('test')} test images; add images or change --train-fraction.")
+    name = _slug(opts.run_name) if opts.run_name and "{" not in opts.run_name else \
+        run_name_for(source.dataset, recipe, opts.run_name)
+    run_dir = Path(opts.out).expanduser().resolve() / name
+    state = _prepare_run_dir(run_dir, opts, recipe)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / RECIPE_FILE).write_text(json.dumps(recipe.to_dict(), indent=2) + "\n", encoding="utf-8")
+    for note in warnings:
+        say(f"warning: {note}")
+    return _train_and_record(opts, recipe, spec, source, image_size, run_dir, name, state, on_epoch, say, warnings)
+
+
+def _train_and_record(opts, recipe, spec, source, image_size, run_dir, name, state, on_epoch, say, warnings):
+    import keras
+
+    from featurebench.finetune.augment import build_augmenter
+    from featurebench.finetune.evaluate import predict_split
+    from featurebench.finetune.heads import HEAD_INFO
+    from featurebench.finetune.means import MEANS_FILE, compute_means, load_means, save_means
+    from featurebench.finetune.normalize import describe, normalization_layer
+    from featurebench.finetune.pipeline import check_sizes, make_dataset
+    from featurebench.finetune.record import build_record, report_files, write_record
+    from featurebench.finetune.surgery import assemble, body_of, build_body, precision_policy
+    from featurebench.finetune.training import train
+
+    check_sizes(source.image_size, image_size)
+    bs = recipe.batch_size
+    with precision_policy(recipe.precision) as policy:
+        keras.utils.set_random_seed(recipe.seed)
+        means = None
+        if recipe.normalize == "dataset-mean":
+            if state is not None and (run_dir / MEANS_FILE).is_file():
+                means = load_means(run_dir / MEANS_FILE)
+            else:
+                say("Computing RGB means of the training split ...")
+                stats = compute_means(images for images, _ in source.iter_split("train", bs))
+                save_means(stats, run_dir / MEANS_FILE)
+                means = load_means(run_dir / MEANS_FILE)
+        if state is None:
+            body, weights_info = build_body(spec, recipe.weights, recipe.seed)
+            model = assemble(body, len(source.label_names), recipe.head, recipe.head_hidden, recipe.head_dropout,
+                             normalization_layer(recipe.normalize, spec.preprocessing, means), recipe.seed)
+            run_info = {"weights": weights_info, "body": body.name, "body_layers": len(body.layers),
+                        "body_output_layer": body.layers[-1].name}
+            (run_dir / RUN_FILE).write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
+        else:
+            say(f"Resuming from epoch {state.epochs_done} ({state.phase} phase).")
+            model = load_checkpoint_model(run_dir, state)
+            run_info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+        if run_info["weights"].get("random_init"):
+            warnings.append("random-init body (--weights none): a baseline, not transfer learning")
+        augment = build_augmenter(recipe.augment, recipe.seed)
+        make_train = lambda epoch: make_dataset(source, "train", bs, image_size, True, recipe.seed, augment,  # noqa: E731
+                                                recipe.patch, epoch)
+        make_val = None
+        if source.count("val"):
+            make_val = lambda epoch: make_dataset(source, "val", bs, image_size)  # noqa: E731
+        phases: dict[str, Any] = {}
+
+        def on_phase(phase: str, summary: dict) -> None:
+            phases[phase] = summary
+            say(f"{phase}: {summary['trainable_params']:,} trainable / {summary['non_trainable_params']:,} frozen "
+                f"parameters; {len(summary['trainable_body_layers'])} body layers train, "
+                f"{summary['frozen_batchnorm_layers']} BatchNorm layers frozen")
+
+        title = f"{source.dataset} · {spec.name} · {recipe.name}"
+        state = train(model, recipe, make_train, make_val, run_dir, state, on_epoch, on_phase, title,
+                      opts.checkpoint_every)
+        model.save(run_dir / MODEL_FILE)
+        y_true, proba, predict_seconds = predict_split(model, source, "test", image_size, bs, recipe.ten_crop)
+    pool, feature_layer = HEAD_INFO[recipe.head]
+    feature_dim = int(model.get_layer(feature_layer).output.shape[-1])
+    body = body_of(model)
+    unfreeze_layer = body.layers[state.unfreeze_index].name if state.unfreeze_index is not None else None
+    weights_info = run_info["weights"]
+    provenance = {
+        "model": spec.name, "model_source": "registry", **weights_info, "input_size": [image_size, image_size],
+        "preprocessing": spec.preprocessing, "normalization": describe(recipe.normalize, spec.preprocessing),
+        "means_rgb": means.tolist() if means is not None else None, "data": source.describe(),
+        "recipe": recipe.to_dict(), "body": run_info["body"], "body_layers": run_info["body_layers"],
+        "unfreeze_index": state.unfreeze_index, "unfreeze_layer": unfreeze_layer, "phases": phases,
+        "finetune_start_epoch": state.finetune_start, "epochs_run": state.epochs_done, "precision": policy,
+        "test_crops": "10-crop average" if recipe.ten_crop else "center",
+        "featurebench_version": __version__, "keras_version": keras.__version__, "command": opts.command,
+    }
+    best_params = {k: getattr(recipe, k) for k in ("head", "head_hidden", "head_dropout", "warmup_epochs",
+                                                   "warmup_optimizer", "warmup_lr", "epochs", "optimizer", "lr",
+                                                   "momentum", "unfreeze_from", "batch_size", "augment", "normalize",
+                                                   "patch", "ten_crop", "image_size")}
+    best_params["epochs_run"] = state.epochs_done
+    record = build_record(
+        run_name=name, dataset=source.dataset, extractor=spec.name, layer=run_info["body_output_layer"], pool=pool,
+        weights=weights_info["weights"], random_init=bool(weights_info.get("random_init")), y_true=y_true,
+        proba=proba, label_names=source.label_names, seed=recipe.seed, best_params=best_params,
+        n_train=source.count("train"), feature_dim=feature_dim, fit_seconds=state.train_seconds,
+        predict_seconds=predict_seconds, provenance=provenance, command=opts.command,
+        extra={"recipe": recipe.name, "seed": recipe.seed, "n_val": source.count("val"),
+               "epochs_run": state.epochs_done, "model_file": MODEL_FILE, "history_file": "history.json",
+               "warnings": warnings},
+    )
+    write_record(run_dir, record, report_files(record, y_true, proba, source.label_names))
+    if not opts.keep_checkpoint:
+        remove_checkpoints(run_dir)
+    return FinetuneResult(run_dir, name, record, state, warnings)
+
+
+__all__ = ["FinetuneOptions", "FinetuneResult", "RUN_NAME_TEMPLATE", "run_finetune"]

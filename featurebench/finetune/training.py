@@ -1,0 +1,113 @@
+"""The two-phase training loop: warm up the head on a frozen body, then unfreeze and fine-tune.
+
+Every epoch: history row -> checkpoint -> history.json + monitor.png -> the caller's
+``on_epoch``. Epoch numbers run on across both phases and across ``--resume``
+(Keras ``initial_epoch``), and the input pipeline is reseeded per epoch number, so a
+resumed run continues exactly where the checkpoint left it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from featurebench.finetune.checkpoint import TrainState, save_checkpoint
+from featurebench.finetune.monitor import HISTORY_FILE, MONITOR_FILE, plot_history, save_history
+from featurebench.finetune.recipes import Recipe
+from featurebench.finetune.surgery import compile_model, freeze_body, trainable_summary, unfreeze_from
+
+#: ``on_epoch(info)``: info has phase, epoch (0-based, global), phase_epoch, phase_epochs, logs, seconds.
+EpochCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Phase:
+    name: str
+    end_epoch: int
+    optimizer: str
+    lr: float
+    momentum: float = 0.0
+
+
+def _epoch_callback(state: TrainState, run_dir: Path, phase: Phase, phase_start: int, title: str,
+                    on_epoch: EpochCallback | None, checkpoint_every: int):
+    import keras
+
+    class EpochEnd(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.perf_counter() - self._started
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            row = {"epoch": epoch, "phase": phase.name, **logs, "seconds": round(seconds, 3)}
+            state.history.append(row)
+            state.epochs_done = epoch + 1
+            state.train_seconds += seconds
+            if checkpoint_every and (state.epochs_done % checkpoint_every == 0 or state.epochs_done == phase.end_epoch):
+                save_checkpoint(self.model, state, run_dir)
+            save_history(state.history, run_dir / HISTORY_FILE)
+            plot_history(state.history, run_dir / MONITOR_FILE, title, state.finetune_start)
+            if on_epoch:
+                on_epoch({"phase": phase.name, "epoch": epoch, "phase_epoch": epoch - phase_start + 1,
+                          "phase_epochs": phase.end_epoch - phase_start, "logs": logs, "seconds": seconds})
+
+    return EpochEnd()
+
+
+def _run_phase(model: Any, phase: Phase, state: TrainState, make_train: Callable[[int], Any],
+               make_val: Callable[[int], Any] | None, recipe: Recipe, run_dir: Path, title: str,
+               on_epoch: EpochCallback | None, checkpoint_every: int, phase_start: int) -> None:
+    import keras
+
+    if state.epochs_done >= phase.end_epoch:
+        return
+    callbacks = [_epoch_callback(state, run_dir, phase, phase_start, title, on_epoch, checkpoint_every)]
+    val = make_val(state.epochs_done) if make_val else None
+    if recipe.early_stopping:
+        callbacks.insert(0, keras.callbacks.EarlyStopping(monitor="val_loss" if val is not None else "loss",
+                                                          patience=recipe.early_stopping, restore_best_weights=True))
+    model.fit(make_train(state.epochs_done), validation_data=val, epochs=phase.end_epoch,
+              initial_epoch=state.epochs_done, callbacks=callbacks, verbose=0, shuffle=False)
+
+
+def train(model: Any, recipe: Recipe, make_train: Callable[[int], Any], make_val: Callable[[int], Any] | None,
+          run_dir: Path, state: TrainState | None = None, on_epoch: EpochCallback | None = None,
+          on_phase: Callable[[str, dict[str, Any]], None] | None = None, title: str = "",
+          checkpoint_every: int = 1) -> TrainState:
+    """Run (or continue, given the checkpoint ``state`` and the model loaded from it) both phases.
+
+    ``make_train(epoch)``/``make_val(epoch)`` build the datasets starting at that epoch number.
+    ``on_phase(name, summary)`` is told when a phase starts, with trainable-parameter counts.
+    """
+    finetune = recipe.unfreeze_from is not None and recipe.epochs > 0
+    fresh = state is None
+    state = state or TrainState(phase="warmup" if recipe.warmup_epochs > 0 or not finetune else "finetune")
+    if state.phase == "warmup":
+        warmup = Phase("warmup", recipe.warmup_epochs, recipe.warmup_optimizer, recipe.warmup_lr)
+        if fresh:
+            freeze_body(model)
+            compile_model(model, warmup.optimizer, warmup.lr)
+        if on_phase:
+            on_phase("warmup", trainable_summary(model))
+        _run_phase(model, warmup, state, make_train, make_val, recipe, run_dir, title, on_epoch, checkpoint_every, 0)
+        if not finetune:
+            return state
+        state.phase, fresh = "finetune", True
+    if state.phase == "finetune":
+        if fresh:
+            state.finetune_start = state.epochs_done
+            state.unfreeze_index = unfreeze_from(model, recipe.unfreeze_from)
+            compile_model(model, recipe.optimizer, recipe.lr, recipe.momentum)
+        start = state.finetune_start or 0
+        if on_phase:
+            on_phase("finetune", {**trainable_summary(model), "unfreeze_index": state.unfreeze_index})
+        phase = Phase("finetune", start + recipe.epochs, recipe.optimizer, recipe.lr, recipe.momentum)
+        _run_phase(model, phase, state, make_train, make_val, recipe, run_dir, title, on_epoch, checkpoint_every,
+                   start)
+    return state
+
+
+__all__ = ["EpochCallback", "TrainState", "train"]
