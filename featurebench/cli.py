@@ -112,18 +112,22 @@ def extract(
         with extraction_progress(console) as (on_start, on_progress):
             summary = run_extract(opts, progress=on_progress, on_start=on_start)
     except KeyboardInterrupt:
-        console.print(f"[yellow]Interrupted.[/] Finished batches are saved in {output}.partial; "
-                      "run the same command again to resume.")
+        from rich.markup import escape
+
+        again = "run the same command without --force" if force else "run the same command again"
+        console.print(f"[yellow]Interrupted.[/] Finished batches are saved in {escape(str(output))}.partial; "
+                      f"{again} to resume.", soft_wrap=True)
         raise typer.Exit(130) from None
     print_extract_summary(console, summary)
 
 
 @app.command()
-def info(features: Path = typer.Argument(..., help="Feature file (.h5) written by `featurebench extract`.")) -> None:
+def info(features: Path = typer.Argument(..., help="Feature file (.h5) written by `featurebench extract`."),
+         show_all: bool = typer.Option(False, "--all", help="List every skipped image and duplicate.")) -> None:
     """Show a feature file's provenance, completeness, counts and skipped images."""
     from featurebench.info import describe
 
-    typer.echo(describe(features))
+    typer.echo(describe(features, max_skipped=sys.maxsize if show_all else 20))
 
 
 @app.command()
@@ -183,7 +187,9 @@ def main() -> None:
     try:
         app()
     except FeaturebenchError as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 
