@@ -218,12 +218,12 @@ def test_write_error_in_the_final_file_keeps_every_shard_and_resumes(dataset, re
 
 @pytest.fixture()
 def tiny_filesystem(tmp_path):
-    """A 2 MB tmpfs (needs root and mount rights: skipped otherwise)."""
+    """A small (8 MB) tmpfs (needs root and mount rights: skipped otherwise)."""
     mount = tmp_path / "tiny"
     mount.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("a real disk-full test needs root to mount a small tmpfs")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True,
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True,
                             text=True)
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip()})")

@@ -75,7 +75,7 @@ def build_report(
     pairs = tables.leaderboard_rows(collection.runs)
     page = html.render_html(pairs, collection.unreadable, results_dir=results_dir, with_plots=plots)
     summary = ReportSummary(results_dir, [run for run, _ in pairs], list(collection.unreadable),
-                            html.write_html(page, html_path),
+                            tables.write_text(page, html_path),
                             best={row["dataset"]: run for run, row in pairs if row["best_in_dataset"]})
     if md_path is not None:
         text = tables.markdown_summary(summary.runs, summary.unreadable)

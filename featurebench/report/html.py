@@ -228,13 +228,4 @@ def render_html(
     return _environment().get_template(TEMPLATE).render(**context)
 
 
-def write_html(text: str, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
-__all__ = ["render_html", "write_html", "METRIC_COLUMNS"]
+__all__ = ["render_html", "METRIC_COLUMNS"]

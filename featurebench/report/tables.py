@@ -164,6 +164,7 @@ def markdown_summary(runs: Iterable[Run], unreadable: Iterable[UnreadableRun] = 
 
 
 def write_text(text: str, path: str | Path) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file, so a reader never sees half a page."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
