@@ -1,0 +1,134 @@
+"""Model bundles: the fitted pipeline, its class names and the extractor spec, saved with skops.
+
+A bundle is a skops file (no pickle): loading rebuilds only types that
+scikit-learn/skops trust by default plus the short allow-list below. Any other
+type in the file (a tampered or foreign bundle) is refused with its name unless
+the caller passes ``trust=True`` after inspecting it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from featurebench.errors import FeaturebenchError
+
+BUNDLE_FORMAT = "featurebench-bundle"
+BUNDLE_VERSION = 1
+BUNDLE_NAME = "model.skops"
+
+#: Types our own bundles contain beyond skops' default-trusted scikit-learn/numpy types.
+ALLOWED_TYPES = frozenset({
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.metrics._dist_metrics.EuclideanDistance32",
+    "sklearn.metrics._dist_metrics.ManhattanDistance64",
+    "sklearn.metrics._dist_metrics.ManhattanDistance32",
+    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+    "sklearn.metrics._dist_metrics.MinkowskiDistance32",
+    "xgboost.sklearn.XGBClassifier",
+    "xgboost.core.Booster",
+})
+
+#: Feature-file attributes that say how features were made (what ``predict`` must reproduce).
+EXTRACTOR_KEYS = ("model", "model_source", "model_path", "layer", "pool", "input_size", "resize", "preprocessing",
+                  "weights", "weights_sha256", "random_init", "feature_dim", "seed", "backend", "include_top",
+                  "max_pixels", "allow_truncated")
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle. ``label_names[i]`` is the class of the estimator's output ``i``."""
+
+    estimator: Any
+    label_names: list[str]
+    extractor: dict[str, Any]
+    classifier: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def extractor_spec(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The extractor spec from a feature file's attributes (``input_size`` parsed from JSON)."""
+    import json
+
+    spec = {key: attrs[key] for key in EXTRACTOR_KEYS if key in attrs}
+    size = spec.get("input_size")
+    if isinstance(size, str) and size.strip().startswith("["):
+        spec["input_size"] = json.loads(size)
+    return spec
+
+
+def save_bundle(path: str | Path, estimator: Any, label_names: list[str], extractor: dict[str, Any],
+                classifier: str = "", meta: dict[str, Any] | None = None) -> Path:
+    """Write a bundle to ``path`` (through a temporary name, then renamed)."""
+    import os
+
+    import skops.io as sio
+
+    path = Path(path)
+    payload = {
+        "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "classifier": classifier,
+        "estimator": estimator, "label_names": [str(n) for n in label_names],
+        "extractor": _plain(extractor), "meta": _plain(meta or {}),
+    }
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        sio.dump(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _plain(value: Any) -> Any:
+    """JSON-like plain Python values only (skops stores them without extra types)."""
+    from featurebench.fit.record import jsonable
+
+    return jsonable(value)
+
+
+def untrusted_types(path: str | Path) -> list[str]:
+    """Types in the bundle that neither skops nor :data:`ALLOWED_TYPES` trust."""
+    import skops.io as sio
+
+    return sorted(set(sio.get_untrusted_types(file=str(path))) - ALLOWED_TYPES)
+
+
+def load_bundle(path: str | Path, trust: bool = False) -> Bundle:
+    """Load a bundle, refusing unknown types (naming them) unless ``trust=True``."""
+    import zipfile
+
+    import skops.io as sio
+
+    path = Path(path)
+    if not path.is_file():
+        raise FeaturebenchError(
+            f"Model bundle {path} does not exist (a fit run writes RESULTS_DIR/<run>/{BUNDLE_NAME})"
+        )
+    try:
+        found = sio.get_untrusted_types(file=str(path))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise FeaturebenchError(f"{path} is not a skops model bundle ({type(exc).__name__}: {exc})") from None
+    refused = sorted(set(found) - ALLOWED_TYPES)
+    if refused and not trust:
+        raise FeaturebenchError(
+            f"Refusing to load {path}: it contains types outside featurebench's allow-list: {', '.join(refused)}. "
+            "Loading them could run arbitrary code. If you made this file yourself and trust it, load it with "
+            "trust=True (CLI: --trust)."
+        )
+    try:
+        payload = sio.load(str(path), trusted=sorted(set(found)))
+    except Exception as exc:  # noqa: BLE001 - skops raises many types for a malformed file
+        raise FeaturebenchError(f"Could not load model bundle {path} ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != BUNDLE_FORMAT:
+        raise FeaturebenchError(f"{path} is a skops file but not a featurebench bundle (no {BUNDLE_FORMAT} header)")
+    if int(payload.get("version", 0)) > BUNDLE_VERSION:
+        raise FeaturebenchError(f"{path} is bundle version {payload.get('version')}; this featurebench reads "
+                                f"version {BUNDLE_VERSION} and older. Upgrade featurebench.")
+    return Bundle(payload["estimator"], list(payload["label_names"]), dict(payload["extractor"]),
+                  payload.get("classifier", ""), dict(payload.get("meta", {})), path)

@@ -1,0 +1,130 @@
+"""The classifier registry: ``name -> estimator factory + default grid``.
+
+Every factory takes ``(random_state, n_threads)`` and returns an unfitted
+scikit-learn-compatible estimator; ``n_threads`` is the estimator's own thread
+count (1 when the search already runs several fits in parallel). Nothing here
+imports scikit-learn or XGBoost until a factory is called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from featurebench.errors import FeaturebenchError
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """A registered classifier."""
+
+    name: str
+    factory: Callable[[int, int], Any]
+    #: The grid searched when ``--grid`` is not given (estimator parameter names, unprefixed).
+    default_grid: dict[str, list[Any]]
+    #: The main swept parameter (reports plot the CV score against it).
+    main_param: str | None
+    description: str
+    #: Trains with ``partial_fit`` over HDF5 chunks when the train slice exceeds the memory budget.
+    out_of_core: bool = False
+    #: Grid for ``--protocol probe`` when ``--grid`` is not given.
+    probe_grid: dict[str, list[Any]] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _logreg(random_state: int, n_threads: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    # max_iter high enough that the unscaled classic setting converges (the search warm-starts,
+    # so large values cost little); tol is scikit-learn's default.
+    return LogisticRegression(C=1.0, max_iter=1000, tol=1e-4, random_state=random_state)
+
+
+def _linsvm(random_state: int, n_threads: int) -> Any:
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC(C=1.0, max_iter=5000, random_state=random_state)
+
+
+def _svm(random_state: int, n_threads: int) -> Any:
+    from sklearn.svm import SVC
+
+    return SVC(kernel="rbf", C=1.0, gamma="scale", cache_size=500, random_state=random_state)
+
+
+def _xgb(random_state: int, n_threads: int) -> Any:
+    from xgboost import XGBClassifier
+
+    return XGBClassifier(tree_method="hist", n_estimators=200, max_depth=4, learning_rate=0.1,
+                         random_state=random_state, n_jobs=n_threads, verbosity=0)
+
+
+def _hgb(random_state: int, n_threads: int) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(max_iter=100, early_stopping=True, validation_fraction=0.1,
+                                          n_iter_no_change=10, random_state=random_state)
+
+
+def _knn(random_state: int, n_threads: int) -> Any:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return KNeighborsClassifier(n_neighbors=5, n_jobs=n_threads)
+
+
+def _sgd(random_state: int, n_threads: int) -> Any:
+    from sklearn.linear_model import SGDClassifier
+
+    return SGDClassifier(loss="log_loss", alpha=1e-4, max_iter=1000, tol=1e-3, random_state=random_state)
+
+
+#: The classic "feature extraction + logistic regression" grid (Practitioner bundle, ch. 3).
+CLASSIC_CH3 = [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]
+#: The grid of the later chapters (ch. 10 and on).
+CLASSIC_CH10 = [1e-4, 1e-3, 1e-2, 0.1, 1.0]
+#: The linear-probe sweep: 45 log-spaced values of C in [1e-6, 1e5] (Kornblith et al. 2019).
+PROBE_C = [float(f"{10 ** (-6 + 11 * i / 44):.6g}") for i in range(45)]
+
+CLASSIFIERS: dict[str, ClassifierSpec] = {
+    spec.name: spec for spec in [
+        ClassifierSpec("logreg", _logreg, {"C": CLASSIC_CH3}, "C",
+                       "multinomial logistic regression (lbfgs; warm-started C path)",
+                       out_of_core=True, probe_grid={"C": PROBE_C}),
+        ClassifierSpec("linsvm", _linsvm, {"C": [1e-3, 1e-2, 0.1, 1.0, 10.0]}, "C",
+                       "linear SVM (liblinear, one-vs-rest)", probe_grid={"C": PROBE_C[::2]}),
+        ClassifierSpec("svm", _svm, {"C": [0.1, 1.0, 10.0, 100.0], "gamma": ["scale", 1e-4, 1e-3]}, "C",
+                       "RBF-kernel SVM (libsvm)"),
+        # Boosted trees on 1,000+ dense CNN features are slow (one tree per class per round):
+        # ~4 s per 100 rounds for XGBoost, ~50 s for HistGradientBoosting on Flowers-17, 1 core.
+        ClassifierSpec("xgb", _xgb, {"max_depth": [3, 6], "learning_rate": [0.1, 0.3],
+                                     "n_estimators": [100, 200]}, "n_estimators",
+                       "XGBoost gradient-boosted trees (hist)"),
+        ClassifierSpec("hgb", _hgb, {"learning_rate": [0.1, 0.3]}, "learning_rate",
+                       "scikit-learn HistGradientBoosting (100 rounds, early stopping)"),
+        ClassifierSpec("knn", _knn, {"n_neighbors": [1, 3, 5, 9, 15], "weights": ["uniform", "distance"]},
+                       "n_neighbors", "k-nearest neighbours (Euclidean)"),
+        ClassifierSpec("sgd", _sgd, {"alpha": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2]}, "alpha",
+                       "linear model trained by SGD (log-loss); trains out of core", out_of_core=True),
+    ]
+}
+
+
+def get_classifier(name: str) -> ClassifierSpec:
+    """The spec called ``name``, or a :class:`FeaturebenchError` listing the known names."""
+    try:
+        return CLASSIFIERS[name.lower()]
+    except KeyError:
+        raise FeaturebenchError(
+            f"Unknown classifier {name!r}; choose one of {', '.join(CLASSIFIERS)} (--clf)."
+        ) from None
+
+
+def list_classifiers() -> list[ClassifierSpec]:
+    """All registered classifiers, in registry order."""
+    return list(CLASSIFIERS.values())
+
+
+def make_estimator(name: str, random_state: int = 42, n_threads: int = 1, **params: Any) -> Any:
+    """An unfitted estimator for ``name`` with ``params`` set."""
+    estimator = get_classifier(name).factory(random_state, n_threads)
+    return estimator.set_params(**params) if params else estimator

@@ -1,0 +1,196 @@
+"""``featurebench predict``: classify images with a saved bundle.
+
+The bundle's extractor spec rebuilds the same extractor (model, layer, pooling,
+preprocessing, resize) that made the training features; images go through the
+same robust decoder as ``extract``. Unreadable files are listed, never fatal.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from featurebench.errors import FeaturebenchError
+from featurebench.fit.bundle import Bundle, load_bundle
+from featurebench.fit.warn import warn
+
+
+@dataclass
+class Prediction:
+    """Top-k classes of one image, best first."""
+
+    path: str
+    labels: list[str]
+    scores: list[float]
+
+
+@dataclass
+class PredictResult:
+    """Predictions plus the files that could not be classified (path, reason)."""
+
+    predictions: list[Prediction]
+    unreadable: list[tuple[str, str]]
+    score_kind: str
+    top: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def collect_images(inputs: Iterable[str | os.PathLike]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Image files from files and folders (recursively, sorted); missing inputs are reported."""
+    from featurebench.data.sources import IMAGE_EXTENSIONS, is_hidden_or_system
+
+    files: list[str] = []
+    missing: list[tuple[str, str]] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*")
+                           if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                           and not any(is_hidden_or_system(part) for part in p.relative_to(path).parts))
+            if not found:
+                missing.append((str(path), "folder holds no image files"))
+            files.extend(found)
+        elif path.is_file():
+            files.append(str(path))
+        else:
+            missing.append((str(path), "no such file or folder"))
+    return files, missing
+
+
+def _weights_arg(spec: dict[str, Any], weights: str | None) -> str:
+    if weights is not None:
+        return weights
+    value = str(spec.get("weights") or "imagenet")
+    if spec.get("model_source") not in (None, "", "registry"):
+        return "imagenet"  # a model file carries its own weights
+    if value.startswith("random"):
+        return "none"
+    if value.startswith("file:"):
+        raise FeaturebenchError(
+            f"The bundle's extractor used the weights file {value[5:]!r}; pass its path (--weights PATH) to predict."
+        )
+    return value
+
+
+def build_extractor(spec: dict[str, Any], model: str | None = None, weights: str | None = None,
+                    unsafe_model: bool = False, sink: list[str] | None = None) -> Any:
+    """Rebuild the extractor described by a bundle's spec (``model``/``weights`` override locations)."""
+    from featurebench.extractors import load_extractor
+
+    source = spec.get("model_source") or "registry"
+    if model is None:
+        if source == "registry":
+            model = str(spec.get("model"))
+        else:
+            model = str(spec.get("model_path") or spec.get("model"))
+            if not Path(model).exists():
+                raise FeaturebenchError(
+                    f"The bundle's model file {model} is not there any more; pass its new location with --model PATH."
+                )
+    pool = spec.get("pool") or None
+    pool = None if pool == "none" else pool
+    preprocess = spec.get("preprocessing") or None
+    if source == "registry" or preprocess == "uint8":
+        preprocess = None
+    seed = int(spec.get("seed") or 42)
+    layer = spec.get("layer") or None
+    kwargs = dict(weights=_weights_arg(spec, weights), pool=pool, seed=seed, preprocess=preprocess,
+                  unsafe_model=unsafe_model)
+    if source == "tflite":
+        # The default output tensor is cheapest; ask for a named tensor only if the spec used another one.
+        extractor = load_extractor(model, layer=None, **kwargs)
+        if layer and extractor.provenance.get("layer") != layer:
+            extractor = load_extractor(model, layer=layer, **kwargs)
+    else:
+        extractor = load_extractor(model, layer=layer, **kwargs)
+    built = extractor.provenance
+    expected_sha = spec.get("weights_sha256")
+    if expected_sha and built.get("weights_sha256") and built["weights_sha256"] != expected_sha:
+        warn(f"The extractor's weights ({built.get('weights')}) differ from the ones the bundle was trained on "
+             f"(sha256 {expected_sha[:12]}... vs {built['weights_sha256'][:12]}...): predictions may be wrong", sink)
+    if spec.get("random_init") in (True, "True", "true", 1):
+        warn("The bundle was trained on random-init features (a baseline, not transfer learning)", sink)
+    return extractor
+
+
+def _n_features(estimator: Any) -> int | None:
+    value = getattr(estimator, "n_features_in_", None)
+    return int(value) if value is not None else None
+
+
+def predict_images(bundle_path: str | Path | Bundle, inputs: Sequence[str | os.PathLike], top: int = 5,
+                   trust: bool = False, model: str | None = None, weights: str | None = None,
+                   batch_size: int | None = None, workers: int = 2, unsafe_model: bool = False,
+                   extractor: Any = None) -> PredictResult:
+    """Classify ``inputs`` (image files and folders) with the bundle; top-``top`` labels per image.
+
+    ``extractor`` may be passed to reuse an already-built one.
+    """
+    from featurebench.data.pipeline import DecodeOptions, iter_batches, iter_decoded
+    from featurebench.data.sources import Candidate
+    from featurebench.fit.metrics import estimator_scores
+
+    if top < 1:
+        raise FeaturebenchError(f"--top {top}: must be at least 1")
+    bundle = bundle_path if isinstance(bundle_path, Bundle) else load_bundle(bundle_path, trust=trust)
+    files, unreadable = collect_images(inputs)
+    sink: list[str] = []
+    if extractor is None:
+        extractor = build_extractor(bundle.extractor, model, weights, unsafe_model, sink)
+    expected = _n_features(bundle.estimator)
+    if expected is not None and expected != extractor.feature_dim:
+        raise FeaturebenchError(
+            f"The extractor gives {extractor.feature_dim}-d features but the bundle's classifier expects {expected}-d; "
+            "the bundle's extractor spec does not match the model found (check --model/--weights)."
+        )
+    spec = bundle.extractor
+    options = DecodeOptions(tuple(extractor.input_size), str(spec.get("resize") or "stretch"),
+                            **({"max_pixels": int(spec["max_pixels"])} if spec.get("max_pixels") else {}),
+                            allow_truncated=str(spec.get("allow_truncated")).lower() == "true")
+    candidates = [Candidate(str(Path(f).resolve()), None) for f in files]
+    predictions: list[Prediction] = []
+    score_kind = "probability"
+    k = min(top, len(bundle.label_names))
+    for batch in iter_batches(iter_decoded(candidates, Path("/"), options, workers=workers),
+                              batch_size or extractor.batch_size):
+        unreadable.extend((files[item.index], item.skip or "unreadable") for item in batch.skipped)
+        if not batch.rows:
+            continue
+        feats = extractor.extract(batch.images())
+        scores, score_kind = estimator_scores(bundle.estimator, feats)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        for row, item in enumerate(batch.rows):
+            predictions.append(Prediction(files[item.index], [bundle.label_names[j] for j in order[row]],
+                                          [float(scores[row, j]) for j in order[row]]))
+    return PredictResult(predictions, unreadable, score_kind, k, sink)
+
+
+def write_predictions_csv(result: PredictResult, path: str | Path) -> Path:
+    """One row per input: ``path, top1, score1, ..., topK, scoreK, error`` (unreadable files: error only)."""
+    path = Path(path)
+    header = ["path"] + [c for i in range(1, result.top + 1) for c in (f"top{i}", f"score{i}")] + ["error"]
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for p in result.predictions:
+            cells = [x for pair in zip(p.labels, (f"{s:.6g}" for s in p.scores)) for x in pair]
+            writer.writerow([p.path, *cells, *[""] * (2 * result.top - len(cells)), ""])
+        for file, reason in result.unreadable:
+            writer.writerow([file, *[""] * (2 * result.top), reason])
+    return path
+
+
+def format_predictions(result: PredictResult) -> str:
+    """Plain-text table for the terminal."""
+    lines = []
+    for p in result.predictions:
+        best = ", ".join(f"{label} {score:.3f}" for label, score in zip(p.labels, p.scores))
+        lines.append(f"{p.path}\t{best}")
+    for file, reason in result.unreadable:
+        lines.append(f"{file}\tUNREADABLE: {reason}")
+    return "\n".join(lines)

