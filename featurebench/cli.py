@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -128,6 +129,80 @@ def info(features: Path = typer.Argument(..., help="Feature file (.h5) written b
     from featurebench.info import describe
 
     typer.echo(describe(features, max_skipped=sys.maxsize if show_all else 20))
+
+
+@app.command()
+def fit(
+    features: Path = typer.Argument(..., help="Feature file (.h5) written by `featurebench extract`."),
+    clf: str = typer.Option("logreg", "--clf", help="logreg, linsvm, svm, xgb, hgb, knn or sgd."),
+    grid: Optional[str] = typer.Option(None, "--grid", help="Preset (classic-ch3, classic-ch10, reference, probe), "
+                                       "inline JSON such as '{\"C\": [0.1, 1, 10]}', or a .json/.yaml file. "
+                                       "Default: the classifier's grid (logreg: classic-ch3)."),
+    cv: int = typer.Option(3, "--cv", help="Folds of the grid search (train slice only)."),
+    n_jobs: int = typer.Option(-1, "--n-jobs", help="Parallel fits in total (-1: all cores)."),
+    out: Path = typer.Option(Path("results"), "--out", help="Results folder; the run goes to OUT/<run-name>/."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing run folder."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave an existing run folder as it is."),
+    scale: str = typer.Option("none", "--scale", help="none or standard (fitted on train rows only, in the pipeline)."),
+    protocol: str = typer.Option("grid", "--protocol", help="grid (k-fold CV, the classic scripts) or probe "
+                                 "(held-out validation, 45 log-spaced C, refit on train+val)."),
+    stratified: bool = typer.Option(False, "--stratified", help="Seeded stratified split instead of the stored "
+                                    "index split (stored in split.json)."),
+    test_file: Optional[Path] = typer.Option(None, "--test-file", help="Separate test feature file (same "
+                                             "extractor); all rows of FEATURES train."),
+    seed: int = typer.Option(42, "--seed", help="Seed of the stratified/probe split, bootstrap and classifiers."),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", help="Memory budget (512MB, 2GB, 25%); default "
+                                             "half the available memory. Bigger train slices train out of core "
+                                             "(sgd, logreg)."),
+    run_name: Optional[str] = typer.Option(None, "--run-name", help="Run folder name or template: {dataset}, "
+                                           "{extractor}, {clf}, {layer}, {pool}, {protocol}, {scale}, {split}, "
+                                           "{variant}."),
+) -> None:
+    """Grid-search a classifier on the train slice of FEATURES, score it on the test slice, save the run."""
+    from featurebench.fit import FitWarning, run_fit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)  # printed below, once, in colour
+        result = run_fit(features, clf, grid=grid, cv=cv, n_jobs=n_jobs, out=out, force=force,
+                         skip_existing=skip_existing, scale=scale, protocol=protocol, stratified=stratified,
+                         test_file=test_file, seed=seed, max_memory=max_memory, run_name=run_name,
+                         command=_command_line())
+    _print_warnings(result.warnings)
+    typer.echo(result.describe())
+
+
+@app.command()
+def predict(
+    bundle: Path = typer.Argument(..., help="Model bundle: RESULTS_DIR/<run>/model.skops."),
+    inputs: List[Path] = typer.Argument(..., help="Image files and/or folders (searched recursively)."),
+    top: int = typer.Option(5, "--top", help="Labels per image."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write path,top1,score1,...,error to this CSV."),
+    model: Optional[str] = typer.Option(None, "--model", help="The bundle's model file, if it has moved."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Weights file of a registry model trained "
+                                          "with --weights PATH."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per forward pass."),
+    trust: bool = typer.Option(False, "--trust", help="Load types outside the allow-list "
+                               "(only for bundles you made yourself)."),
+) -> None:
+    """Classify images with a saved bundle: decode, extract with the bundle's extractor, top-k labels."""
+    from featurebench.fit.predict import format_predictions, predict_images, write_predictions_csv
+
+    result = predict_images(bundle, [str(p) for p in inputs], top=top, trust=trust, model=model,
+                            weights=weights, batch_size=batch_size)
+    typer.echo(format_predictions(result))
+    _print_warnings(result.warnings)
+    if result.unreadable:
+        console.print(f"[yellow]{len(result.unreadable)} input(s) could not be read[/] (listed above)")
+    if csv:
+        write_predictions_csv(result, csv)
+        console.print(f"Wrote {csv}")
+
+
+def _print_warnings(messages: list[str]) -> None:
+    from rich.markup import escape
+
+    for message in messages:
+        console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 @app.command()

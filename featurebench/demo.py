@@ -7,6 +7,7 @@ goes through exactly the path a user's folder does.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,10 +67,66 @@ def prepare_output(out: Path, force: bool) -> DemoPlan:
     return plan
 
 
-def demo_extract_options(plan: DemoPlan, model: str, weights: str, force: bool):
-    """The ``extract`` settings the demo uses (classic protocol: seed 42, 75/25 index split)."""
-    from featurebench.extract import ExtractOptions
+#: The classifiers the demo compares (grid-searched with their default grids).
+DEMO_CLASSIFIERS = ("logreg", "svm")
+#: When pretrained weights are unavailable: a random-init ResNet50 (random MobileNet features collapse
+#: to ~zero variance), on a capped subset so the demo stays within a few minutes on 2 CPU cores.
+FALLBACK_MODEL, FALLBACK_PER_CLASS = "resnet50", 30
 
-    return ExtractOptions(source=str(plan.dataset), output=str(plan.features(model)), model=model,
-                          weights=weights, force=force, dataset_name="digits",
-                          command=f"featurebench demo --out {plan.out}")
+
+@dataclass
+class DemoResult:
+    """What the demo produced."""
+
+    plan: DemoPlan
+    model: str
+    random_init: bool
+    runs: list
+    report: Path
+
+
+def run_demo(out: Path, model: str = "efficientnet_lite0", weights: str = "imagenet", per_class: int | None = None,
+             force: bool = False, say=print, progress=None, on_start=None) -> DemoResult:
+    """Extract -> fit (each of :data:`DEMO_CLASSIFIERS`) -> report, on the embedded digits set.
+
+    ``say`` prints one-line messages; ``progress``/``on_start`` are extraction progress callbacks.
+    """
+    from featurebench.errors import WeightsUnavailableError
+    from featurebench.extract import ExtractOptions, run_extract
+    from featurebench.fit import FitWarning, run_fit
+    from featurebench.report import build_report
+
+    plan = prepare_output(out, force)
+    write_digits_dataset(plan.dataset, per_class)
+    say(f"Dataset: {plan.dataset} (scikit-learn's 1,797 handwritten digits as PNG class folders)")
+    options = ExtractOptions(source=str(plan.dataset), output=str(plan.features(model)), model=model,
+                             weights=weights, force=force, dataset_name="digits",
+                             command=f"featurebench demo --out {out}")
+    try:
+        summary = run_extract(options, progress, on_start)
+    except WeightsUnavailableError as exc:
+        say(f"No pretrained weights for {model} here ({str(exc).split('.')[0]}); continuing with a "
+            f"random-init {FALLBACK_MODEL} baseline on {FALLBACK_PER_CLASS} images per class.")
+        model, weights = FALLBACK_MODEL, "none"
+        import shutil
+
+        shutil.rmtree(plan.dataset)
+        write_digits_dataset(plan.dataset, min(per_class or FALLBACK_PER_CLASS, FALLBACK_PER_CLASS))
+        options.model, options.weights, options.output = model, weights, str(plan.features(model))
+        summary = run_extract(options, progress, on_start)
+    say(f"Features: {summary.output} ({summary.n_rows} images, {summary.images_per_second:.1f} img/s)")
+    runs = []
+    for clf in DEMO_CLASSIFIERS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitWarning)  # said once below instead
+            result = run_fit(summary.output, clf, out=plan.results, force=force, n_jobs=-1,
+                             command=f"featurebench demo --out {out}")
+        for message in result.warnings:
+            say(f"warning: {message}")
+        metrics = result.metrics
+        say(f"{clf:>7}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
+            f"best {metrics['best_params']} ({metrics['fit_seconds']:.1f} s)")
+        runs.append(result)
+    report = plan.out / "report.html"
+    build_report(plan.results, report, md_path=plan.out / "report.md", csv_path=plan.out / "runs.csv")
+    return DemoResult(plan, model, weights == "none", runs, report)
