@@ -25,18 +25,22 @@ def __getattr__(name: str):
 
 def load_extractor(model: str, weights: str = "imagenet", layer: str | None = None, pool: str | None = None,
                    seed: int = 42, preprocess: str | None = None, batch_size: int | None = None,
-                   unsafe_model: bool = False) -> Extractor:
+                   unsafe_model: bool = False, precision: str = "fp32") -> Extractor:
     """Build an extractor.
 
     ``model``: registry name or model file. ``weights``: ``imagenet``, ``none`` (random
     init, seeded) or a weights file (registry models only). ``layer``/``pool``: which
     layer and how to pool a 4-D output (``avg``, ``max``, ``flatten``). ``preprocess``:
-    override for model files (registry models always use their own).
+    override for model files (registry models always use their own). ``precision``:
+    ``fp32`` or ``bf16`` (registry models only; see docs/performance.md).
     """
     from featurebench.errors import FeaturebenchError
     from featurebench.extractors.model_file import load_model_file, looks_like_model_file
 
     if looks_like_model_file(model):
+        if precision != "fp32":
+            raise FeaturebenchError(f"--precision {precision} applies to registry models; a model file runs "
+                                    "in the precision it was saved with.")
         if weights not in ("imagenet", None):
             raise FeaturebenchError("--weights applies to registry models; a model file carries its own weights.")
         return load_model_file(model, layer, pool, preprocess, unsafe_model, batch_size or 32)
@@ -47,4 +51,4 @@ def load_extractor(model: str, weights: str = "imagenet", layer: str | None = No
         )
     from featurebench.extractors.keras_backend import load_registry_model
 
-    return load_registry_model(spec, weights, layer, pool, seed, batch_size)
+    return load_registry_model(spec, weights, layer, pool, seed, batch_size, precision)

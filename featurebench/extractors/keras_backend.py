@@ -7,6 +7,7 @@ EfficientNet-Lite0) and for user ``.keras``/``.h5`` model files.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,27 @@ from featurebench.extractors.base import Extractor
 from featurebench.extractors.hashing import file_sha256
 from featurebench.extractors.preprocessing import DESCRIPTIONS, get_preprocessor
 from featurebench.extractors.spec import POOLS, ModelSpec
+
+
+#: ``--precision`` -> the Keras dtype policy the network is built under. ``bf16`` computes
+#: in bfloat16 with float32 weights (oneDNN/AMX on CPUs with AVX512-BF16); opt-in: see
+#: docs/performance.md for its speed per model and how close its features stay to fp32.
+PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
+
+
+@contextmanager
+def dtype_policy(precision: str):
+    """Build Keras layers under the policy for ``precision``; the global policy is restored after."""
+    import keras
+
+    if precision not in PRECISION_POLICIES:
+        raise FeaturebenchError(f"--precision {precision!r}: choose one of {', '.join(PRECISION_POLICIES)}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(PRECISION_POLICIES[precision])
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def keras_cache_dir() -> Path:
@@ -53,12 +75,13 @@ def feature_model(base: Any, layer: str | None, pool: str | None) -> tuple[Any, 
         raise FeaturebenchError(f"--pool {pool!r} is not one of {', '.join(POOLS)}")
     if len(output.shape) == 4:
         pool = pool or "avg"
+        # float32 even under a bf16 policy: the pooled features are summed and stored in float32.
         head = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D,
-                "flatten": keras.layers.Flatten}[pool](name=f"featurebench_{pool}")
+                "flatten": keras.layers.Flatten}[pool](name=f"featurebench_{pool}", dtype="float32")
         output = head(output)
     elif len(output.shape) > 2:
         pool = "flatten"
-        output = keras.layers.Flatten(name="featurebench_flatten")(output)
+        output = keras.layers.Flatten(name="featurebench_flatten", dtype="float32")(output)
     else:
         pool = "none"
     return keras.Model(base.inputs, output, name=f"{base.name}_features"), layer_name, pool
@@ -80,7 +103,9 @@ class KerasExtractor(Extractor):
                             "input_size": list(self.input_size), "preprocessing": preprocessing,
                             "preprocessing_description": DESCRIPTIONS.get(preprocessing, preprocessing),
                             "backend": "keras", **framework_versions()}
-        self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        # A tf.function, not model.predict: no per-call data-adapter overhead (DESIGN.md section 7,
+        # docs/performance.md). The cast is a no-op for fp32 and widens bf16 outputs.
+        self._call = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True)
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         return self._call(batch).numpy()
@@ -136,17 +161,19 @@ def build_base(spec: ModelSpec, weights: str, include_top: bool, seed: int) -> t
 
 
 def load_registry_model(spec: ModelSpec, weights: str = "imagenet", layer: str | None = None,
-                        pool: str | None = None, seed: int = 42, batch_size: int | None = None) -> KerasExtractor:
-    """Build the extractor for a registered model spec."""
+                        pool: str | None = None, seed: int = 42, batch_size: int | None = None,
+                        precision: str = "fp32") -> KerasExtractor:
+    """Build the extractor for a registered model spec (``precision``: fp32 or bf16)."""
     layer = layer or spec.default_layer
     include_top = bool(layer) and layer in spec.top_layers
-    base, weights_info = build_base(spec, weights, include_top, seed)
-    if layer and not include_top and layer not in {lay.name for lay in base.layers}:
-        base, weights_info = build_base(spec, weights, True, seed)
-        include_top = True
-    if pool is None and layer == spec.default_layer:
-        pool = spec.default_pool
-    model, layer_name, pool_used = feature_model(base, layer, pool)
+    with dtype_policy(precision):
+        base, weights_info = build_base(spec, weights, include_top, seed)
+        if layer and not include_top and layer not in {lay.name for lay in base.layers}:
+            base, weights_info = build_base(spec, weights, True, seed)
+            include_top = True
+        if pool is None and layer == spec.default_layer:
+            pool = spec.default_pool
+        model, layer_name, pool_used = feature_model(base, layer, pool)
     provenance = {"model": spec.name, "model_source": "registry", "layer": layer_name, "pool": pool_used,
-                  "include_top": include_top, "seed": seed, **weights_info}
+                  "include_top": include_top, "seed": seed, "precision": precision, **weights_info}
     return KerasExtractor(model, spec.preprocessing, provenance, batch_size or spec.batch_size)

@@ -1,0 +1,194 @@
+"""The extraction fast paths give the reference path's results (correctness only, no timings).
+
+* JPEG decoding through OpenCV (default) is bit-identical to Pillow's decode + EXIF
+  transpose, the reference, for baseline/progressive, 4:2:0/4:2:2/4:4:4, grayscale, odd
+  sizes, every EXIF orientation and (with ``draft``) every DCT reduction; anything else
+  goes the Pillow way.
+* ``fast_decode`` (reduced-size JPEG decode, opt-in) stays close to a full decode and is
+  recorded in the file and the resume fingerprint.
+* ``precision="bf16"`` (opt-in) gives features close to fp32 and leaves the global Keras
+  dtype policy alone.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from featurebench.data import decode as decode_module
+from featurebench.data.decode import SkipImage, decode_image, decode_image_bytes
+from featurebench.data.pipeline import DecodeOptions, load_image
+
+
+def reference_decode(data: bytes, draft: tuple[int, int] | None = None) -> np.ndarray:
+    """Pillow only: the decoder featurebench had before the OpenCV JPEG path."""
+    img = Image.open(io.BytesIO(data))
+    if draft is not None:
+        decode_module._request_draft(img, draft)
+    img.load()
+    return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+
+
+def photo_like(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Smooth gradients, edges and noise: decodes like a photo, not like a flat colour."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    image = np.stack([xx * 200 / width, yy * 200 / height, (xx + yy) * 100 / (width + height)], axis=-1)
+    image[height // 3: height // 2, width // 4: width // 2] = (250, 20, 90)
+    return np.clip(image + rng.normal(0, 8, image.shape), 0, 255).astype(np.uint8)
+
+
+def jpeg_bytes(array: np.ndarray, mode: str = "RGB", orientation: int | None = None, **save) -> bytes:
+    img = Image.fromarray(array).convert(mode)
+    if orientation is not None:
+        exif = img.getexif()
+        exif[0x0112] = orientation
+        save["exif"] = exif.tobytes()
+    buffer = io.BytesIO()
+    img.save(buffer, "JPEG", **save)
+    return buffer.getvalue()
+
+
+def opencv_used(data: bytes, draft=None) -> bool:
+    return decode_module._decode_jpeg_opencv(Image.open(io.BytesIO(data)), data, draft) is not None
+
+
+@pytest.mark.parametrize("size", [(37, 53), (64, 64), (481, 333), (600, 1000)])
+@pytest.mark.parametrize("save", [{"quality": 90}, {"quality": 95, "subsampling": 0}, {"subsampling": 1},
+                                  {"progressive": True, "quality": 85}])
+def test_opencv_jpeg_is_bit_identical_to_pillow(size, save):
+    data = jpeg_bytes(photo_like(*size), **save)
+    assert opencv_used(data)
+    for draft in (None, (224, 224), (100, 100), (32, 32)):
+        expected = reference_decode(data, draft)
+        got = decode_image_bytes(data, draft=draft)
+        assert got.dtype == np.uint8 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_opencv_jpeg_applies_exif_orientation_like_pillow(orientation, mode):
+    data = jpeg_bytes(photo_like(45, 70, seed=orientation), mode, orientation, quality=92)
+    assert opencv_used(data)
+    for draft in (None, (20, 20)):
+        np.testing.assert_array_equal(decode_image_bytes(data, draft=draft), reference_decode(data, draft))
+
+
+def test_real_photos_bit_identical(shared_dir: Path):
+    photos = sorted((shared_dir / "datasets" / "flowers17").rglob("*.jpg"))[::170]
+    photos += sorted((shared_dir / "datasets" / "dogs-vs-cats").rglob("*.jpg"))[::250]
+    photos += sorted((shared_dir / "images" / "samples").glob("*.jpg"))
+    if not photos:
+        pytest.skip("no photos in ../shared")
+    for path in photos:
+        data = path.read_bytes()
+        for draft in (None, (224, 224)):
+            np.testing.assert_array_equal(decode_image_bytes(data, draft=draft), reference_decode(data, draft),
+                                          err_msg=str(path))
+
+
+def test_other_jpegs_take_the_pillow_path(tmp_path: Path):
+    array = photo_like(40, 60)
+    cmyk = jpeg_bytes(array, "CMYK")
+    assert not opencv_used(cmyk)
+    np.testing.assert_array_equal(decode_image_bytes(cmyk), reference_decode(cmyk))
+    trailing = jpeg_bytes(array) + b"camera trailer"
+    assert not opencv_used(trailing)
+    np.testing.assert_array_equal(decode_image_bytes(trailing), reference_decode(trailing))
+    truncated = jpeg_bytes(photo_like(200, 300))[:-2000]
+    assert not opencv_used(truncated)
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(truncated)
+    with pytest.raises(SkipImage) as info:
+        decode_image(path)
+    assert info.value.reason == "truncated"
+    assert decode_image(path, allow_truncated=True).shape == (200, 300, 3)
+
+
+def test_draft_scale_keeps_both_sides_at_least_the_target():
+    scale = decode_module._draft_scale
+    assert scale((1200, 900), None) == 1
+    assert scale((1200, 900), (224, 224)) == 4
+    assert scale((1200, 447), (224, 224)) == 1
+    assert scale((2000, 2000), (224, 224)) == 8
+    assert scale((900, 1200), (224, 300)) == 2  # the larger target side, for either orientation
+
+
+@pytest.mark.parametrize("resize", ["stretch", "center-crop"])
+def test_fast_decode_stays_close_to_full_decode(tmp_path: Path, resize: str):
+    sizes = [(300, 400), (700, 500), (1200, 900), (460, 1100)]
+    for i, (h, w) in enumerate(sizes):
+        path = tmp_path / f"p{i}.jpg"
+        path.write_bytes(jpeg_bytes(photo_like(h, w, seed=i), orientation=6 if i == 2 else None, quality=90))
+        full = load_image(path, DecodeOptions((224, 224), resize))
+        fast = load_image(path, DecodeOptions((224, 224), resize, fast_decode=True))
+        assert fast.shape == full.shape == (224, 224, 3) and fast.dtype == np.uint8
+        diff = np.abs(fast.astype(int) - full.astype(int))
+        assert diff.mean() < 3.0, (path, diff.mean())
+        if min(h, w) < 448:  # too small to reduce: exactly the full decode
+            np.testing.assert_array_equal(fast, full)
+
+
+def test_fast_decode_is_recorded_and_splits_the_resume_fingerprint(tmp_path, class_folders, tiny_model_file):
+    import h5py
+
+    from featurebench.extract import ExtractOptions, _manifest, run_extract
+    from featurebench.data.sources import list_source
+
+    summary = run_extract(ExtractOptions(str(class_folders), str(tmp_path / "f.h5"), model=str(tiny_model_file),
+                                         fast_decode=True))
+    assert summary.n_rows == 12
+    with h5py.File(tmp_path / "f.h5") as h5:
+        assert bool(h5.attrs["fast_decode"]) and h5.attrs["precision"] == "fp32"
+    listing = list_source(str(class_folders))
+    provenance = {"model": "m", "weights": "w", "layer": "l", "pool": "p", "preprocessing": "none",
+                  "input_size": [32, 32], "feature_dim": 8}
+    default = ExtractOptions(str(class_folders), "x.h5")
+    fast = ExtractOptions(str(class_folders), "x.h5", fast_decode=True)
+    bf16 = ExtractOptions(str(class_folders), "x.h5", precision="bf16")
+    prints = {_manifest(o, listing, provenance)["fingerprint"] for o in (default, fast, bf16)}
+    assert len(prints) == 3
+    assert "fast_decode" not in _manifest(default, listing, provenance)["settings"]
+
+
+def test_precision_is_checked(tmp_path, class_folders, tiny_model_file):
+    from featurebench.errors import FeaturebenchError
+    from featurebench.extract import ExtractOptions, run_extract
+
+    with pytest.raises(FeaturebenchError, match="precision"):
+        run_extract(ExtractOptions(str(class_folders), str(tmp_path / "a.h5"), model=str(tiny_model_file),
+                                   precision="fp8"))
+    with pytest.raises(FeaturebenchError, match="registry models"):
+        run_extract(ExtractOptions(str(class_folders), str(tmp_path / "b.h5"), model=str(tiny_model_file),
+                                   precision="bf16"))
+
+
+def test_bf16_features_close_to_fp32_and_policy_restored():
+    import keras
+
+    from featurebench.extractors import load_extractor
+
+    fp32 = load_extractor("mobilenet", weights="none", seed=3)
+    bf16 = load_extractor("mobilenet", weights="none", seed=3, precision="bf16")
+    assert keras.config.dtype_policy().name == "float32"
+    assert bf16.provenance["precision"] == "bf16" and fp32.provenance["precision"] == "fp32"
+    images = np.stack([photo_like(224, 224, seed=s) for s in range(4)])
+    a, b = fp32.extract(images), bf16.extract(images)
+    assert b.dtype == np.float32 and b.shape == a.shape == (4, 1024)
+    cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cosine.min() >= 0.999, cosine
+
+
+def test_litert_default_threads_give_the_single_thread_features(coral_extractor_path):
+    from featurebench.extractors.tflite_backend import TFLiteExtractor, default_threads
+
+    images = np.stack([photo_like(224, 224, seed=s) for s in range(3)])
+    default = TFLiteExtractor(coral_extractor_path)
+    assert default._threads == default_threads() >= 1
+    single = TFLiteExtractor(coral_extractor_path, threads=1)
+    np.testing.assert_array_equal(default.extract(images), single.extract(images))
