@@ -14,13 +14,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from featurebench import __version__
 from featurebench.data.decode import DEFAULT_MAX_PIXELS
 from featurebench.data.pipeline import Batch, DecodeOptions, iter_batches, iter_decoded
+from featurebench.data.prefetch import prefetch
 from featurebench.data.resize import RESIZE_MODES
 from featurebench.data.sources import Candidate, DatasetListing, list_source
 from featurebench.errors import FeaturebenchError
@@ -31,6 +32,9 @@ from featurebench.store.writer import assemble_feature_file
 DEFAULT_FLUSH_ROWS = 1000
 #: Inference precisions (``--precision``).
 PRECISIONS = ("fp32", "bf16")
+#: Batches prepared (stacked, preprocessed) ahead in a background thread while the network
+#: runs; 0 prepares each batch inline. See docs/performance.md for what it gains.
+PREFETCH_BATCHES = 1
 
 
 @dataclass
@@ -57,8 +61,8 @@ class ExtractOptions:
     preprocess: str | None = None
     unsafe_model: bool = False
     workers: int = 2
-    #: Decode large JPEGs at 1/2-1/8 scale before resizing: ~1.8x less decode CPU, features
-    #: slightly different (cosine ~0.995 to a full decode), so opt-in. docs/performance.md.
+    #: Decode large JPEGs at 1/2-1/8 scale before resizing: less decode CPU, but features move
+    #: (mean cosine ~0.993 to a full decode on Flowers-17), so opt-in. docs/performance.md.
     fast_decode: bool = False
     #: "fp32", or "bf16" (Keras mixed_bfloat16, registry models; opt-in, see docs/performance.md).
     precision: str = "fp32"
@@ -180,8 +184,9 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
         shard_start = done
         writing = False
         try:
-            for batch in iter_batches(iter_decoded(items, listing.root, decode, done, opts.workers), batch_size):
-                features = extractor.extract(batch.images()) if batch.rows else None
+            batches = iter_batches(iter_decoded(items, listing.root, decode, done, opts.workers), batch_size)
+            for batch, inputs in _prepared(batches, extractor):
+                features = extractor.extract_prepared(inputs) if batch.rows else None
                 for row in batch.rows:
                     row.image = None  # only the features are kept until the flush
                 pending.append((batch, features))
@@ -208,6 +213,17 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
     return ExtractSummary(output, counts["n_candidates"], counts["n_rows"], counts["n_skipped"], counts["n_ignored"],
                           resumed_from, seconds, rate, output.stat().st_size, counts["skipped_reasons"],
                           listing.warnings, counts["n_duplicates"], counts["skipped"])
+
+
+def _prepared(batches: Iterator[Batch], extractor: Any) -> Iterator[tuple[Batch, Any]]:
+    """``(batch, network input)``; the next batch is stacked and preprocessed in a background
+    thread while the network runs on this one (:data:`PREFETCH_BATCHES` ahead; 0: inline)."""
+    def prepare(batch: Batch) -> tuple[Batch, Any]:
+        return batch, (extractor.prepare(batch.images()) if batch.rows else None)
+
+    if PREFETCH_BATCHES <= 0:
+        return map(prepare, batches)
+    return prefetch(batches, prepare, PREFETCH_BATCHES)
 
 
 def _flush(journal: Journal, start: int, pending: list[tuple[Batch, np.ndarray | None]], feature_dim: int) -> None:

@@ -173,13 +173,15 @@ def test_bf16_features_close_to_fp32_and_policy_restored():
 
     from featurebench.extractors import load_extractor
 
-    fp32 = load_extractor("mobilenet", weights="none", seed=3)
-    bf16 = load_extractor("mobilenet", weights="none", seed=3, precision="bf16")
+    # ResNet50: random-init MobileNet features are ~1e-19, too degenerate to compare.
+    fp32 = load_extractor("resnet50", weights="none", seed=3)
+    bf16 = load_extractor("resnet50", weights="none", seed=3, precision="bf16")
     assert keras.config.dtype_policy().name == "float32"
     assert bf16.provenance["precision"] == "bf16" and fp32.provenance["precision"] == "fp32"
     images = np.stack([photo_like(224, 224, seed=s) for s in range(4)])
     a, b = fp32.extract(images), bf16.extract(images)
-    assert b.dtype == np.float32 and b.shape == a.shape == (4, 1024)
+    assert b.dtype == np.float32 and b.shape == a.shape == (4, 2048)
+    a, b = a.astype(np.float64), b.astype(np.float64)
     cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert cosine.min() >= 0.999, cosine
 
@@ -192,3 +194,80 @@ def test_litert_default_threads_give_the_single_thread_features(coral_extractor_
     assert default._threads == default_threads() >= 1
     single = TFLiteExtractor(coral_extractor_path, threads=1)
     np.testing.assert_array_equal(default.extract(images), single.extract(images))
+
+
+def test_prefetch_keeps_order_and_raises_in_the_consumer():
+    from featurebench.data.prefetch import prefetch
+
+    assert list(prefetch(range(50), lambda x: x * x, depth=2)) == [x * x for x in range(50)]
+
+    def broken(x):
+        if x == 3:
+            raise ValueError("bad item")
+        return x
+
+    seen = []
+    with pytest.raises(ValueError, match="bad item"):
+        for value in prefetch(range(10), broken):
+            seen.append(value)
+    assert seen == [0, 1, 2]
+
+
+def test_prefetch_stops_and_closes_its_source_when_the_consumer_stops():
+    import threading
+
+    from featurebench.data.prefetch import prefetch
+
+    closed = threading.Event()
+
+    def source():
+        try:
+            for i in range(10_000):
+                yield i
+        finally:
+            closed.set()
+
+    stream = prefetch(source(), lambda x: x)
+    assert [next(stream) for _ in range(5)] == [0, 1, 2, 3, 4]
+    stream.close()
+    assert closed.wait(5)
+    assert not any(t.name == "prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_extract_with_and_without_prefetch_gives_the_same_file(tmp_path, class_folders, tiny_model_file, monkeypatch):
+    import h5py
+
+    import featurebench.extract as extract_module
+    from featurebench.extract import ExtractOptions, run_extract
+
+    rows = {}
+    for depth in (0, 1):
+        monkeypatch.setattr(extract_module, "PREFETCH_BATCHES", depth)
+        out = tmp_path / f"p{depth}.h5"
+        run_extract(ExtractOptions(str(class_folders), str(out), model=str(tiny_model_file), batch_size=5))
+        with h5py.File(out) as h5:
+            rows[depth] = (h5["features"][()], list(h5["paths"][()]))
+    np.testing.assert_array_equal(rows[0][0], rows[1][0])
+    assert rows[0][1] == rows[1][1]
+
+
+@pytest.mark.parametrize("dim", [8, 1024, 2048, 25088])
+@pytest.mark.parametrize("n_rows", [1, 96, 97, 257, 304, 1361, 10007])
+def test_feature_chunks_waste_at_most_a_few_rows(dim, n_rows):
+    from featurebench.store.writer import CHUNK_BYTES, chunk_rows
+
+    rows = chunk_rows(dim, 4, n_rows)
+    assert 1 <= rows <= n_rows and rows * dim * 4 <= max(CHUNK_BYTES, dim * 4)
+    assert -(-n_rows // rows) * rows - n_rows <= 3
+
+
+def test_feature_file_holds_no_empty_chunk_space(tmp_path):
+    import h5py
+
+    from featurebench.store.writer import write_feature_arrays
+
+    features = np.random.default_rng(0).random((304, 1024), dtype=np.float32)
+    out = write_feature_arrays(tmp_path / "f.h5", features, [0] * 304, ["a"])
+    with h5py.File(out) as h5:
+        assert h5["features"].id.get_storage_size() == features.nbytes
+        np.testing.assert_array_equal(h5["features"][()], features)

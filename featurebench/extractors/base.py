@@ -38,8 +38,20 @@ class Extractor(ABC):
 
     def extract(self, images: np.ndarray) -> np.ndarray:
         """Preprocess and run a (B, H, W, 3) uint8 batch; return float32 (B, feature_dim)."""
-        features = self._forward(self.preprocess(images))
-        return np.asarray(features, dtype=np.float32).reshape(len(images), -1)
+        return self.extract_prepared(self.prepare(images))
+
+    def prepare(self, images: np.ndarray) -> Any:
+        """The first half of :meth:`extract`: preprocess a uint8 batch into the network's input.
+
+        Safe to call from another thread than :meth:`extract_prepared`, so batch k+1 can be
+        prepared while the network runs on batch k (``featurebench extract`` does).
+        """
+        return self.preprocess(images)
+
+    def extract_prepared(self, batch: Any) -> np.ndarray:
+        """The second half of :meth:`extract`: run a :meth:`prepare`-d batch; float32 (B, feature_dim)."""
+        features = self._forward(batch)
+        return np.asarray(features, dtype=np.float32).reshape(len(batch), -1)
 
     @property
     @abstractmethod

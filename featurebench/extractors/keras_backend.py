@@ -107,7 +107,13 @@ class KerasExtractor(Extractor):
         # docs/performance.md). The cast is a no-op for fp32 and widens bf16 outputs.
         self._call = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True)
 
-    def _forward(self, batch: np.ndarray) -> np.ndarray:
+    def prepare(self, images: np.ndarray) -> Any:
+        import tensorflow as tf
+
+        # Converted to a tensor here, off the thread that runs the network.
+        return tf.convert_to_tensor(self.preprocess(images))
+
+    def _forward(self, batch: Any) -> np.ndarray:
         return self._call(batch).numpy()
 
     @property
