@@ -62,29 +62,27 @@ class FeatureFile:
         """Image path of each row, relative to the source root."""
         return _strings(self._h5[fmt.PATHS])
 
+    def _pairs(self, group_name: str, second: str) -> list[tuple[str, str]]:
+        """(path, ``second``) rows of a two-column string group; empty when the group is absent."""
+        if group_name not in self._h5:
+            return []
+        group = self._h5[group_name]
+        return list(zip(_strings(group["path"]), _strings(group[second])))
+
     @property
     def skipped(self) -> list[tuple[str, str]]:
         """(path, reason) for every image that could not be used."""
-        if fmt.SKIPPED not in self._h5:
-            return []
-        group = self._h5[fmt.SKIPPED]
-        return list(zip(_strings(group["path"]), _strings(group["reason"])))
+        return self._pairs(fmt.SKIPPED, "reason")
 
     @property
     def ignored(self) -> list[tuple[str, str]]:
         """(path, reason) for files not taken as images."""
-        if fmt.IGNORED not in self._h5:
-            return []
-        group = self._h5[fmt.IGNORED]
-        return list(zip(_strings(group["path"]), _strings(group["reason"])))
+        return self._pairs(fmt.IGNORED, "reason")
 
     @property
     def duplicates(self) -> list[tuple[str, str]]:
         """(path, first_path) for every row whose file has the same bytes as an earlier row."""
-        if fmt.DUPLICATES not in self._h5:
-            return []
-        group = self._h5[fmt.DUPLICATES]
-        return list(zip(_strings(group["path"]), _strings(group["first_path"])))
+        return self._pairs(fmt.DUPLICATES, "first_path")
 
     def json_attr(self, key: str, default: Any = None) -> Any:
         """An attribute stored as JSON text (lists, dicts), parsed."""
