@@ -93,8 +93,10 @@ def extract(
     dataset_name: Optional[str] = typer.Option(None, "--name", help="Dataset name recorded in the file."),
     fast_decode: bool = typer.Option(False, "--fast-decode", help="Decode large JPEGs at reduced scale (faster; "
                                      "features differ slightly, see docs/performance.md)."),
-    precision: str = typer.Option("fp32", help="fp32, or bf16 for registry models (opt-in; faster for VGG/ResNet "
-                                  "on AVX512-BF16/AMX CPUs, see docs/performance.md)."),
+    precision: str = typer.Option("fp32", help="fp32, or bf16 for registry models (opt-in; 2-6x faster on "
+                                  "AVX512-BF16/AMX CPUs, features move slightly, see docs/performance.md)."),
+    engine: Optional[str] = typer.Option(None, help="What runs a Keras model: openvino (default, faster) or "
+                                         "tensorflow (the reference)."),
 ) -> None:
     """Stream pretrained CNN features of every image into a resumable HDF5 file.
 
@@ -109,7 +111,8 @@ def extract(
         label_pattern=label_pattern, root=str(root) if root else None, allow_outside_root=allow_outside_root,
         resize=resize, allow_truncated=allow_truncated, max_pixels=max_pixels, preprocess=preprocess,
         unsafe_model=unsafe_model, workers=workers, flush_rows=flush_rows, compression=compression,
-        dataset_name=dataset_name, fast_decode=fast_decode, precision=precision, command=_command_line(),
+        dataset_name=dataset_name, fast_decode=fast_decode, precision=precision, engine=engine,
+        command=_command_line(),
     )
     from featurebench.progress import extraction_progress, print_extract_summary
 

@@ -64,8 +64,10 @@ class ExtractOptions:
     #: Decode large JPEGs at 1/2-1/8 scale before resizing: less decode CPU, but features move
     #: (mean cosine ~0.993 to a full decode on Flowers-17), so opt-in. docs/performance.md.
     fast_decode: bool = False
-    #: "fp32", or "bf16" (Keras mixed_bfloat16, registry models; opt-in, see docs/performance.md).
+    #: "fp32", or "bf16" (registry models; opt-in, see docs/performance.md).
     precision: str = "fp32"
+    #: What runs a Keras model: "openvino" or "tensorflow"; None = the default (openvino).
+    engine: str | None = None
     flush_rows: int = DEFAULT_FLUSH_ROWS
     compression: str | None = None
     dataset_name: str | None = None
@@ -131,6 +133,8 @@ def _manifest(opts: ExtractOptions, listing: DatasetListing, provenance: dict[st
         settings["fast_decode"] = True
     if opts.precision != "fp32":
         settings["precision"] = opts.precision
+    if "engine" in provenance:  # the engines agree to float32 rounding, not bit for bit
+        settings["engine"] = provenance["engine"]
     digest = hashlib.sha256(json.dumps([settings, candidates, listing.label_names]).encode()).hexdigest()
     return {"fingerprint": digest, "settings": settings, "candidates": candidates,
             "label_names": listing.label_names, "ignored": [list(item) for item in listing.ignored],
@@ -165,7 +169,7 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
     from featurebench.extractors import load_extractor
 
     extractor = load_extractor(opts.model, opts.weights, opts.layer, opts.pool, opts.seed,
-                               opts.preprocess, opts.batch_size, opts.unsafe_model, opts.precision)
+                               opts.preprocess, opts.batch_size, opts.unsafe_model, opts.precision, opts.engine)
     manifest = _manifest(opts, listing, extractor.provenance)
     decode = DecodeOptions(extractor.input_size, opts.resize, opts.max_pixels, opts.allow_truncated,
                            opts.fast_decode)

@@ -6,8 +6,9 @@
   goes the Pillow way.
 * ``fast_decode`` (reduced-size JPEG decode, opt-in) stays close to a full decode and is
   recorded in the file and the resume fingerprint.
-* ``precision="bf16"`` (opt-in) gives features close to fp32 and leaves the global Keras
-  dtype policy alone.
+* ``precision="bf16"`` (opt-in) gives features close to fp32 on both engines and leaves the
+  global Keras dtype policy alone.
+* The OpenVINO engine (default for Keras models): tests/test_engines.py.
 """
 
 from __future__ import annotations
@@ -168,22 +169,26 @@ def test_precision_is_checked(tmp_path, class_folders, tiny_model_file):
                                    precision="bf16"))
 
 
-def test_bf16_features_close_to_fp32_and_policy_restored():
+@pytest.mark.parametrize("engine", ["openvino", "tensorflow"])
+def test_bf16_features_close_to_fp32_and_policy_restored(engine):
     import keras
 
     from featurebench.extractors import load_extractor
 
     # ResNet50: random-init MobileNet features are ~1e-19, too degenerate to compare.
-    fp32 = load_extractor("resnet50", weights="none", seed=3)
-    bf16 = load_extractor("resnet50", weights="none", seed=3, precision="bf16")
+    fp32 = load_extractor("resnet50", weights="none", seed=3, engine="tensorflow")
+    bf16 = load_extractor("resnet50", weights="none", seed=3, precision="bf16", engine=engine)
     assert keras.config.dtype_policy().name == "float32"
     assert bf16.provenance["precision"] == "bf16" and fp32.provenance["precision"] == "fp32"
+    assert bf16.provenance["engine"] == engine
     images = np.stack([photo_like(224, 224, seed=s) for s in range(4)])
     a, b = fp32.extract(images), bf16.extract(images)
     assert b.dtype == np.float32 and b.shape == a.shape == (4, 2048)
     a, b = a.astype(np.float64), b.astype(np.float64)
     cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert cosine.min() >= 0.999, cosine
+    # and bf16 really ran: fp32 engines agree to ~1e-6 of the largest feature (tests/test_engines.py)
+    assert np.abs(a - b).max() > 1e-4 * np.abs(a).max()
 
 
 def test_litert_default_threads_give_the_single_thread_features(coral_extractor_path):

@@ -25,14 +25,16 @@ def __getattr__(name: str):
 
 def load_extractor(model: str, weights: str = "imagenet", layer: str | None = None, pool: str | None = None,
                    seed: int = 42, preprocess: str | None = None, batch_size: int | None = None,
-                   unsafe_model: bool = False, precision: str = "fp32") -> Extractor:
+                   unsafe_model: bool = False, precision: str = "fp32",
+                   engine: str | None = None) -> Extractor:
     """Build an extractor.
 
     ``model``: registry name or model file. ``weights``: ``imagenet``, ``none`` (random
     init, seeded) or a weights file (registry models only). ``layer``/``pool``: which
     layer and how to pool a 4-D output (``avg``, ``max``, ``flatten``). ``preprocess``:
     override for model files (registry models always use their own). ``precision``:
-    ``fp32`` or ``bf16`` (registry models only; see docs/performance.md).
+    ``fp32`` or ``bf16`` (registry models only; see docs/performance.md). ``engine``: what runs
+    a Keras model, ``openvino`` (default) or ``tensorflow``; ``None`` picks the default.
     """
     from featurebench.errors import FeaturebenchError
     from featurebench.extractors.model_file import load_model_file, looks_like_model_file
@@ -43,12 +45,12 @@ def load_extractor(model: str, weights: str = "imagenet", layer: str | None = No
                                     "in the precision it was saved with.")
         if weights not in ("imagenet", None):
             raise FeaturebenchError("--weights applies to registry models; a model file carries its own weights.")
-        return load_model_file(model, layer, pool, preprocess, unsafe_model, batch_size or 32)
+        return load_model_file(model, layer, pool, preprocess, unsafe_model, batch_size or 32, engine)
     spec = get_spec(model)
     if preprocess and preprocess != spec.preprocessing:
         raise FeaturebenchError(
             f"{spec.name} must be fed its own preprocessing ({spec.preprocessing}); --preprocess is for model files."
         )
-    from featurebench.extractors.keras_backend import load_registry_model
+    from featurebench.extractors.keras_backend import DEFAULT_ENGINE, load_registry_model
 
-    return load_registry_model(spec, weights, layer, pool, seed, batch_size, precision)
+    return load_registry_model(spec, weights, layer, pool, seed, batch_size, precision, engine or DEFAULT_ENGINE)

@@ -25,6 +25,18 @@ from featurebench.extractors.spec import POOLS, ModelSpec
 #: docs/performance.md for its speed per model and how close its features stay to fp32.
 PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
 
+#: Runtimes that can run a Keras model (``--engine``). OpenVINO is the default: 1.5-2x
+#: TensorFlow's fp32 forward pass on the reference CPU for the same features
+#: (docs/performance.md); TensorFlow stays as the reference and for models OpenVINO cannot convert.
+ENGINES = ("openvino", "tensorflow")
+DEFAULT_ENGINE = "openvino"
+
+
+def check_engine(engine: str) -> None:
+    """Refuse an ``--engine`` that is not one of :data:`ENGINES`."""
+    if engine not in ENGINES:
+        raise FeaturebenchError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
+
 
 @contextmanager
 def dtype_policy(precision: str):
@@ -88,32 +100,49 @@ def feature_model(base: Any, layer: str | None, pool: str | None) -> tuple[Any, 
 
 
 class KerasExtractor(Extractor):
-    """A compiled Keras feature model plus its preprocessing and provenance."""
+    """A Keras feature model plus its preprocessing and provenance, run by one of :data:`ENGINES`.
 
-    def __init__(self, model: Any, preprocessing: str, provenance: dict[str, Any], batch_size: int = 32):
-        import tensorflow as tf
+    ``engine="openvino"`` (the default) converts the model and runs it in ``precision``;
+    ``engine="tensorflow"`` calls it as built (a bf16 model is built under a bf16 policy).
+    """
 
+    def __init__(self, model: Any, preprocessing: str, provenance: dict[str, Any], batch_size: int = 32,
+                 engine: str = DEFAULT_ENGINE, precision: str = "fp32"):
+        check_engine(engine)
         self.model = model
         self.input_size = tuple(int(d) for d in model.input_shape[1:3])
         self.feature_dim = int(model.output_shape[-1])
         self.preprocessing = preprocessing
         self.preprocess_fn = get_preprocessor(preprocessing)
         self.batch_size = batch_size
+        self.engine = engine
         self._provenance = {**provenance, "feature_dim": self.feature_dim,
                             "input_size": list(self.input_size), "preprocessing": preprocessing,
                             "preprocessing_description": DESCRIPTIONS.get(preprocessing, preprocessing),
-                            "backend": "keras", **framework_versions()}
-        # A tf.function, not model.predict: no per-call data-adapter overhead (DESIGN.md section 7,
-        # docs/performance.md). The cast is a no-op for fp32 and widens bf16 outputs.
-        self._call = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True)
+                            "backend": "keras", "engine": engine, **framework_versions()}
+        if engine == "openvino":
+            from featurebench.extractors.openvino_engine import OpenVINOForward, openvino_version
+
+            self._call = OpenVINOForward(model, precision)
+            self._provenance["openvino_version"] = openvino_version()
+        else:
+            import tensorflow as tf
+
+            # A tf.function, not model.predict: no per-call data-adapter overhead (DESIGN.md section 7,
+            # docs/performance.md). The cast is a no-op for fp32 and widens bf16 outputs.
+            self._call = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True)
 
     def prepare(self, images: np.ndarray) -> Any:
+        # Converted here, off the thread that runs the network.
+        if self.engine == "openvino":
+            return np.ascontiguousarray(self.preprocess(images), dtype=np.float32)
         import tensorflow as tf
 
-        # Converted to a tensor here, off the thread that runs the network.
         return tf.convert_to_tensor(self.preprocess(images))
 
     def _forward(self, batch: Any) -> np.ndarray:
+        if self.engine == "openvino":
+            return self._call(batch)
         return self._call(batch).numpy()
 
     @property
@@ -168,11 +197,13 @@ def build_base(spec: ModelSpec, weights: str, include_top: bool, seed: int) -> t
 
 def load_registry_model(spec: ModelSpec, weights: str = "imagenet", layer: str | None = None,
                         pool: str | None = None, seed: int = 42, batch_size: int | None = None,
-                        precision: str = "fp32") -> KerasExtractor:
-    """Build the extractor for a registered model spec (``precision``: fp32 or bf16)."""
+                        precision: str = "fp32", engine: str = DEFAULT_ENGINE) -> KerasExtractor:
+    """Build the extractor for a registered model spec (``precision``: fp32 or bf16; ``engine``: see ENGINES)."""
+    check_engine(engine)
     layer = layer or spec.default_layer
     include_top = bool(layer) and layer in spec.top_layers
-    with dtype_policy(precision):
+    # OpenVINO takes the precision at compile time; TensorFlow needs a bf16 model built as such.
+    with dtype_policy(precision if engine == "tensorflow" else "fp32"):
         base, weights_info = build_base(spec, weights, include_top, seed)
         if layer and not include_top and layer not in {lay.name for lay in base.layers}:
             base, weights_info = build_base(spec, weights, True, seed)
@@ -182,4 +213,4 @@ def load_registry_model(spec: ModelSpec, weights: str = "imagenet", layer: str |
         model, layer_name, pool_used = feature_model(base, layer, pool)
     provenance = {"model": spec.name, "model_source": "registry", "layer": layer_name, "pool": pool_used,
                   "include_top": include_top, "seed": seed, "precision": precision, **weights_info}
-    return KerasExtractor(model, spec.preprocessing, provenance, batch_size or spec.batch_size)
+    return KerasExtractor(model, spec.preprocessing, provenance, batch_size or spec.batch_size, engine, precision)

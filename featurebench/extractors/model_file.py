@@ -10,7 +10,8 @@ import numpy as np
 from featurebench.errors import FeaturebenchError
 from featurebench.extractors.base import Extractor
 from featurebench.extractors.hashing import file_sha256
-from featurebench.extractors.keras_backend import KerasExtractor, feature_model, framework_versions
+from featurebench.extractors.keras_backend import (DEFAULT_ENGINE, KerasExtractor, feature_model,
+                                                   framework_versions)
 from featurebench.extractors.preprocessing import DESCRIPTIONS, get_preprocessor
 
 MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5", ".tflite")
@@ -28,7 +29,7 @@ def _file_provenance(path: Path, source: str) -> dict[str, Any]:
 
 
 def load_keras_file(path: Path, layer: str | None, pool: str | None, preprocess: str,
-                    unsafe: bool = False, batch_size: int = 32) -> KerasExtractor:
+                    unsafe: bool = False, batch_size: int = 32, engine: str = DEFAULT_ENGINE) -> KerasExtractor:
     """Load a whole Keras model file; Lambda layers need ``unsafe`` (Keras safe_mode)."""
     import keras
 
@@ -45,7 +46,7 @@ def load_keras_file(path: Path, layer: str | None, pool: str | None, preprocess:
         raise FeaturebenchError(f"Could not load Keras model {path} ({type(exc).__name__}: {exc})") from None
     model, layer_name, pool_used = feature_model(base, layer, pool)
     provenance = {**_file_provenance(path, "keras-file"), "layer": layer_name, "pool": pool_used}
-    return KerasExtractor(model, preprocess, provenance, batch_size)
+    return KerasExtractor(model, preprocess, provenance, batch_size, engine)
 
 
 class SavedModelExtractor(Extractor):
@@ -93,16 +94,22 @@ class SavedModelExtractor(Extractor):
 
 
 def load_model_file(model: str, layer: str | None = None, pool: str | None = None,
-                    preprocess: str | None = None, unsafe: bool = False, batch_size: int = 32) -> Extractor:
+                    preprocess: str | None = None, unsafe: bool = False, batch_size: int = 32,
+                    engine: str | None = None) -> Extractor:
     """Open a model file as an extractor. ``preprocess`` defaults to ``none`` (0..255 float),
-    or raw bytes for quantised uint8 TFLite models."""
+    or raw bytes for quantised uint8 TFLite models. ``engine`` applies to Keras files only
+    (``.tflite`` runs on LiteRT, a SavedModel on TensorFlow)."""
     from featurebench.extractors.tflite_backend import TFLiteExtractor
 
     path = Path(model).expanduser()
     if not path.exists():
         raise FeaturebenchError(f"Model file {path} does not exist.")
+    is_keras = path.suffix.lower() != ".tflite" and not path.is_dir()
+    if engine is not None and not is_keras:
+        raise FeaturebenchError(f"--engine applies to Keras models; {path.name} runs on "
+                                f"{'LiteRT' if path.suffix.lower() == '.tflite' else 'TensorFlow'}. Leave --engine out.")
     if path.suffix.lower() == ".tflite":
         return TFLiteExtractor(path, layer, preprocess, batch_size)
     if path.is_dir():
         return SavedModelExtractor(path, layer, preprocess or "none", batch_size)
-    return load_keras_file(path, layer, pool, preprocess or "none", unsafe, batch_size)
+    return load_keras_file(path, layer, pool, preprocess or "none", unsafe, batch_size, engine or DEFAULT_ENGINE)

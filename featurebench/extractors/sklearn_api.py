@@ -22,12 +22,13 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
 
     Parameters mirror ``featurebench extract``: ``model`` (registry name or model
     file), ``weights`` (``imagenet``, ``none``, or a path), ``layer``, ``pool``,
-    ``batch_size``, ``resize`` (``stretch`` or ``center-crop``), ``seed``.
+    ``batch_size``, ``resize`` (``stretch`` or ``center-crop``), ``seed``, ``engine``
+    (``openvino`` or ``tensorflow`` for Keras models; None: the default).
     """
 
     def __init__(self, model: str = "efficientnet_lite0", weights: str = "imagenet", layer: str | None = None,
                  pool: str | None = None, batch_size: int | None = None, resize: str = "stretch",
-                 seed: int = 42, max_pixels: int = DEFAULT_MAX_PIXELS):
+                 seed: int = 42, max_pixels: int = DEFAULT_MAX_PIXELS, engine: str | None = None):
         self.model = model
         self.weights = weights
         self.layer = layer
@@ -36,13 +37,14 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         self.resize = resize
         self.seed = seed
         self.max_pixels = max_pixels
+        self.engine = engine
 
     def fit(self, X: Any = None, y: Any = None) -> "FeatureExtractor":
         """Build the network (no learning happens); sets ``extractor_`` and ``n_features_out_``."""
         from featurebench.extractors import load_extractor
 
         self.extractor_ = load_extractor(self.model, self.weights, self.layer, self.pool, self.seed,
-                                         batch_size=self.batch_size)
+                                         batch_size=self.batch_size, engine=self.engine)
         self.n_features_out_ = self.extractor_.feature_dim
         return self
 
