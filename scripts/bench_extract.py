@@ -148,23 +148,13 @@ def _model_arg(model: str) -> str:
     return str(CORAL) if model == "coral" else model
 
 
-def _configure_threads(spec: dict) -> None:
-    if spec.get("intra") is None and spec.get("inter") is None:
-        return
-    import tensorflow as tf
-
-    if spec.get("intra") is not None:
-        tf.config.threading.set_intra_op_parallelism_threads(int(spec["intra"]))
-    if spec.get("inter") is not None:
-        tf.config.threading.set_inter_op_parallelism_threads(int(spec["inter"]))
-
-
 def _build(model: str, spec: dict):
     from featurebench.extractors import load_extractor
 
     kwargs = {"weights": "imagenet" if model == "coral" else spec.get("weights", "none")}
-    if spec.get("precision"):
-        kwargs["precision"] = spec["precision"]
+    for key in ("precision", "engine"):
+        if spec.get(key):
+            kwargs[key] = spec[key]
     return load_extractor(_model_arg(model), **kwargs)
 
 
@@ -177,7 +167,7 @@ def worker_classic(spec: dict) -> dict:
     paths = image_paths(Path(spec["data"]))
     labels = [p.parent.name for p in paths]
     names = sorted(set(labels))
-    extractor = _build(model, spec)
+    extractor = _build(model, {**spec, "engine": None if model == "coral" else "tensorflow"})
     height, width = extractor.input_size
     if model == "coral":
         from ai_edge_litert.interpreter import Interpreter
@@ -313,11 +303,9 @@ def worker_model(spec: dict) -> dict:
         return extractor._forward(x)  # noqa: SLF001 - the compiled call alone (tf.function / LiteRT invoke)
     rates, cpus = {}, {}
     for bs in sweep:
-        x = extractor.preprocess(np.resize(images, (bs, *images.shape[1:])))
-        if model != "coral" and spec.get("call") != "predict":
-            import tensorflow as tf
-
-            x = tf.constant(x)
+        x = np.resize(images, (bs, *images.shape[1:]))
+        # prepare: preprocessing plus the engine's input conversion (a tf.Tensor for TensorFlow).
+        x = extractor.preprocess(x) if spec.get("call") == "predict" else extractor.prepare(x)
         forward(x)  # warm-up / tracing
         steps = max(2, -(-min_images // bs))
         best = 0.0
@@ -365,7 +353,6 @@ def _patch_levers(spec: dict) -> None:
 def run_worker(spec: dict) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     started = time.perf_counter()
-    _configure_threads(spec)
     _patch_levers(spec)
     result = {"classic": worker_classic, "extract": worker_extract, "model": worker_model}[spec["kind"]](spec)
     result.setdefault("rss_mib", _peak_rss_mib())
@@ -393,7 +380,8 @@ def loadavg() -> str:
 def versions() -> str:
     import importlib.metadata as md
 
-    names = ["tensorflow-cpu", "keras", "numpy", "opencv-python-headless", "pillow", "h5py", "ai-edge-litert"]
+    names = ["tensorflow-cpu", "keras", "openvino", "numpy", "opencv-python-headless", "pillow", "h5py",
+             "ai-edge-litert"]
     found = []
     for name in names:
         try:
@@ -431,6 +419,25 @@ def header(title: str, argv: list[str], extra: list[str]) -> list[str]:
             f"- Versions: {versions()}", *extra]
 
 
+def _main_variants(model: str, base: dict, work: Path) -> dict[str, dict]:
+    """The subprocess specs of one model's row: classic, extract (default and alternatives), model-only."""
+    variants = {
+        "classic64": {**base, "kind": "classic", "dtype": "float64", "out": str(work / f"{model}-classic64.h5")},
+        "extract": {**base, "kind": "extract", "out": str(work / f"{model}-fb.h5"), "float16_copy": True},
+        "model": {**base, "kind": "model"},
+        "classic32": {**base, "kind": "classic", "dtype": "float32", "out": str(work / f"{model}-classic32.h5")},
+    }
+    if model != "coral":  # the engine and precision choices are for Keras models
+        variants.update({
+            "extract_tf": {**base, "kind": "extract", "out": str(work / f"{model}-tf.h5"),
+                           "opts": {"engine": "tensorflow"}},
+            "extract_bf16": {**base, "kind": "extract", "out": str(work / f"{model}-bf16.h5"),
+                             "opts": {"precision": "bf16"}},
+            "model_tf": {**base, "kind": "model", "engine": "tensorflow"},
+        })
+    return variants
+
+
 def main_benchmark(args, data: Path, work: Path) -> list[str]:
     n_all = len(image_paths(data))
     lines_per_model = []
@@ -448,13 +455,7 @@ def main_benchmark(args, data: Path, work: Path) -> list[str]:
                     os.link(path, target)
         loads.append(f"{model}: {loadavg()}")
         print(f"[{time.strftime('%H:%M:%S')}] {model} (load {loadavg()})", flush=True)
-        base = {"model": model, "data": str(model_data)}
-        variants = {
-            "classic64": {**base, "kind": "classic", "dtype": "float64", "out": str(work / f"{model}-classic64.h5")},
-            "extract": {**base, "kind": "extract", "out": str(work / f"{model}-fb.h5"), "float16_copy": True},
-            "model": {**base, "kind": "model"},
-            "classic32": {**base, "kind": "classic", "dtype": "float32", "out": str(work / f"{model}-classic32.h5")},
-        }
+        variants = _main_variants(model, {"model": model, "data": str(model_data)}, work)
         runs: dict[str, list[dict]] = {k: [] for k in variants}
         for _ in range(args.repeat):
             for name, spec in variants.items():
@@ -462,17 +463,31 @@ def main_benchmark(args, data: Path, work: Path) -> list[str]:
                 print(f"  {name}: {runs[name][-1]['img_s']:.1f} img/s", flush=True)
         r = {k: best_of(v) for k, v in runs.items()}
         lines_per_model.append((model, r["classic64"]["n"], r))
+
+    def rate(r: dict, key: str) -> str:
+        return f"{r[key]['img_s']:.1f}" if key in r else "-"
+
+    def ratio(r: dict, key: str, over: str, unit: str = "") -> str:
+        return f"{r[key]['img_s'] / r[over]['img_s']:.2f}{unit}" if key in r and over in r else "-"
+
     out = [
-        "| model | images | (1) classic f64 img/s | classic f32 img/s | (2) extract img/s | (3) model-only img/s (batch) "
-        "| (2)/(1) | (2)/(3) | e2e s incl. start-up (1) / (2) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "(2) is `featurebench extract` with its defaults (OpenVINO fp32 for Keras models, LiteRT for the .tflite); "
+        "(3) the issue's model-only limit, TensorFlow's compiled forward pass; (3') the same for the engine "
+        "`extract` uses (OpenVINO; LiteRT for coral). bf16 is the opt-in `--precision bf16`.", "",
+        "| model | images | (1) classic f64 img/s | classic f32 img/s | (2) extract img/s | extract --engine tensorflow "
+        "| extract --precision bf16 | (3) model-only TF img/s (batch) | (3') model-only engine img/s (batch) "
+        "| (2)/(1) | (2)/(3) | (2)/(3') | bf16/(1) | e2e s incl. start-up (1) / (2) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for model, n, r in lines_per_model:
         c, e, m = r["classic64"], r["extract"], r["model"]
-        out.append(f"| {model} | {n} | {c['img_s']:.1f} | {r['classic32']['img_s']:.1f} | {e['img_s']:.1f} | "
-                   f"{m['img_s']:.1f} ({m['batch']}) | {e['img_s'] / c['img_s']:.2f}x | {e['img_s'] / m['img_s']:.2f} | "
-                   f"{c['e2e_s']:.1f} / {e['e2e_s']:.1f} |")
-    out += ["", "| model | peak RSS (1) classic | peak RSS (2) extract | peak RSS (3) model-only "
+        tf_model = r.get("model_tf", m)  # coral: LiteRT is both
+        out.append(f"| {model} | {n} | {c['img_s']:.1f} | {rate(r, 'classic32')} | {e['img_s']:.1f} | "
+                   f"{rate(r, 'extract_tf')} | {rate(r, 'extract_bf16')} | {tf_model['img_s']:.1f} "
+                   f"({tf_model['batch']}) | {m['img_s']:.1f} ({m['batch']}) | {ratio(r, 'extract', 'classic64', 'x')} | "
+                   f"{e['img_s'] / tf_model['img_s']:.2f} | {ratio(r, 'extract', 'model')} | "
+                   f"{ratio(r, 'extract_bf16', 'classic64', 'x')} | {c['e2e_s']:.1f} / {e['e2e_s']:.1f} |")
+    out += ["", "| model | peak RSS (1) classic | peak RSS (2) extract | peak RSS (3') model-only "
             "| file (1) float64 | file (1) float32 | file (2) float32 | file (2) float16 | (2) f32 / (1) f64 file "
             "(features only) | (2) f16 / (1) f64 file (features only) |",
             "|---|---|---|---|---|---|---|---|---|---|"]
@@ -482,8 +497,12 @@ def main_benchmark(args, data: Path, work: Path) -> list[str]:
                    f"{mib(c['bytes'])} | {mib(c32['bytes'])} | {mib(e['bytes'])} | {mib(e['bytes_f16'])} | "
                    f"{e['bytes'] / c['bytes']:.3f} ({e['feature_bytes'] / c['feature_bytes']:.3f}) | "
                    f"{e['bytes_f16'] / c['bytes']:.3f} ({e['feature_bytes_f16'] / c['feature_bytes']:.3f}) |")
+    out += ["", "CPU ms per image (all threads; img/s on 2 cores can never beat 2000 / CPU ms): " + "; ".join(
+        f"{model} " + ", ".join(f"{k} {v['cpu_ms']:.1f}" for k, v in r.items() if "cpu_ms" in v)
+        for model, _, r in lines_per_model)]
     out += ["", "Model-only batch sweep (img/s): " + "; ".join(
-        f"{model} {r['model']['sweep']}" for model, _, r in lines_per_model), "",
+        f"{model} engine {r['model']['sweep']}" + (f", TF {r['model_tf']['sweep']}" if "model_tf" in r else "")
+        for model, _, r in lines_per_model), "",
         "Load average (1/5/15 min) before each model: " + "; ".join(loads) + f"; at the end: {loadavg()}."]
     return out
 
@@ -514,20 +533,28 @@ def _lever_rows(model: str, data: Path, work: Path, repeat: int) -> list[tuple[s
            ("decode threads nice +10", {"decode_nice": 10}), ("no batch prefetch thread", {"prefetch": 0}),
            ("prefetch 2 batches", {"prefetch": 2})]
     ext += [(f"batch={bs}", {"opts": {"batch_size": bs}}) for bs in (8, 16, 32, 64) if bs != default_bs]
-    models = [("model-only tf.function", {"kind": "model"})]
+    models = [("model-only (default engine)", {"kind": "model"})]
+    tensorflow = {"engine": "tensorflow"}
     if model == "coral":
         ext += [(f"LiteRT threads={t}", {"tflite_threads": t}) for t in (1, 2)]
         models += [(f"model-only LiteRT threads={t}", {"kind": "model", "tflite_threads": t}) for t in (1, 2)]
     else:
-        ext += [("TF inter-op threads=1", {"inter": 1}), ("TF intra-op threads=1", {"intra": 1}),
-                ("precision bf16", {"precision": "bf16", "opts": {"precision": "bf16"}}),
-                ("bf16 + fast_decode", {"precision": "bf16", "opts": {"precision": "bf16", "fast_decode": True}})]
-        models += [("model-only model.predict", {"kind": "model", "call": "predict", "sweep": [default_bs]}),
-                   ("model-only bf16", {"kind": "model", "precision": "bf16"})]
-    if model == "vgg16":  # slow: only the forward pass, fp32 vs bf16, and the extract default
+        ext += [("engine tensorflow", {"opts": tensorflow}),
+                ("precision bf16", {"opts": {"precision": "bf16"}}),
+                ("bf16 + fast_decode", {"opts": {"precision": "bf16", "fast_decode": True}}),
+                ("precision bf16, engine tensorflow", {"opts": {"precision": "bf16", **tensorflow}})]
+        models += [("model-only TensorFlow tf.function", {"kind": "model", **tensorflow}),
+                   ("model-only TensorFlow model.predict", {"kind": "model", "call": "predict",
+                                                            "sweep": [default_bs], **tensorflow}),
+                   ("model-only bf16", {"kind": "model", "precision": "bf16"}),
+                   ("model-only bf16 TensorFlow", {"kind": "model", "precision": "bf16", **tensorflow})]
+    if model == "vgg16":  # slow: only the forward passes and the extract default
+        few = {"sweep": [16], "min_images": 32}
         ext = [("extract default", {})]
-        models = [("model-only tf.function", {"kind": "model", "sweep": [16], "min_images": 32}),
-                  ("model-only bf16", {"kind": "model", "precision": "bf16", "sweep": [16], "min_images": 32})]
+        models = [("model-only (default engine)", {"kind": "model", **few}),
+                  ("model-only TensorFlow tf.function", {"kind": "model", **tensorflow, **few}),
+                  ("model-only bf16", {"kind": "model", "precision": "bf16", **few}),
+                  ("model-only bf16 TensorFlow", {"kind": "model", "precision": "bf16", **tensorflow, **few})]
     plan = [(label, {**base, "kind": "extract", **extra}) for label, extra in ext]
     plan += [(label, {**base, **extra}) for label, extra in models]
     results: dict[str, list[dict]] = {label: [] for label, _ in plan}
@@ -707,7 +734,7 @@ def _logreg_accuracy(path: Path) -> tuple[float, np.ndarray]:
 
 
 def fidelity(args, work: Path) -> list[str]:
-    """fast_decode and bf16 against the fp32 full-decode reference, on real photos with real models."""
+    """Engines, fast_decode and bf16 against the TensorFlow fp32 full-decode reference, on real photos and models."""
     import h5py
 
     from featurebench.extract import ExtractOptions, run_extract
@@ -722,8 +749,11 @@ def fidelity(args, work: Path) -> list[str]:
     lines = header("Fidelity of the fast paths (features and downstream accuracy)", sys.argv[1:], extra)
     lines += ["| model | variant | img/s (whole run) | cosine to reference: min / 1st pct / mean | test accuracy "
               "| test predictions changed |", "|---|---|---|---|---|---|"]
-    runs = [("efficientnet_lite0", [("reference: fp32, full decode", {}), ("fast_decode", {"fast_decode": True}),
-                                    ("precision bf16", {"precision": "bf16"}),
+    runs = [("efficientnet_lite0", [("reference: tensorflow fp32, full decode", {"engine": "tensorflow"}),
+                                    ("default: openvino fp32", {}),
+                                    ("fast_decode", {"fast_decode": True}),
+                                    ("precision bf16 (openvino)", {"precision": "bf16"}),
+                                    ("precision bf16, engine tensorflow", {"precision": "bf16", "engine": "tensorflow"}),
                                     ("bf16 + fast_decode", {"precision": "bf16", "fast_decode": True})])]
     if CORAL.exists():
         runs.append((str(CORAL), [("reference: full decode", {}), ("fast_decode", {"fast_decode": True})]))
@@ -745,24 +775,31 @@ def fidelity(args, work: Path) -> list[str]:
             else:
                 assert paths == reference[1], "row order differs"
                 cos = _cosines(reference[0], feats)
-                cos_text = f"{cos.min():.5f} / {np.percentile(cos, 1):.5f} / {cos.mean():.6f}"
+                cos_text = f"{cos.min():.6f} / {np.percentile(cos, 1):.6f} / {cos.mean():.6f}"
                 changed = f"{int((predictions != reference[2]).sum())} of {len(predictions)}"
             lines.append(f"| {Path(model).name} | {label} | {rate:.1f} | {cos_text} | {accuracy:.4f} | {changed} |")
-    lines += ["", "Random-init backbones (weights=none), bf16 vs fp32 on 64 of the photos (cosine only: random "
-              "weights say little about trained ones):", "", "| model | cosine min / mean | largest fp32 feature |",
-              "|---|---|---|"]
+    variants = {"openvino fp32": {}, "openvino bf16": {"precision": "bf16"},
+                "tensorflow bf16": {"engine": "tensorflow", "precision": "bf16"}}
+    lines += ["", "Random-init backbones (weights=none) against tensorflow fp32 on 64 of the photos (cosine "
+              "min / mean; random weights say little about trained ones):", "",
+              "| model | " + " | ".join(variants) + " | largest fp32 feature |", "|---|" + "---|" * (len(variants) + 1)]
     from featurebench.data.pipeline import DecodeOptions, load_image
     from featurebench.extractors import load_extractor
 
     photos = image_paths(flowers)[::21][:64]
     for model in ("mobilenet", "resnet50", "vgg16"):
-        fp32 = load_extractor(model, weights="none", seed=1)
-        bf16 = load_extractor(model, weights="none", seed=1, precision="bf16")
-        images = np.stack([load_image(p, DecodeOptions(fp32.input_size)) for p in photos])
-        a = np.concatenate([fp32.extract(images[i:i + 16]) for i in range(0, len(images), 16)])
-        b = np.concatenate([bf16.extract(images[i:i + 16]) for i in range(0, len(images), 16)])
-        cos = _cosines(a, b)
-        lines.append(f"| {model} | {cos.min():.6f} / {cos.mean():.6f} | {np.abs(a).max():.3g} |")
+        reference = load_extractor(model, weights="none", seed=1, engine="tensorflow")
+        images = np.stack([load_image(p, DecodeOptions(reference.input_size)) for p in photos])
+
+        def features(extractor) -> np.ndarray:
+            return np.concatenate([extractor.extract(images[i:i + 16]) for i in range(0, len(images), 16)])
+
+        a = features(reference)
+        cells = []
+        for kwargs in variants.values():
+            cos = _cosines(a, features(load_extractor(model, weights="none", seed=1, **kwargs)))
+            cells.append(f"{cos.min():.6f} / {cos.mean():.6f}")
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {np.abs(a).max():.3g} |")
     lines += ["", f"Load average at the end: {loadavg()}."]
     return lines
 
@@ -778,7 +815,7 @@ def main() -> None:
     parser.add_argument("--rss-images", default="1000,10000")
     parser.add_argument("--levers", action="store_true", help="measure the tuning levers instead")
     parser.add_argument("--skip-sizes", action="store_true", help="--levers without the image-size scaling runs")
-    parser.add_argument("--fidelity", action="store_true", help="fast decode / bf16 feature and accuracy checks")
+    parser.add_argument("--fidelity", action="store_true", help="engines, fast decode and bf16: feature and accuracy checks")
     parser.add_argument("--keep", help="keep the generated images and files in this folder")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
