@@ -19,11 +19,10 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from featurebench import __version__
-from featurebench.data.decode import DEFAULT_MAX_PIXELS
-from featurebench.data.pipeline import Batch, DecodeOptions, iter_batches, iter_decoded
+from featurebench.data.pipeline import Batch, DecodeOptions, SourceOptions, iter_batches, iter_decoded
 from featurebench.data.prefetch import prefetch
 from featurebench.data.resize import RESIZE_MODES
-from featurebench.data.sources import Candidate, DatasetListing, list_source
+from featurebench.data.sources import Candidate, DatasetListing
 from featurebench.errors import FeaturebenchError
 from featurebench.store.journal import Journal
 from featurebench.store.writer import assemble_feature_file
@@ -38,8 +37,8 @@ PREFETCH_BATCHES = 1
 
 
 @dataclass
-class ExtractOptions:
-    """Everything ``extract`` needs; the CLI flags map one to one."""
+class ExtractOptions(SourceOptions):
+    """Everything ``extract`` needs; the CLI flags map one to one (source flags: SourceOptions)."""
 
     source: str
     output: str
@@ -52,15 +51,9 @@ class ExtractOptions:
     train_fraction: float = 0.75
     dtype: str = "float32"
     force: bool = False
-    label_pattern: str | None = None
-    root: str | None = None
-    allow_outside_root: bool = False
     resize: str = "stretch"
-    allow_truncated: bool = False
-    max_pixels: int = DEFAULT_MAX_PIXELS
     preprocess: str | None = None
     unsafe_model: bool = False
-    workers: int = 2
     #: Decode large JPEGs at 1/2-1/8 scale before resizing: less decode CPU, but features move
     #: (mean cosine ~0.993 to a full decode on Flowers-17), so opt-in. docs/performance.md.
     fast_decode: bool = False
@@ -164,7 +157,7 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
     called after every batch; ``on_start(done, total)`` once before the first."""
     output = Path(opts.output).expanduser().resolve()
     _check_options(opts, output)
-    listing = list_source(opts.source, opts.label_pattern, opts.root, opts.allow_outside_root)
+    listing = opts.list_images(opts.source)
 
     from featurebench.extractors import load_extractor
 

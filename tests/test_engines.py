@@ -64,6 +64,7 @@ def test_engine_is_recorded_and_splits_the_resume_fingerprint(tmp_path, class_fo
 
     from featurebench.data.sources import list_source
     from featurebench.extract import ExtractOptions, _manifest, run_extract
+    from featurebench.info import describe
 
     files = {}
     for engine in ("openvino", "tensorflow"):
@@ -74,6 +75,9 @@ def test_engine_is_recorded_and_splits_the_resume_fingerprint(tmp_path, class_fo
         assert "openvino_version" in fast.attrs and "openvino_version" not in ref.attrs
         assert list(fast["paths"][()]) == list(ref["paths"][()])
         np.testing.assert_allclose(fast["features"][()], ref["features"][()], rtol=1e-5, atol=1e-6)
+    shown = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip()
+             for line in describe(files["openvino"]).splitlines() if line.startswith("  ") and ":" in line}
+    assert shown["engine"] == "openvino" and shown["precision"] == "fp32" and shown["openvino_version"]
     listing = list_source(str(class_folders))
     provenance = {"model": "m", "weights": "w", "layer": "l", "pool": "p", "preprocessing": "none",
                   "input_size": [32, 32], "feature_dim": 8}

@@ -20,7 +20,29 @@ import numpy as np
 from featurebench.data.decode import (DEFAULT_MAX_PIXELS, SkipImage, content_digest, decode_image,
                                       decode_image_bytes, read_image_bytes)
 from featurebench.data.resize import resize_image
-from featurebench.data.sources import Candidate
+from featurebench.data.sources import Candidate, DatasetListing, list_source
+
+
+@dataclass(kw_only=True)
+class SourceOptions:
+    """How a labelled image source is listed and read: the settings ``extract``,
+    ``build-images`` and ``finetune`` share (their option classes extend this one)."""
+
+    #: Regex on file names giving the label (group ``label`` or group 1).
+    label_pattern: str | None = None
+    #: Root for relative paths in a CSV (default: the CSV's folder).
+    root: str | None = None
+    allow_outside_root: bool = False
+    #: Keep truncated images (decoded partially) instead of skipping them.
+    allow_truncated: bool = False
+    #: Refuse images with more pixels (decompression bombs).
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    #: Decoding threads.
+    workers: int = 2
+
+    def list_images(self, source: str) -> DatasetListing:
+        """List ``source`` (class folders, CSV/TSV, or a folder plus ``label_pattern``)."""
+        return list_source(source, self.label_pattern, self.root, self.allow_outside_root)
 
 
 @dataclass(frozen=True)

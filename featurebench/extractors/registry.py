@@ -82,7 +82,7 @@ _KERAS_APPLICATIONS = [
     _keras_spec("resnet50v2", "resnet_v2", "ResNet50V2", 224, "tf", 2048,
                 "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5", batch_size=16,
                 description="ResNet50 v2, global average pool"),
-    # Batch 16: +4-12% img/s in `extract` vs 32 on a 2-core CPU (docs/performance.md).
+    # Batch 16: +6% img/s in `extract` vs 32 with OpenVINO, +4-12% with TensorFlow, 2-core CPU (docs/performance.md).
     _keras_spec("mobilenet", "mobilenet", "MobileNet", 224, "tf", 1024,
                 "mobilenet_1_0_224_tf_no_top.h5", batch_size=16,
                 description="MobileNet v1 1.0, global average pool"),

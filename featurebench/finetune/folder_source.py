@@ -17,26 +17,26 @@ from typing import Iterator
 
 import numpy as np
 
-from featurebench.data.decode import DEFAULT_MAX_PIXELS
-from featurebench.data.pipeline import DecodeOptions, iter_decoded
-from featurebench.data.sources import Candidate, list_source
+from featurebench.data.pipeline import DecodeOptions, SourceOptions, iter_decoded
+from featurebench.data.sources import Candidate
 from featurebench.errors import FeaturebenchError
 from featurebench.finetune.image_file import ImageFile, is_image_file
 from featurebench.finetune.splits import check_split, split_bounds
 
 
 class FolderSource:
-    """A labelled image source read through the decode pipeline at ``size`` x ``size``."""
+    """A labelled image source read through the decode pipeline at ``size`` x ``size``
+    (listed and decoded as ``options`` say)."""
 
     kind = "folder"
 
     def __init__(self, source: str, size: int, resize: str = "center-crop", seed: int = 42,
-                 train_fraction: float = 0.75, val_fraction: float = 0.1, label_pattern: str | None = None,
-                 root: str | None = None, allow_outside_root: bool = False, allow_truncated: bool = False,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, workers: int = 2, dataset_name: str | None = None):
+                 train_fraction: float = 0.75, val_fraction: float = 0.1, options: SourceOptions | None = None,
+                 dataset_name: str | None = None):
         from featurebench.extract import shuffled
 
-        self.listing = list_source(source, label_pattern, root, allow_outside_root)
+        options = options or SourceOptions()
+        self.listing = options.list_images(source)
         self.label_names = list(self.listing.label_names)
         rows = [row for row in shuffled(self.listing, seed) if row[2] is None]
         self._paths = [row[0] for row in rows]
@@ -44,14 +44,14 @@ class FolderSource:
         self.n_listed_skipped = len(self.listing.candidates) - len(rows)
         self.bounds = split_bounds(len(rows), train_fraction, val_fraction)
         self.image_size = (size, size)
-        self.decode = DecodeOptions((size, size), resize, max_pixels, allow_truncated)
-        self.workers = workers
+        self.decode = DecodeOptions((size, size), resize, options.max_pixels, options.allow_truncated)
+        self.workers = options.workers
         self.dataset = dataset_name or self.listing.root.name
         self.skipped: dict[str, str] = {}
         self._settings = {"source": str(self.listing.root), "source_kind": self.listing.kind, "resize": resize,
                           "seed": seed, "shuffle": f"numpy default_rng({seed}).permutation",
                           "train_fraction": train_fraction, "val_fraction": val_fraction,
-                          "label_pattern": label_pattern or ""}
+                          "label_pattern": options.label_pattern or ""}
 
     def count(self, split: str) -> int:
         lo, hi = self.bounds[check_split(split)]
@@ -97,7 +97,7 @@ def open_source(source: str, size: int, **folder_options) -> ImageFile | FolderS
     """A ``build-images`` HDF5 file, or any ``extract``-style source streamed from disk.
 
     For an HDF5 file the stored size, split and seed are used and ``folder_options``
-    (resize, seed, fractions, label pattern ...) are ignored.
+    (resize, seed, fractions, the source ``options`` ...) are ignored.
     """
     if is_image_file(source):
         return ImageFile(source)

@@ -26,10 +26,9 @@ import h5py
 import numpy as np
 
 from featurebench import __version__
-from featurebench.data.decode import DEFAULT_MAX_PIXELS
-from featurebench.data.pipeline import DecodeOptions, iter_batches, iter_decoded
+from featurebench.data.pipeline import DecodeOptions, SourceOptions, iter_batches, iter_decoded
 from featurebench.data.resize import RESIZE_MODES
-from featurebench.data.sources import Candidate, list_source
+from featurebench.data.sources import Candidate
 from featurebench.errors import FeaturebenchError
 from featurebench.finetune.splits import SPLITS, check_split, split_bounds
 
@@ -38,8 +37,8 @@ FORMAT_VERSION = 1
 
 
 @dataclass
-class BuildImagesOptions:
-    """``featurebench build-images`` settings; the CLI flags map one to one."""
+class BuildImagesOptions(SourceOptions):
+    """``featurebench build-images`` settings; the CLI flags map one to one (source flags: SourceOptions)."""
 
     source: str
     output: str
@@ -48,12 +47,6 @@ class BuildImagesOptions:
     seed: int = 42
     train_fraction: float = 0.75
     val_fraction: float = 0.1
-    label_pattern: str | None = None
-    root: str | None = None
-    allow_outside_root: bool = False
-    allow_truncated: bool = False
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    workers: int = 2
     batch_rows: int = 64
     compression: str | None = None
     force: bool = False
@@ -96,7 +89,7 @@ def build_images(opts: BuildImagesOptions, progress: Callable[[int, int], None] 
 
     output = Path(opts.output).expanduser().resolve()
     _check(opts, output)
-    listing = list_source(opts.source, opts.label_pattern, opts.root, opts.allow_outside_root)
+    listing = opts.list_images(opts.source)
     order = shuffled(listing, opts.seed)
     items = [Candidate(path, None, skip) for path, _, skip in order]
     decode = DecodeOptions((opts.size, opts.size), opts.resize, opts.max_pixels, opts.allow_truncated)

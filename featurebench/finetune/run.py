@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from featurebench import __version__
-from featurebench.data.decode import DEFAULT_MAX_PIXELS
+from featurebench.data.pipeline import SourceOptions
 from featurebench.errors import FeaturebenchError
 from featurebench.finetune.checkpoint import TrainState, load_checkpoint_model, load_state, remove_checkpoints
 from featurebench.finetune.recipes import Recipe, validate
@@ -37,8 +37,8 @@ RESUMABLE_CHANGES = ("warmup_epochs", "epochs", "early_stopping", "description",
 
 
 @dataclass
-class FinetuneOptions:
-    """Everything ``finetune`` needs besides the recipe; the CLI flags map one to one."""
+class FinetuneOptions(SourceOptions):
+    """Everything ``finetune`` needs besides the recipe; the CLI flags map one to one (source flags: SourceOptions)."""
 
     source: str
     recipe: Recipe
@@ -46,12 +46,6 @@ class FinetuneOptions:
     run_name: str | None = None
     resume: bool = False
     force: bool = False
-    label_pattern: str | None = None
-    root: str | None = None
-    allow_outside_root: bool = False
-    allow_truncated: bool = False
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    workers: int = 2
     dataset_name: str | None = None
     checkpoint_every: int = 1
     keep_checkpoint: bool = True
@@ -127,9 +121,7 @@ def run_finetune(opts: FinetuneOptions, on_epoch: Callable[[dict], None] | None 
     load_size = _load_size(recipe, image_size)
     source = open_source(opts.source, load_size, resize=recipe.resize, seed=recipe.seed,
                          train_fraction=recipe.train_fraction, val_fraction=recipe.val_fraction,
-                         label_pattern=opts.label_pattern, root=opts.root, allow_outside_root=opts.allow_outside_root,
-                         allow_truncated=opts.allow_truncated, max_pixels=opts.max_pixels, workers=opts.workers,
-                         dataset_name=opts.dataset_name)
+                         options=opts, dataset_name=opts.dataset_name)
     warnings: list[str] = list(getattr(getattr(source, "listing", None), "warnings", []))
     if source.kind == "images-h5":
         attrs = source.attrs
