@@ -300,7 +300,7 @@ def worker_model(spec: dict) -> dict:
     def forward(x):
         if spec.get("call") == "predict":
             return extractor.model.predict(x, batch_size=len(x), verbose=0)
-        return extractor._forward(x)  # noqa: SLF001 - the compiled call alone (tf.function / LiteRT invoke)
+        return extractor._forward(x)  # noqa: SLF001 - the compiled call alone (OpenVINO / tf.function / LiteRT)
     rates, cpus = {}, {}
     for bs in sweep:
         x = np.resize(images, (bs, *images.shape[1:]))

@@ -115,35 +115,32 @@ class KerasExtractor(Extractor):
         self.preprocessing = preprocessing
         self.preprocess_fn = get_preprocessor(preprocessing)
         self.batch_size = batch_size
-        self.engine = engine
         self._provenance = {**provenance, "feature_dim": self.feature_dim,
                             "input_size": list(self.input_size), "preprocessing": preprocessing,
                             "preprocessing_description": DESCRIPTIONS.get(preprocessing, preprocessing),
                             "backend": "keras", "engine": engine, **framework_versions()}
+        # Each engine: how a preprocessed batch becomes its input (done in prepare(), off the
+        # thread that runs the network), and the call that turns that input into numpy features.
         if engine == "openvino":
             from featurebench.extractors.openvino_engine import OpenVINOForward, openvino_version
 
-            self._call = OpenVINOForward(model, precision)
+            self._to_input = OpenVINOForward.to_input
+            self._run = OpenVINOForward(model, precision)
             self._provenance["openvino_version"] = openvino_version()
         else:
             import tensorflow as tf
 
             # A tf.function, not model.predict: no per-call data-adapter overhead (DESIGN.md section 7,
             # docs/performance.md). The cast is a no-op for fp32 and widens bf16 outputs.
-            self._call = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True)
+            call = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True)
+            self._to_input = tf.convert_to_tensor
+            self._run = lambda batch: call(batch).numpy()
 
     def prepare(self, images: np.ndarray) -> Any:
-        # Converted here, off the thread that runs the network.
-        if self.engine == "openvino":
-            return np.ascontiguousarray(self.preprocess(images), dtype=np.float32)
-        import tensorflow as tf
-
-        return tf.convert_to_tensor(self.preprocess(images))
+        return self._to_input(self.preprocess(images))
 
     def _forward(self, batch: Any) -> np.ndarray:
-        if self.engine == "openvino":
-            return self._call(batch)
-        return self._call(batch).numpy()
+        return self._run(batch)
 
     @property
     def provenance(self) -> dict[str, Any]:

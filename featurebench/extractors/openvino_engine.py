@@ -57,14 +57,17 @@ class OpenVINOForward:
             # THROUGHPUT's several streams halve a synchronous caller's speed.
             compiled = ov.Core().compile_model(converted, "CPU", {
                 "INFERENCE_PRECISION_HINT": INFERENCE_PRECISIONS[precision], "PERFORMANCE_HINT": "LATENCY"})
-        except FeaturebenchError:
-            raise
         except Exception as exc:  # noqa: BLE001 - the converter raises many types
             raise FeaturebenchError(
                 f"OpenVINO could not convert {model.name} ({type(exc).__name__}: {str(exc)[:300]}); "
                 "run it with --engine tensorflow instead."
             ) from None
         self._request = compiled.create_infer_request()
+
+    @staticmethod
+    def to_input(batch: np.ndarray) -> np.ndarray:
+        """A preprocessed batch as the contiguous float32 array the request reads in place."""
+        return np.ascontiguousarray(batch, dtype=np.float32)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Features of a preprocessed float32 batch (a fresh array, not the request's buffer)."""
