@@ -93,8 +93,8 @@ def extract(
     dataset_name: Optional[str] = typer.Option(None, "--name", help="Dataset name recorded in the file."),
     fast_decode: bool = typer.Option(False, "--fast-decode", help="Decode large JPEGs at reduced scale (faster; "
                                      "features differ slightly, see docs/performance.md)."),
-    precision: str = typer.Option("fp32", help="fp32, or bf16 for registry models (opt-in; 2-6x faster on "
-                                  "AVX512-BF16/AMX CPUs, features move slightly, see docs/performance.md)."),
+    precision: str = typer.Option("fp32", help="fp32, or bf16 for registry models (opt-in; 1.8-7x fp32's speed "
+                                  "on AVX512-BF16/AMX CPUs, features move slightly, see docs/performance.md)."),
     engine: Optional[str] = typer.Option(None, help="What runs a Keras model: openvino (default, faster) or "
                                          "tensorflow (the reference)."),
 ) -> None:
