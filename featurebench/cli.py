@@ -94,7 +94,8 @@ def extract(
     fast_decode: bool = typer.Option(False, "--fast-decode", help="Decode large JPEGs at reduced scale (faster; "
                                      "features differ slightly, see docs/performance.md)."),
     precision: str = typer.Option("fp32", help="fp32, or bf16 for registry models (opt-in; 1.8-7x fp32's speed "
-                                  "on AVX512-BF16/AMX CPUs, features move slightly, see docs/performance.md)."),
+                                  "on AVX512-BF16/AMX CPUs, features move slightly; on other CPUs fp32 runs, "
+                                  "and the file says so; see docs/performance.md)."),
     engine: Optional[str] = typer.Option(None, help="What runs a Keras model: openvino (default, faster) or "
                                          "tensorflow (the reference)."),
 ) -> None:
@@ -118,7 +119,7 @@ def extract(
 
     try:
         with extraction_progress(console) as (on_start, on_progress):
-            summary = run_extract(opts, progress=on_progress, on_start=on_start)
+            summary = run_extract(opts, progress=on_progress, on_start=on_start, notify=_print_note)
     except KeyboardInterrupt:
         from rich.markup import escape
 
@@ -203,6 +204,12 @@ def predict(
     if csv:
         write_predictions_csv(result, csv)
         console.print(f"Wrote {csv}")
+
+
+def _print_note(message: str) -> None:
+    from rich.markup import escape
+
+    console.print(f"[cyan]note:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _print_warnings(messages: list[str]) -> None:

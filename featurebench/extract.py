@@ -126,6 +126,8 @@ def _manifest(opts: ExtractOptions, listing: DatasetListing, provenance: dict[st
         settings["fast_decode"] = True
     if opts.precision != "fp32":
         settings["precision"] = opts.precision
+    if provenance.get("precision", opts.precision) != opts.precision:  # the CPU changed what runs
+        settings["inference_precision"] = provenance["precision"]
     if "engine" in provenance:  # the engines agree to float32 rounding, not bit for bit
         settings["engine"] = provenance["engine"]
     digest = hashlib.sha256(json.dumps([settings, candidates, listing.label_names]).encode()).hexdigest()
@@ -145,16 +147,18 @@ def _file_attrs(opts: ExtractOptions, listing: DatasetListing, provenance: dict[
         "resize": opts.resize, "seed": opts.seed, "shuffle": f"numpy default_rng({opts.seed}).permutation",
         "train_fraction": opts.train_fraction, "label_pattern": opts.label_pattern or "",
         "allow_truncated": opts.allow_truncated, "max_pixels": opts.max_pixels,
-        "fast_decode": opts.fast_decode, "precision": opts.precision,
+        "fast_decode": opts.fast_decode, "precision": provenance.get("precision", opts.precision),
         "extract_seconds": round(seconds, 3), "images_per_second": round(rate, 3),
         "warnings": listing.warnings, "command": opts.command,
     }
 
 
 def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | None = None,
-                on_start: Callable[[int, int], None] | None = None) -> ExtractSummary:
+                on_start: Callable[[int, int], None] | None = None,
+                notify: Callable[[str], None] | None = None) -> ExtractSummary:
     """Run an extraction (resuming a matching partial one). ``progress(done, total)`` is
-    called after every batch; ``on_start(done, total)`` once before the first."""
+    called after every batch; ``on_start(done, total)`` once before the first; ``notify(line)``
+    once per notice about how the extractor runs (e.g. bf16 asked for, fp32 running)."""
     output = Path(opts.output).expanduser().resolve()
     _check_options(opts, output)
     listing = opts.list_images(opts.source)
@@ -163,6 +167,9 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
 
     extractor = load_extractor(opts.model, opts.weights, opts.layer, opts.pool, opts.seed,
                                opts.preprocess, opts.batch_size, opts.unsafe_model, opts.precision, opts.engine)
+    for notice in extractor.notices:
+        if notify:
+            notify(notice)
     manifest = _manifest(opts, listing, extractor.provenance)
     decode = DecodeOptions(extractor.input_size, opts.resize, opts.max_pixels, opts.allow_truncated,
                            opts.fast_decode)

@@ -7,7 +7,7 @@
 * ``fast_decode`` (reduced-size JPEG decode, opt-in) stays close to a full decode and is
   recorded in the file and the resume fingerprint.
 * ``precision="bf16"`` (opt-in) gives features close to fp32 on both engines and leaves the
-  global Keras dtype policy alone.
+  global Keras dtype policy alone; on a CPU without native bf16 the file records what ran.
 * The OpenVINO engine (default for Keras models): tests/test_engines.py.
 """
 
@@ -169,26 +169,89 @@ def test_precision_is_checked(tmp_path, class_folders, tiny_model_file):
                                    precision="bf16"))
 
 
+def openvino_cpu_has_bf16() -> bool:
+    """OpenVINO's own word on whether this CPU computes bf16 (independent of featurebench's code)."""
+    from featurebench.extractors.openvino_engine import import_openvino
+
+    return "BF16" in import_openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
 @pytest.mark.parametrize("engine", ["openvino", "tensorflow"])
 def test_bf16_features_close_to_fp32_and_policy_restored(engine):
+    """On a CPU with native bf16 both engines run bf16; without it OpenVINO runs fp32 and
+    says so (TensorFlow emulates bf16). Either way the file records what really ran."""
     import keras
 
     from featurebench.extractors import load_extractor
+    from featurebench.extractors.cpu import has_native_bf16
 
     # ResNet50: random-init MobileNet features are ~1e-19, too degenerate to compare.
     fp32 = load_extractor("resnet50", weights="none", seed=3, engine="tensorflow")
     bf16 = load_extractor("resnet50", weights="none", seed=3, precision="bf16", engine=engine)
     assert keras.config.dtype_policy().name == "float32"
-    assert bf16.provenance["precision"] == "bf16" and fp32.provenance["precision"] == "fp32"
+    assert fp32.provenance["precision"] == "fp32" and "precision_requested" not in fp32.provenance
     assert bf16.provenance["engine"] == engine
+    runs_bf16 = engine == "tensorflow" or openvino_cpu_has_bf16()
     images = np.stack([photo_like(224, 224, seed=s) for s in range(4)])
     a, b = fp32.extract(images), bf16.extract(images)
     assert b.dtype == np.float32 and b.shape == a.shape == (4, 2048)
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-    assert cosine.min() >= 0.999, cosine
-    # and bf16 really ran: fp32 engines agree to ~1e-6 of the largest feature (tests/test_engines.py)
-    assert np.abs(a - b).max() > 1e-4 * np.abs(a).max()
+    if runs_bf16:
+        assert bf16.provenance["precision"] == "bf16" and "precision_requested" not in bf16.provenance
+        assert cosines(a, b).min() >= 0.999, cosines(a, b)
+        # and bf16 really ran: fp32 engines agree to ~1e-6 of the largest feature (tests/test_engines.py)
+        assert np.abs(a - b).max() > 1e-4 * np.abs(a).max()
+        assert bool(bf16.notices) == (not has_native_bf16())  # emulated bf16 is said to be slow
+    else:
+        assert bf16.provenance["precision"] == "fp32" and bf16.provenance["precision_requested"] == "bf16"
+        assert np.abs(a - b).max() <= 1e-4 * np.abs(a).max()  # fp32 ran: TensorFlow's features
+        assert len(bf16.notices) == 1 and "runs fp32" in bf16.notices[0]
+
+
+def test_bf16_request_on_a_cpu_without_bf16_is_recorded_as_fp32(tmp_path, class_folders, monkeypatch):
+    """What an AVX2-only CPU does, on any CPU: OpenVINO compiles a bf16 request to fp32. The
+    file says fp32 (and what was asked), the user is told once, resume sees the difference."""
+    import h5py
+
+    from featurebench.extract import ExtractOptions, run_extract
+    from featurebench.extractors import openvino_engine
+
+    monkeypatch.setattr(openvino_engine, "_compiled_precision", lambda compiled, ov: "fp32")
+    notes: list[str] = []
+    opts = ExtractOptions(str(class_folders), str(tmp_path / "f.h5"), model="mobilenet", weights="none",
+                          precision="bf16")
+    summary = run_extract(opts, notify=notes.append)
+    assert summary.n_rows == 12
+    assert len(notes) == 1 and "no native bf16" in notes[0] and "runs fp32" in notes[0]
+    with h5py.File(tmp_path / "f.h5") as h5:
+        assert h5.attrs["precision"] == "fp32" and h5.attrs["precision_requested"] == "bf16"
+
+
+def test_emulated_bf16_is_said_to_be_slow(monkeypatch):
+    from featurebench.extractors import cpu, load_extractor
+
+    monkeypatch.setattr(cpu, "has_native_bf16", lambda flags=None: False)
+    bf16 = load_extractor("mobilenet", weights="none", precision="bf16", engine="tensorflow")
+    assert bf16.provenance["precision"] == "bf16"
+    assert len(bf16.notices) == 1 and "emulates" in bf16.notices[0]
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    from featurebench.extractors.cpu import cpu_flags, has_native_bf16, isa_summary
+
+    avx2 = tmp_path / "avx2"
+    avx2.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma\n\n")
+    amx = tmp_path / "amx"
+    amx.write_text("flags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_int8\n")
+    assert cpu_flags(str(avx2)) == {"fpu", "sse2", "avx2", "fma"}
+    assert not has_native_bf16(cpu_flags(str(avx2)))
+    assert has_native_bf16(cpu_flags(str(amx)))
+    assert cpu_flags(str(tmp_path / "absent")) == frozenset()
+    assert isa_summary(cpu_flags(str(avx2))).endswith(": avx2 fma")
 
 
 def test_litert_default_threads_give_the_single_thread_features(coral_extractor_path):

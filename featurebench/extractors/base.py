@@ -27,6 +27,9 @@ class Extractor(ABC):
     preprocess_fn: Callable[[np.ndarray], np.ndarray]
     #: Suggested batch size for this backbone.
     batch_size: int = 32
+    #: One-line notices for the user about how this extractor runs (e.g. a precision the CPU
+    #: cannot honour); ``featurebench extract`` prints them before the first batch.
+    notices: tuple[str, ...] = ()
 
     def preprocess(self, images: np.ndarray) -> np.ndarray:
         """Normalise a (B, H, W, 3) RGB uint8 batch the way this backbone expects."""

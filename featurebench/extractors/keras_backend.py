@@ -127,6 +127,7 @@ class KerasExtractor(Extractor):
             self._to_input = OpenVINOForward.to_input
             self._run = OpenVINOForward(model, precision)
             self._provenance["openvino_version"] = openvino_version()
+            self._record_precision(precision, self._run.precision, engine)
         else:
             import tensorflow as tf
 
@@ -135,6 +136,21 @@ class KerasExtractor(Extractor):
             call = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True)
             self._to_input = tf.convert_to_tensor
             self._run = lambda batch: call(batch).numpy()
+            self._record_precision(precision, precision, engine)
+
+    def _record_precision(self, requested: str, running: str, engine: str) -> None:
+        """Record the precision that really runs (and the request, when it differs), with a
+        one-line notice for the user when the CPU changes what a bf16 request means."""
+        from featurebench.extractors.cpu import has_native_bf16
+
+        self._provenance["precision"] = running
+        if requested != running:
+            self._provenance["precision_requested"] = requested
+            self.notices = (f"--precision {requested}: this CPU has no native bf16 (AVX512-BF16/AMX), so "
+                            f"{engine} runs {running}; the file records precision {running}.",)
+        elif running == "bf16" and not has_native_bf16():
+            self.notices = (f"--precision {requested}: this CPU has no native bf16 (AVX512-BF16/AMX); "
+                            f"{engine} emulates it, slower than fp32 (--precision fp32 is faster here).",)
 
     def prepare(self, images: np.ndarray) -> Any:
         return self._to_input(self.preprocess(images))

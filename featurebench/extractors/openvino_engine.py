@@ -16,7 +16,9 @@ import numpy as np
 from featurebench.errors import FeaturebenchError
 
 #: ``--precision`` -> OpenVINO's inference precision. OpenVINO picks bf16 by itself on CPUs
-#: with AMX, so fp32 is always asked for explicitly: features are then TensorFlow's.
+#: with AVX512-BF16 or AMX, so fp32 is always asked for explicitly: features are then
+#: TensorFlow's. On a CPU without native bf16 a bf16 request compiles to fp32; what was
+#: compiled is read back (:attr:`OpenVINOForward.precision`), never assumed.
 INFERENCE_PRECISIONS = {"fp32": "f32", "bf16": "bf16"}
 
 
@@ -43,7 +45,11 @@ def openvino_version() -> str:
 
 
 class OpenVINOForward:
-    """A Keras model converted and compiled for the CPU; call it on a float32 NHWC batch."""
+    """A Keras model converted and compiled for the CPU; call it on a float32 NHWC batch.
+
+    ``precision`` is what was asked for; the attribute :attr:`precision` is what OpenVINO
+    compiled (``fp32`` for a bf16 request on a CPU without AVX512-BF16/AMX).
+    """
 
     def __init__(self, model: Any, precision: str = "fp32"):
         ov = import_openvino()
@@ -62,6 +68,7 @@ class OpenVINOForward:
                 f"OpenVINO could not convert {model.name} ({type(exc).__name__}: {str(exc)[:300]}); "
                 "run it with --engine tensorflow instead."
             ) from None
+        self.precision = _compiled_precision(compiled, ov)
         self._request = compiled.create_infer_request()
 
     @staticmethod
@@ -72,3 +79,9 @@ class OpenVINOForward:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Features of a preprocessed float32 batch (a fresh array, not the request's buffer)."""
         return self._request.infer({0: batch}, share_inputs=True, share_outputs=False)[0]
+
+
+def _compiled_precision(compiled: Any, ov: Any) -> str:
+    """The inference precision a compiled model really runs in, as a ``--precision`` name."""
+    hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+    return "bf16" if hint == ov.Type.bf16 else "fp32"
