@@ -153,7 +153,7 @@ def fit(
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave an existing run folder as it is."),
     scale: str = typer.Option("none", "--scale", help="none or standard (fitted on train rows only, in the pipeline)."),
     protocol: str = typer.Option("grid", "--protocol", help="grid (k-fold CV, the classic scripts) or probe "
-                                 "(held-out validation, 45 log-spaced C, refit on train+val)."),
+                                 "(45 log-spaced C, seeded stratified k-fold, balanced accuracy, middle of the best plateau)."),
     stratified: bool = typer.Option(False, "--stratified", help="Seeded stratified split instead of the stored "
                                     "index split (stored in split.json)."),
     test_file: Optional[Path] = typer.Option(None, "--test-file", help="Separate test feature file (same "
@@ -165,16 +165,32 @@ def fit(
     run_name: Optional[str] = typer.Option(None, "--run-name", help="Run folder name or template: {dataset}, "
                                            "{extractor}, {clf}, {layer}, {pool}, {protocol}, {scale}, {split}, "
                                            "{variant}."),
+    pca: Optional[int] = typer.Option(None, "--pca", help="PCA to N components inside the pipeline (fitted on "
+                                      "train rows only); 0: none. Default: xgb and hgb use 128 on features "
+                                      "of more than 256 dims."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds per search: no new fit is "
+                                                "launched past it; the best finished candidate is kept and the "
+                                                "skipped ones are recorded."),
+    repeats: int = typer.Option(1, "--repeats", help="Re-split the rows N times (stratified, seeds SEED.."
+                                "SEED+N-1), search each, report mean ± std and every split."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="One line per finished fit instead of a bar."),
 ) -> None:
-    """Grid-search a classifier on the train slice of FEATURES, score it on the test slice, save the run."""
-    from featurebench.fit import FitWarning, run_fit
+    """Grid-search a classifier on the train slice of FEATURES, score it on the test slice, save the run.
 
+    Progress (a bar over the (parameter, fold) fits with rate and ETA) goes to stderr.
+    """
+    from featurebench.fit import FitWarning, run_fit
+    from featurebench.progress import FitReporter
+
+    reporter = None if quiet else FitReporter(console, verbose=verbose)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)  # printed below, once, in colour
         result = run_fit(features, clf, grid=grid, cv=cv, n_jobs=n_jobs, out=out, force=force,
                          skip_existing=skip_existing, scale=scale, protocol=protocol, stratified=stratified,
                          test_file=test_file, seed=seed, max_memory=max_memory, run_name=run_name,
-                         command=_command_line())
+                         command=_command_line(), pca=pca, time_budget=time_budget, repeats=repeats,
+                         reporter=reporter)
     _print_warnings(result.warnings)
     typer.echo(result.describe())
 

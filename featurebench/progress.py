@@ -41,6 +41,75 @@ def extraction_progress(console: Console) -> Iterator[tuple[Callable[[int, int],
         progress.stop()
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
+
+
+def _params(params: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
+
+
+class FitReporter:
+    """Renders a search's progress (``featurebench.fit.monitor.Reporter``) on ``console`` (stderr).
+
+    Before the first fit: rows, dims, classes, candidates x folds and workers; after the first fit:
+    an estimate of the whole search. Then a progress bar over the (candidate, fold) fits with rate
+    and ETA, or with ``verbose`` one line per finished fit (like scikit-learn's ``verbose``).
+    """
+
+    def __init__(self, console: Console, verbose: bool = False):
+        self.console = console
+        self.verbose = verbose
+        self.progress: Progress | None = None
+        self.task = None
+        self.estimated = False
+        self.workers = 1
+
+    def start(self, plan: dict) -> None:
+        """Print the plan and open the bar."""
+        self.finish()
+        self.workers = max(1, int(plan.get("workers") or 1))
+        stage = f" [{plan['stage']}]" if plan.get("stage") else ""
+        budget = f", time budget {plan['time_budget']:g} s" if plan.get("time_budget") else ""
+        self.console.print(
+            f"fit {plan.get('classifier', '')}{stage}: {plan.get('rows')} rows x {plan.get('dims')} dims, "
+            f"{plan.get('classes')} classes; {plan.get('candidates')} candidates x {plan.get('folds')} folds = "
+            f"{plan['fits']} fits on {self.workers} worker(s){budget}", highlight=False, soft_wrap=True)
+        self.estimated = False
+        if not self.verbose:
+            self.progress = Progress(TextColumn("[bold]fit"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                                     TimeRemainingColumn(), console=self.console, transient=False)
+            self.task = self.progress.add_task("fit", total=plan["fits"], rate="")
+            self.progress.start()
+
+    def fit_done(self, event) -> None:
+        """Advance the bar (or print a line); print the estimate once, after the first fit."""
+        if not self.estimated and event.remaining is not None:
+            self.estimated = True
+            self.console.print(f"first fit took {event.seconds:.1f} s; estimated search time "
+                               f"~{_seconds(event.elapsed + event.remaining)} ({self.workers} worker(s))",
+                               highlight=False)
+        if self.verbose:
+            self.console.print(f"[{event.done}/{event.total}] fold {event.fold + 1}/{event.n_folds} "
+                               f"{escape(_params(event.params))}: score {event.score:.4f} ({event.seconds:.2f} s); "
+                               f"elapsed {_seconds(event.elapsed)}, ETA {_seconds(event.remaining or 0.0)}",
+                               highlight=False, soft_wrap=True)
+        elif self.progress is not None:
+            rate = event.done / event.elapsed if event.elapsed > 0 else 0.0
+            self.progress.update(self.task, completed=event.done, rate=f"{rate:5.2f} fits/s")
+
+    def note(self, text: str) -> None:
+        """A one-line message above the bar."""
+        self.console.print(escape(text), highlight=False, soft_wrap=True)
+
+    def finish(self) -> None:
+        """Close the bar."""
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
 def print_extract_summary(console: Console, summary, max_listed: int = 20) -> None:
     """The end-of-run summary: images done, skipped (each file and its reason, up to
     ``max_listed``), duplicates, rate, file size. User text is escaped (no rich markup)."""

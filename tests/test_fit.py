@@ -153,8 +153,9 @@ def test_wide_features_match_a_cold_converged_fit() -> None:
 def test_probe_protocol(separable: Path, tmp_path: Path) -> None:
     result = run_fit(separable, "logreg", protocol="probe", out=tmp_path / "r", n_jobs=1)
     m = result.metrics
-    assert m["protocol"] == "probe" and m["scoring"] == "balanced_accuracy" and m["cv_folds"] == 1
+    assert m["protocol"] == "probe" and m["scoring"] == "balanced_accuracy" and m["cv_folds"] == 3
     assert len(m["cv"]["results"]) == 45
+    assert m["search_details"]["selection"] == "middle of the best plateau"
     assert m["mean_per_class_accuracy"] >= 0.97
     assert result.run_name.endswith("__probe")
 

@@ -32,6 +32,7 @@ ALLOWED_TYPES = frozenset({
     "sklearn.metrics._dist_metrics.MinkowskiDistance32",
     "xgboost.sklearn.XGBClassifier",
     "xgboost.core.Booster",
+    "featurebench.fit.boosting.EarlyStoppingXGBClassifier",
 })
 
 #: Feature-file attributes that say how features were made (what ``predict`` must reproduce).

@@ -29,6 +29,9 @@ class ClassifierSpec:
     out_of_core: bool = False
     #: Grid for ``--protocol probe`` when ``--grid`` is not given.
     probe_grid: dict[str, list[Any]] | None = None
+    #: PCA components put before the classifier when ``--pca`` is not given (``None``: no PCA); used
+    #: only when the features have more than twice as many dimensions.
+    default_pca: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -53,16 +56,17 @@ def _svm(random_state: int, n_threads: int) -> Any:
 
 
 def _xgb(random_state: int, n_threads: int) -> Any:
-    from xgboost import XGBClassifier
+    from featurebench.fit.boosting import EarlyStoppingXGBClassifier
 
-    return XGBClassifier(tree_method="hist", n_estimators=200, max_depth=4, learning_rate=0.1,
-                         random_state=random_state, n_jobs=n_threads, verbosity=0)
+    return EarlyStoppingXGBClassifier(max_depth=4, learning_rate=0.3, n_estimators=1000, early_stopping_rounds=10,
+                                      validation_fraction=0.1, max_bin=64, random_state=random_state,
+                                      n_jobs=n_threads)
 
 
 def _hgb(random_state: int, n_threads: int) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    return HistGradientBoostingClassifier(max_iter=100, early_stopping=True, validation_fraction=0.1,
+    return HistGradientBoostingClassifier(max_iter=300, early_stopping=True, validation_fraction=0.1,
                                           n_iter_no_change=10, random_state=random_state)
 
 
@@ -92,17 +96,17 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
                        out_of_core=True, probe_grid={"C": PROBE_C}),
         ClassifierSpec("linsvm", _linsvm, {"C": [1e-3, 1e-2, 0.1, 1.0, 10.0]}, "C",
                        "linear SVM (liblinear, one-vs-rest)", probe_grid={"C": PROBE_C[::2]}),
-        ClassifierSpec("svm", _svm, {"C": [0.1, 1.0, 10.0, 100.0], "gamma": ["scale", 1e-4, 1e-3]}, "C",
-                       "RBF-kernel SVM (libsvm)"),
-        # Boosted trees on 1,000+ dense CNN features are slow (one tree per class per round):
-        # ~4 s per 100 rounds for XGBoost, ~50 s for HistGradientBoosting on Flowers-17, 1 core.
-        ClassifierSpec("xgb", _xgb, {"max_depth": [3, 6], "learning_rate": [0.1, 0.3],
-                                     "n_estimators": [100, 200]}, "n_estimators",
-                       "XGBoost gradient-boosted trees (hist)"),
-        ClassifierSpec("hgb", _hgb, {"learning_rate": [0.1, 0.3]}, "learning_rate",
-                       "scikit-learn HistGradientBoosting (100 rounds, early stopping)"),
+        # Defaults measured on Flowers-17 / Dogs vs Cats features (results/bench_fit.md): with
+        # CNN features gamma="scale" won every time, so only C is searched.
+        ClassifierSpec("svm", _svm, {"C": [1.0, 10.0, 100.0]}, "C", "RBF-kernel SVM (libsvm, gamma='scale')"),
+        # Boosted trees grow one tree per class per round on every feature: PCA first (fitted on
+        # train rows only), rounds by early stopping on a held-out part of the fit's train rows.
+        ClassifierSpec("xgb", _xgb, {"max_depth": [3, 6]}, "max_depth",
+                       "XGBoost (hist, early stopping on 10% of the train rows; PCA 128 first)", default_pca=128),
+        ClassifierSpec("hgb", _hgb, {"learning_rate": [0.1]}, "learning_rate",
+                       "scikit-learn HistGradientBoosting (early stopping; PCA 128 first)", default_pca=128),
         ClassifierSpec("knn", _knn, {"n_neighbors": [1, 3, 5, 9, 15], "weights": ["uniform", "distance"]},
-                       "n_neighbors", "k-nearest neighbours (Euclidean)"),
+                       "n_neighbors", "k-nearest neighbours (Euclidean; n_neighbors above the fold size dropped)"),
         ClassifierSpec("sgd", _sgd, {"alpha": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2]}, "alpha",
                        "linear model trained by SGD (log-loss); trains out of core", out_of_core=True),
     ]

@@ -32,6 +32,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from featurebench.fit.monitor import SearchMonitor
+
 
 @dataclass
 class PathPoint:
@@ -110,8 +112,13 @@ def _fit(estimator: Any, X: np.ndarray, y: np.ndarray, tol: float) -> int:
 
 def fold_path(make: Callable[[], Any], X: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray,
               Cs: list[float], scale: str, scorer: Callable[[np.ndarray, np.ndarray], float],
-              keep_coefs: bool = True) -> FoldPath:
-    """Fit one fold along ``Cs`` (ascending), warm-starting each fit from the previous one."""
+              keep_coefs: bool = True, monitor: SearchMonitor | None = None, fold: int = 0,
+              n_folds: int = 1, params: dict[str, Any] | None = None) -> FoldPath:
+    """Fit one fold along ``Cs`` (ascending), warm-starting each fit from the previous one.
+
+    With a ``monitor``, each fit is reported and the path stops where the time budget would be
+    exceeded (the first C always runs); the C values not reached are recorded as skipped.
+    """
     work = _Working(X[train], scale, owned=True)
     Xv = work.transform(X[val], owned=True)
     ya, yv = y[train], y[val]
@@ -119,13 +126,20 @@ def fold_path(make: Callable[[], Any], X: np.ndarray, y: np.ndarray, train: np.n
     estimator = make()
     tol = estimator.tol
     estimator.set_params(warm_start=True)
-    for C in Cs:
+    params = params or {}
+    for position, C in enumerate(Cs):
+        if monitor is not None and not monitor.allow(first_candidate=position == 0):
+            for rest in Cs[position:]:
+                monitor.skip({**params, "C": rest}, fold)
+            break
         estimator.set_params(C=C)
         started = time.perf_counter()
         try:
             n_iter = _fit(estimator, work.X, ya, tol)
         except ValueError:
             path.points.append(PathPoint(C, float("nan"), time.perf_counter() - started, 0))
+            if monitor is not None:
+                monitor.fit_done({**params, "C": C}, fold, n_folds, float("nan"), path.points[-1].fit_seconds)
             estimator = make()
             estimator.set_params(warm_start=True)
             continue
@@ -135,6 +149,8 @@ def fold_path(make: Callable[[], Any], X: np.ndarray, y: np.ndarray, train: np.n
         if keep_coefs:
             coef, intercept = work.to_raw(estimator.coef_, estimator.intercept_)
         path.points.append(PathPoint(C, score, seconds, n_iter, coef, intercept))
+        if monitor is not None:
+            monitor.fit_done({**params, "C": C}, fold, n_folds, score, seconds)
     return path
 
 
@@ -178,7 +194,8 @@ def _refit(make: Callable[[], Any], X: np.ndarray, y: np.ndarray, C: float, scal
 
 def run_paths(make: Callable[[], Any], X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
               Cs: list[float], scale: str, scorer: Callable[[np.ndarray, np.ndarray], float],
-              workers: int) -> list[FoldPath]:
+              workers: int, monitor: SearchMonitor | None = None, params: dict[str, Any] | None = None
+              ) -> list[FoldPath]:
     """:func:`fold_path` for every fold, ``workers`` threads at a time with 1-thread BLAS each."""
     from threadpoolctl import threadpool_limits
 
@@ -187,9 +204,11 @@ def run_paths(make: Callable[[], Any], X: np.ndarray, y: np.ndarray, folds: list
     # contend on small problems (measured 7-50x slower on a busy 2-core machine).
     with threadpool_limits(limits=1):
         if workers <= 1 or len(folds) == 1:
-            return [fold_path(make, X, y, tr, va, order, scale, scorer) for tr, va in folds]
+            return [fold_path(make, X, y, tr, va, order, scale, scorer, True, monitor, k, len(folds), params)
+                    for k, (tr, va) in enumerate(folds)]
         with ThreadPoolExecutor(max_workers=min(workers, len(folds))) as pool:
-            futures = [pool.submit(fold_path, make, X, y, tr, va, order, scale, scorer) for tr, va in folds]
+            futures = [pool.submit(fold_path, make, X, y, tr, va, order, scale, scorer, True, monitor, k,
+                                   len(folds), params) for k, (tr, va) in enumerate(folds)]
             return [f.result() for f in futures]
 
 

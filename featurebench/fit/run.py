@@ -28,6 +28,7 @@ from featurebench.fit.bundle import BUNDLE_NAME, extractor_spec, save_bundle
 from featurebench.fit.classifiers import get_classifier
 from featurebench.fit.grids import load_grid, main_param
 from featurebench.fit.memory import in_memory_bytes, parse_memory
+from featurebench.fit.monitor import Reporter, SearchMonitor
 from featurebench.fit.rows import block_rows, iter_rows, read_selection
 from featurebench.fit.search import PROTOCOLS, SCALES, SearchResult, effective_jobs, search
 from featurebench.fit.splits import Split, make_split
@@ -66,10 +67,27 @@ class RunResult:
             f"{m['n_train']} train / {m['n_test']} test rows ({m['split']} split); "
             f"fit {m['fit_seconds']:.2f} s, predict {m['predict_seconds']:.2f} s"
             + (" [out of core]" if m.get("out_of_core") else ""),
+            *_budget_and_repeats_lines(m),
             f"wrote {self.run_dir}/ (metrics.json, cv_results.csv, classification_report.txt, confusion.csv, "
             f"{BUNDLE_NAME})",
         ]
         return "\n".join(lines)
+
+
+def _budget_and_repeats_lines(m: dict[str, Any]) -> list[str]:
+    lines = []
+    budget = m.get("time_budget")
+    if budget and budget.get("stopped"):
+        lines.append(f"time budget {budget['seconds']:g} s: {budget['fits_skipped']} of {budget['fits_planned']} "
+                     f"fits skipped ({len(budget['skipped_params'])} candidates not fully searched)")
+    repeats = m.get("repeats")
+    if repeats:
+        std = repeats.get("accuracy_std")
+        each = ", ".join(f"{s['accuracy']:.4f}" for s in repeats["splits"])
+        lines.append(f"{repeats['n']} stratified splits (seeds {repeats['seeds'][0]}..{repeats['seeds'][-1]}): "
+                     f"accuracy {repeats['accuracy_mean']:.4f} ± {std:.4f} (each: {each}); "
+                     "the lines above are the first split's")
+    return lines
 
 
 def _slug(text: str) -> str:
@@ -90,14 +108,20 @@ def dataset_name(attrs: dict[str, Any], path: Path) -> str:
 
 
 def run_name_for(features: FeatureFile, clf: str, protocol: str = "grid", scale: str = "none",
-                 split_kind: str = "index", test_path: Path | None = None, template: str | None = None) -> str:
-    """The run folder name from ``template`` (default :data:`RUN_NAME_TEMPLATE`)."""
+                 split_kind: str = "index", test_path: Path | None = None, template: str | None = None,
+                 pca: int | None = None, repeats: int = 1) -> str:
+    """The run folder name from ``template`` (default :data:`RUN_NAME_TEMPLATE`); an explicit
+    ``--pca`` and ``--repeats`` add ``__pcaN`` / ``__repeatsN`` to the variant."""
     variant = ""
     if protocol != "grid":
         variant += f"__{protocol}"
     if scale != "none":
         variant += f"__{scale}"
-    if split_kind == "stratified":
+    if pca is not None:
+        variant += f"__pca{pca}"
+    if repeats > 1:
+        variant += f"__repeats{repeats}"
+    elif split_kind == "stratified":
         variant += "__stratified"
     if test_path is not None:
         variant += f"__test-{test_path.stem}"
@@ -127,9 +151,11 @@ def _predict(estimator: Any, features: FeatureFile, split: Split, classes: np.nd
     scores = np.empty((n_test, n_classes), dtype=np.float64)
     kind = "probability"
     for positions, data in iter_rows(features, split.test, block):
-        y_pred[positions] = classes[np.asarray(estimator.predict(data), dtype=np.int64)]
         block_scores, kind = estimator_scores(estimator, data)
         scores[positions] = expand_scores(block_scores, classes, n_classes)
+        # The prediction is the top-scored class (first on ties, as rank-k counts them), so accuracy
+        # and rank-1 are one number, and `featurebench predict` shows the same top-1.
+        y_pred[positions] = np.argmax(scores[positions], axis=1)
     return y_pred, scores, kind
 
 
@@ -159,12 +185,20 @@ def run_fit(features_path: str | Path, clf: str = "logreg", grid: str | dict | l
             n_jobs: int | None = -1, out: str | Path = "results", force: bool = False, skip_existing: bool = False,
             scale: str = "none", protocol: str = "grid", stratified: bool = False,
             test_file: str | Path | None = None, seed: int = 42, max_memory: str | int | None = None,
-            run_name: str | None = None, command: str | None = None, n_boot: int = 1000) -> RunResult:
+            run_name: str | None = None, command: str | None = None, n_boot: int = 1000,
+            pca: int | None = None, time_budget: float | None = None, repeats: int = 1,
+            reporter: Reporter | None = None) -> RunResult:
     """Search, refit, evaluate and record one classifier on one feature file.
 
     ``grid``: a preset name, JSON text, a YAML/JSON file or a mapping (default: the classifier's).
     ``run_name``: a name or a template with ``{dataset}``, ``{extractor}``, ``{clf}``, ... fields.
     Refuses to replace an existing run folder unless ``force``; ``skip_existing`` returns it instead.
+    ``pca``: PCA components inside the pipeline (``None``: the classifier's default, ``0``: none).
+    ``time_budget``: seconds per search; no fit is launched past it, the best finished candidate wins.
+    ``repeats``: N > 1 re-splits the rows N times (stratified, seeds ``seed .. seed+N-1``), runs the
+    whole search on each and records mean, std and every split; the top-level metrics and the saved
+    model are those of the first split (seed ``seed``, the same split as ``--stratified --seed``).
+    ``reporter``: receives progress events (see :mod:`featurebench.fit.monitor`); default silent.
     """
     spec = get_classifier(clf)
     if scale not in SCALES:
@@ -173,21 +207,125 @@ def run_fit(features_path: str | Path, clf: str = "logreg", grid: str | dict | l
         raise FeaturebenchError(f"--protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
     if force and skip_existing:
         raise FeaturebenchError("--force and --skip-existing exclude each other")
+    if time_budget is not None and not time_budget > 0:
+        raise FeaturebenchError(f"--time-budget {time_budget}: must be a positive number of seconds")
+    if repeats < 1:
+        raise FeaturebenchError(f"--repeats {repeats}: must be at least 1")
+    if repeats > 1 and test_file is not None:
+        raise FeaturebenchError("--repeats re-splits the feature file's rows; it cannot be combined with --test-file")
+    if pca is not None and pca < 0:
+        raise FeaturebenchError(f"--pca {pca}: must be 0 (no PCA) or a number of components")
     budget = parse_memory(max_memory)
     command = command if command is not None else shlex.join(sys.argv)
     features_path = Path(features_path)
     return _run(features_path, spec.name, grid, cv, n_jobs, Path(out), force, skip_existing, scale, protocol,
-                stratified, test_file, seed, budget, run_name, command, n_boot)
+                stratified or repeats > 1, test_file, seed, budget, run_name, command, n_boot,
+                _Extra(pca, time_budget, repeats, reporter))
+
+
+@dataclass
+class _Extra:
+    pca: int | None
+    time_budget: float | None
+    repeats: int
+    reporter: Reporter | None
+
+
+def resolve_pca(requested: int | None, clf: str, n_rows: int, dim: int) -> int | None:
+    """The PCA components to use: ``--pca`` (0 = none), else the classifier's default when the
+    features have more than twice that many dimensions (capped by the train rows)."""
+    if requested == 0:
+        return None
+    if requested is not None:
+        return requested
+    default = get_classifier(clf).default_pca
+    if default is None or dim <= 2 * default:
+        return None
+    return min(default, max(1, n_rows // 2))
+
+
+@dataclass
+class _Scored:
+    """One split's search and test evaluation."""
+
+    result: SearchResult
+    classes: np.ndarray
+    y_pred: np.ndarray
+    evaluation: dict[str, Any]
+    score_kind: str
+    fit_seconds: float
+    load_seconds: float
+    predict_seconds: float
+    out_of_core: bool
+    time_budget: dict[str, Any] | None
+
+
+def _search_and_score(features: FeatureFile, test_features: FeatureFile | None, split: Split, clf: str,
+                      grid: Any, cv: int, n_jobs: int | None, scale: str, protocol: str, seed: int, budget: int,
+                      n_boot: int, extra: _Extra, stage: str) -> _Scored:
+    from featurebench.fit import metrics as M
+    from featurebench.fit.outofcore import fit_out_of_core, needs_memory_error
+
+    spec = get_classifier(clf)
+    classes, y_train = _encode(split.y_train)
+    n_train, dim = len(split.train), features.feature_dim
+    workers = effective_jobs(n_jobs)
+    need = in_memory_bytes(n_train, dim, workers, cv)
+    started = time.perf_counter()
+    out_of_core = need > budget
+    if out_of_core and not spec.out_of_core:
+        raise needs_memory_error(clf, need, budget, n_train, dim)
+    monitor = SearchMonitor(extra.reporter, extra.time_budget, workers)
+    monitor.context = {"classifier": clf, "rows": n_train, "dims": dim, "classes": len(classes),
+                       "workers": workers, "stage": stage}
+    if out_of_core:
+        monitor.note(f"{clf}: {n_train} train rows exceed the memory budget; training out of core (no progress bar)")
+        result: SearchResult = fit_out_of_core(features, split.train, y_train, clf, grid, budget, scale, seed)
+        load_seconds = 0.0
+    else:
+        X = read_selection(features, split.train)
+        load_seconds = time.perf_counter() - started
+        pca = resolve_pca(extra.pca, clf, n_train, dim)
+        try:
+            result = search(X, y_train, clf, grid, cv, n_jobs, scale, protocol, seed, pca, monitor)
+        finally:
+            monitor.finish()
+        del X
+    fit_seconds = time.perf_counter() - started - load_seconds
+    started = time.perf_counter()
+    test_source = test_features if test_features is not None else features
+    block = block_rows(test_source, budget // 4)
+    y_pred, scores, score_kind = _predict(result.estimator, test_source, split, classes, block)
+    predict_seconds = time.perf_counter() - started
+    evaluation = M.evaluate(split.y_test, y_pred, scores, split.label_names, seed, n_boot)
+    return _Scored(result, classes, y_pred, evaluation, score_kind, fit_seconds, load_seconds, predict_seconds,
+                   out_of_core, monitor.summary() if extra.time_budget is not None else None)
+
+
+#: The per-split numbers that ``--repeats`` summarises.
+REPEATED_METRICS = ("accuracy", "rank1", "rank5", "mean_per_class_accuracy", "macro_f1")
+
+
+def repeats_block(seeds: list[int], runs: list[_Scored], splits: list[Split]) -> dict[str, Any]:
+    """The ``repeats`` entry: mean and sample std (ddof=1) over the splits, and every split."""
+    out: dict[str, Any] = {"n": len(runs), "seeds": seeds, "method": "sklearn StratifiedShuffleSplit per seed"}
+    for key in REPEATED_METRICS:
+        values = [r.evaluation[key] for r in runs if r.evaluation.get(key) is not None]
+        out[f"{key}_mean"] = float(np.mean(values)) if values else None
+        out[f"{key}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    out["splits"] = [{"seed": seed, **{key: r.evaluation.get(key) for key in REPEATED_METRICS},
+                      "best_params": r.result.best_params, "n_train": len(s.train), "n_test": len(s.test),
+                      "fit_seconds": round(r.fit_seconds, 4), "time_budget": r.time_budget}
+                     for seed, r, s in zip(seeds, runs, splits)]
+    return out
 
 
 def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | None, out: Path, force: bool,
          skip_existing: bool, scale: str, protocol: str, stratified: bool, test_file: str | Path | None,
-         seed: int, budget: int, run_name: str | None, command: str, n_boot: int) -> RunResult:
+         seed: int, budget: int, run_name: str | None, command: str, n_boot: int, extra: _Extra) -> RunResult:
     import json
 
     from featurebench.fit import metrics as M
-    from featurebench.fit.outofcore import fit_out_of_core, needs_memory_error
-
     from featurebench.fit.classifiers import make_estimator
     from featurebench.fit.grids import check_grid
 
@@ -199,7 +337,8 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
     try:
         split_kind = "test-file" if test_features is not None else ("stratified" if stratified else "index")
         name = run_name_for(features, clf, protocol, scale, split_kind,
-                            Path(test_file) if test_file is not None else None, run_name)
+                            Path(test_file) if test_file is not None else None, run_name,
+                            extra.pca, extra.repeats)
         run_dir = out / name
         if run_dir.exists():
             if skip_existing and (run_dir / "metrics.json").is_file():
@@ -209,31 +348,19 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
                     f"Run folder {run_dir} already exists; pass --force to replace it, --skip-existing to keep it, "
                     "or --out/--run-name to write elsewhere."
                 )
-        split = make_split(features, stratified, test_features, seed)
-        classes, y_train = _encode(split.y_train)
+        seeds = [seed + r for r in range(extra.repeats)]
+        splits: list[Split] = []
+        runs: list[_Scored] = []
+        for r, split_seed in enumerate(seeds):
+            splits.append(make_split(features, stratified, test_features, split_seed))
+            stage = f"split {r + 1}/{extra.repeats} (seed {split_seed})" if extra.repeats > 1 else ""
+            runs.append(_search_and_score(features, test_features, splits[-1], clf, grid, cv, n_jobs, scale,
+                                          protocol, split_seed, budget, n_boot, extra, stage))
+        split, first = splits[0], runs[0]
+        result, classes, y_pred, evaluation = first.result, first.classes, first.y_pred, first.evaluation
         n_train, dim = len(split.train), features.feature_dim
-        workers = effective_jobs(n_jobs)
-        n_splits = 1 if protocol == "probe" else cv
-        need = in_memory_bytes(n_train, dim, workers, n_splits)
-        started = time.perf_counter()
-        out_of_core = need > budget
-        if out_of_core and not spec.out_of_core:
-            raise needs_memory_error(clf, need, budget, n_train, dim)
-        if out_of_core:
-            result: SearchResult = fit_out_of_core(features, split.train, y_train, clf, grid, budget, scale, seed)
-            load_seconds = 0.0
-        else:
-            X = read_selection(features, split.train)
-            load_seconds = time.perf_counter() - started
-            result = search(X, y_train, clf, grid, cv, n_jobs, scale, protocol, seed)
-            del X
-        fit_seconds = time.perf_counter() - started - load_seconds
-        started = time.perf_counter()
-        test_source = test_features if test_features is not None else features
-        block = block_rows(test_source, budget // 4)
-        y_pred, scores, score_kind = _predict(result.estimator, test_source, split, classes, block)
-        predict_seconds = time.perf_counter() - started
-        evaluation = M.evaluate(split.y_test, y_pred, scores, split.label_names, seed, n_boot)
+        if extra.repeats > 1:
+            split.warnings.extend(w for s in splits[1:] for w in s.warnings if w not in split.warnings)
         attrs = features.attrs
         weights = str(attrs.get("weights", ""))
         random_init = attrs.get("random_init")
@@ -255,7 +382,7 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
             "best_params": result.best_params, "grid": grid,
             "n_train": n_train, "n_test": len(split.test), "n_classes": len(split.label_names),
             "feature_dim": dim, "split": split.kind,
-            "fit_seconds": round(fit_seconds, 4), "predict_seconds": round(predict_seconds, 4),
+            "fit_seconds": round(first.fit_seconds, 4), "predict_seconds": round(first.predict_seconds, 4),
             "extract_images_per_second": attrs.get("images_per_second"),
             "feature_file": str(features.path.resolve()), "feature_file_bytes": features.path.stat().st_size,
             "provenance": record.provenance(attrs), "versions": record.versions(), "command": command,
@@ -264,7 +391,10 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
             "split_detail": split.describe(), "protocol": protocol, "scale": scale, "scoring": result.scoring,
             "search_method": result.method, "cv_folds": result.n_splits, "seed": seed,
             "search_seconds": round(result.search_seconds, 4), "refit_seconds": round(result.refit_seconds, 4),
-            "load_seconds": round(load_seconds, 4), "score_kind": score_kind, "out_of_core": out_of_core,
+            "load_seconds": round(first.load_seconds, 4), "score_kind": first.score_kind,
+            "out_of_core": first.out_of_core, "pca": result.details.get("pca"),
+            "time_budget": first.time_budget,
+            "repeats": repeats_block(seeds, runs, splits) if extra.repeats > 1 else None,
             "max_memory_bytes": budget, "search_details": result.details, "train_classes": len(classes),
             "test_feature_file": str(test_features.path.resolve()) if test_features is not None else None,
             "model_bundle": BUNDLE_NAME, "warnings": list(split.warnings),

@@ -20,12 +20,12 @@ import numpy as np
 
 from featurebench.errors import FeaturebenchError
 from featurebench.fit.classifiers import get_classifier, make_estimator
+from featurebench.fit.engine import prefixed, run_candidates
 from featurebench.fit.grids import Grid, check_grid, grid_size
+from featurebench.fit.monitor import SearchMonitor
 
 SCALES = ("none", "standard")
 PROTOCOLS = ("grid", "probe")
-#: Share of the train slice held out for validation under ``--protocol probe``.
-PROBE_VALIDATION_FRACTION = 0.2
 
 
 @dataclass
@@ -54,8 +54,10 @@ def effective_jobs(n_jobs: int | None) -> int:
     return max(1, cores + 1 + n_jobs) if n_jobs < 0 else max(1, n_jobs)
 
 
-def make_pipeline(estimator: Any, scale: str = "none", scaler: Any = None) -> Any:
-    """``[scale ->] clf``: the scaler (if any) sits inside, so it is fitted on train rows only."""
+def make_pipeline(estimator: Any, scale: str = "none", scaler: Any = None, pca: int | None = None,
+                  seed: int = 42) -> Any:
+    """``[scale ->] [pca ->] clf``: scaler and PCA sit inside, so they are fitted on train rows only
+    (the fold's train rows during the search)."""
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -64,6 +66,10 @@ def make_pipeline(estimator: Any, scale: str = "none", scaler: Any = None) -> An
     steps = []
     if scale == "standard":
         steps.append(("scale", scaler if scaler is not None else StandardScaler()))
+    if pca:
+        from sklearn.decomposition import PCA
+
+        steps.append(("pca", PCA(n_components=int(pca), svd_solver="randomized", random_state=seed)))
     steps.append(("clf", estimator))
     return Pipeline(steps)
 
@@ -83,27 +89,50 @@ def cv_folds(y: np.ndarray, cv: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return list(KFold(cv, shuffle=True, random_state=0).split(np.zeros(len(y)), y))
 
 
-def probe_folds(y: np.ndarray, seed: int, fraction: float = PROBE_VALIDATION_FRACTION
-                ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """One seeded (stratified when possible) train/validation split of the train slice."""
-    from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+def probe_folds(y: np.ndarray, cv: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Seeded, shuffled stratified k-fold of the train slice (plain shuffled k-fold when a class is too small)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
 
+    if cv < 2:
+        raise FeaturebenchError(f"--cv {cv}: needs at least 2 folds")
+    if len(y) < cv:
+        raise FeaturebenchError(f"--cv {cv}: only {len(y)} train rows")
     counts = np.bincount(y)
-    splitter = (StratifiedShuffleSplit if counts[counts > 0].min() >= 2 else ShuffleSplit)(
-        n_splits=1, test_size=fraction, random_state=seed)
-    return list(splitter.split(np.zeros(len(y)), y))
+    splitter = StratifiedKFold if counts[counts > 0].min() >= cv else KFold
+    return list(splitter(cv, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
 
-def _scorer(protocol: str) -> tuple[str, Callable[[np.ndarray, np.ndarray], float]]:
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+def plateau_choice(values: list[float], means: list[float], tol: float = 0.0) -> int:
+    """The index of the value a probe picks: the middle of the best plateau.
 
-    if protocol == "probe":
-        def balanced(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return balanced_accuracy_score(y_true, y_pred)
-        return "balanced_accuracy", balanced
-    return "accuracy", accuracy_score
+    The plateau is the set of values whose mean score is within ``tol`` of the best; of its
+    contiguous runs (in ascending value order) the longest wins (the first on a tie), and the
+    middle of that run is chosen (the lower middle for an even length). NaN scores never qualify.
+    """
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    scores = np.array([means[i] for i in order], dtype=float)
+    if np.all(np.isnan(scores)):
+        raise FeaturebenchError("Every probe fit failed; no value of the sweep can be chosen.")
+    top = np.nanmax(scores)
+    good = np.nan_to_num(scores, nan=-np.inf) >= top - tol
+    best_start, best_length, start = 0, 0, None
+    for i, flag in enumerate([*good, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            if i - start > best_length:
+                best_start, best_length = start, i - start
+            start = None
+    return order[best_start + (best_length - 1) // 2]
+
+
+def probe_tolerance(n_rows: int) -> float:
+    """Scores closer than one pooled validation row (each train row is validated once) are a tie."""
+    return 1.0 / max(1, n_rows)
+
+
+def _scoring(protocol: str) -> str:
+    return "balanced_accuracy" if protocol == "probe" else "accuracy"
 
 
 def _uses_path(clf: str, grid: Grid | list[Grid]) -> bool:
@@ -126,25 +155,54 @@ def _rank(scores: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _path_search(X: np.ndarray, y: np.ndarray, grid: Grid, folds: list, scale: str, scorer, scoring: str,
-                 workers: int, seed: int) -> SearchResult:
+def _choose(rows: list[dict[str, Any]], protocol: str, n_rows: int, main: str | None) -> int:
+    """Rank the rows (1 = best score, as GridSearchCV) and return the chosen row: the first of the
+    best under ``grid``; under ``probe`` the middle of the best plateau along ``main`` (see
+    :func:`plateau_choice`), among the rows that share the other parameters of the best row."""
+    means = np.array([r["mean_test_score"] for r in rows], dtype=float)
+    ranks = _rank(means)
+    for row, rank in zip(rows, ranks):
+        row["rank_test_score"] = int(rank)
+    best = int(np.flatnonzero(ranks == 1)[0])
+    if protocol == "probe" and main is not None:
+        others = {k: v for k, v in rows[best]["params"].items() if k != main}
+        line = [i for i, r in enumerate(rows) if main in r["params"]
+                and {k: v for k, v in r["params"].items() if k != main} == others]
+        pick = plateau_choice([float(rows[i]["params"][main]) for i in line], [means[i] for i in line],
+                              probe_tolerance(n_rows))
+        best = line[pick]
+    rows[best]["chosen"] = True
+    return best
+
+
+def _path_search(X: np.ndarray, y: np.ndarray, grid: Grid, folds: list, scale: str, scoring: str,
+                 protocol: str, workers: int, seed: int, monitor: SearchMonitor) -> SearchResult:
+    from functools import partial
+
     from featurebench.fit import logreg_path
+    from featurebench.fit.engine import score
 
     started = time.perf_counter()
     others = {k: v for k, v in grid.items() if k != "C"}
     combos = [dict(zip(others, values)) for values in itertools.product(*others.values())] or [{}]
-    Cs = [float(c) for c in grid["C"]]
+    Cs = sorted(set(float(c) for c in grid["C"]))
+    monitor.begin(len(combos) * len(Cs) * len(folds), {"candidates": len(combos) * len(Cs), "folds": len(folds)})
     rows: list[dict[str, Any]] = []
     paths_by_combo = []
     for combo in combos:
         def make(combo=combo) -> Any:
             return make_estimator("logreg", seed, 1, **combo)
-        paths = logreg_path.run_paths(make, X, y, folds, Cs, scale, scorer, workers)
+        paths = logreg_path.run_paths(make, X, y, folds, Cs, scale, partial(score, scoring), workers,
+                                      monitor, combo)
         paths_by_combo.append(paths)
         for C in Cs:
-            points = [next(p for p in path.points if p.C == C) for path in paths]
-            split_scores = np.array([p.score for p in points])
+            points = [next((p for p in path.points if p.C == C), None) for path in paths]
             row: dict[str, Any] = {"params": {**combo, "C": C}}
+            if any(p is None for p in points):  # the time budget stopped this fold's path before C
+                row.update(mean_test_score=float("nan"), std_test_score=float("nan"), skipped=True)
+                rows.append(row)
+                continue
+            split_scores = np.array([p.score for p in points])
             row["mean_test_score"] = float(np.mean(split_scores))
             row["std_test_score"] = float(np.std(split_scores))
             for k, s in enumerate(split_scores):
@@ -152,13 +210,10 @@ def _path_search(X: np.ndarray, y: np.ndarray, grid: Grid, folds: list, scale: s
             row["mean_fit_time"] = float(np.mean([p.fit_seconds for p in points]))
             row["n_iter"] = int(max(p.n_iter for p in points))
             rows.append(row)
-    ranks = _rank(np.array([r["mean_test_score"] for r in rows]))
-    for row, rank in zip(rows, ranks):
-        row["rank_test_score"] = int(rank)
     search_seconds = time.perf_counter() - started
     if np.all(np.isnan([r["mean_test_score"] for r in rows])):
         raise FeaturebenchError("Every logistic-regression fit failed during the search (see the data's classes).")
-    best_index = int(np.flatnonzero(ranks == 1)[0])
+    best_index = _choose(rows, protocol, len(y), "C")
     best = rows[best_index]["params"]
     combo_index = best_index // len(Cs)
     init = logreg_path.average_solution(paths_by_combo[combo_index], float(best["C"]))
@@ -171,56 +226,38 @@ def _path_search(X: np.ndarray, y: np.ndarray, grid: Grid, folds: list, scale: s
                         search_seconds, refit_seconds, {"refit_n_iter": n_iter})
 
 
-def _prefixed(grid: Grid | list[Grid]) -> Grid | list[Grid]:
-    def one(part: Grid) -> Grid:
-        return {k if "__" in k else f"clf__{k}": v for k, v in part.items()}
-    return [one(p) for p in grid] if isinstance(grid, list) else one(grid)
+def candidates_of(grid: Grid | list[Grid]) -> list[dict[str, Any]]:
+    """Every parameter combination of ``grid``, in ``ParameterGrid`` order."""
+    from sklearn.model_selection import ParameterGrid
 
-
-def _unprefixed(params: dict[str, Any]) -> dict[str, Any]:
-    return {k[5:] if k.startswith("clf__") else k: v for k, v in params.items()}
+    return list(ParameterGrid(grid))
 
 
 def _gridsearch(clf: str, X: np.ndarray, y: np.ndarray, grid: Grid | list[Grid], folds: list, scale: str,
-                scoring: str, workers: int, seed: int) -> SearchResult:
-    from sklearn.model_selection import GridSearchCV
+                pca: int | None, scoring: str, protocol: str, workers: int, seed: int,
+                monitor: SearchMonitor) -> SearchResult:
+    from featurebench.fit.grids import main_param
     from threadpoolctl import threadpool_limits
 
-    # --n-jobs is the total: fits run in parallel, one thread each (loky workers limit their own
-    # BLAS/OpenMP; in-process we do it here).
-    pipeline = make_pipeline(make_estimator(clf, seed, 1), scale)
-    search = GridSearchCV(pipeline, _prefixed(grid), scoring=scoring, cv=folds, n_jobs=workers, refit=False,
-                          error_score=np.nan, pre_dispatch="n_jobs")
+    # --n-jobs is the total: fits run in parallel, one thread each.
+    pipeline = make_pipeline(make_estimator(clf, seed, 1), scale, pca=pca, seed=seed)
+    candidates = candidates_of(grid)
+    main = main_param(grid, get_classifier(clf).main_param)
+    monitor.begin(len(candidates) * len(folds), {"candidates": len(candidates), "folds": len(folds)})
     started = time.perf_counter()
-    with warnings.catch_warnings(), threadpool_limits(limits=1 if workers == 1 else None):
-        warnings.filterwarnings("ignore", message=".*fits failed.*")
-        search.fit(X, y)
+    rows = run_candidates(pipeline, candidates, X, y, folds, scoring, workers, monitor)
     search_seconds = time.perf_counter() - started
-    results = search.cv_results_
-    means = np.asarray(results["mean_test_score"], dtype=float)
-    if np.all(np.isnan(means)):
+    if np.all(np.isnan([r["mean_test_score"] for r in rows])):
         raise FeaturebenchError(f"Every --clf {clf} fit failed during the search; check the grid values.")
-    rows = []
-    for i, params in enumerate(results["params"]):
-        row: dict[str, Any] = {"params": _unprefixed(params), "mean_test_score": float(means[i]),
-                               "std_test_score": float(results["std_test_score"][i])}
-        for k in range(len(folds)):
-            row[f"split{k}_test_score"] = float(results[f"split{k}_test_score"][i])
-        row["mean_fit_time"] = float(results["mean_fit_time"][i])
-        rows.append(row)
-    ranks = _rank(means)
-    for row, rank in zip(rows, ranks):
-        row["rank_test_score"] = int(rank)
-    best_index = int(np.flatnonzero(ranks == 1)[0])
-    best = rows[best_index]["params"]
+    best = rows[_choose(rows, protocol, len(y), main)]["params"]
     started = time.perf_counter()
-    final = make_pipeline(make_estimator(clf, seed, workers), scale)
-    final.set_params(**_prefixed(best))
+    final = make_pipeline(make_estimator(clf, seed, workers), scale, pca=pca, seed=seed)
+    final.set_params(**prefixed(best))
     with threadpool_limits(limits=workers):
         final.fit(X, y)
     _single_thread_for_prediction(final)
-    return SearchResult(final, best, rows, scoring, "GridSearchCV", len(folds), search_seconds,
-                        time.perf_counter() - started)
+    return SearchResult(final, best, rows, scoring, "grid search (parallel (candidate, fold) fits)", len(folds),
+                        search_seconds, time.perf_counter() - started)
 
 
 def _single_thread_for_prediction(pipeline: Any) -> None:
@@ -231,8 +268,15 @@ def _single_thread_for_prediction(pipeline: Any) -> None:
 
 
 def search(X: np.ndarray, y: np.ndarray, clf: str, grid: Grid | list[Grid], cv: int = 3, n_jobs: int | None = -1,
-           scale: str = "none", protocol: str = "grid", seed: int = 42) -> SearchResult:
-    """Search ``grid`` for ``clf`` on the train rows ``X, y`` (encoded labels) and refit on all of them."""
+           scale: str = "none", protocol: str = "grid", seed: int = 42, pca: int | None = None,
+           monitor: SearchMonitor | None = None) -> SearchResult:
+    """Search ``grid`` for ``clf`` on the train rows ``X, y`` (encoded labels) and refit on all of them.
+
+    ``protocol="grid"``: ``StratifiedKFold(cv)`` as GridSearchCV, best mean accuracy (first on ties).
+    ``protocol="probe"``: seeded shuffled stratified ``cv``-fold, balanced accuracy, and the middle of
+    the best plateau of the main parameter (:func:`plateau_choice`). ``pca``: a PCA step with that
+    many components inside the pipeline. ``monitor``: progress and time budget (default: silent).
+    """
     if protocol not in PROTOCOLS:
         raise FeaturebenchError(f"--protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
     if scale not in SCALES:
@@ -240,13 +284,40 @@ def search(X: np.ndarray, y: np.ndarray, clf: str, grid: Grid | list[Grid], cv: 
     spec = get_classifier(clf)
     check_grid(grid, make_estimator(spec.name, seed), spec.name)
     X = np.require(X, np.float32, "C")
-    folds = probe_folds(y, seed) if protocol == "probe" else cv_folds(y, cv)
-    scoring, scorer = _scorer(protocol)
+    if pca is not None and not 1 <= int(pca) <= min(X.shape):
+        raise FeaturebenchError(f"--pca {pca}: must be between 1 and {min(X.shape)} (rows and dims of the train slice)")
+    folds = probe_folds(y, cv, seed) if protocol == "probe" else cv_folds(y, cv)
+    grid = fit_fold_size(spec.name, grid, folds)
+    scoring = _scoring(protocol)
     workers = effective_jobs(n_jobs)
-    if _uses_path(spec.name, grid):
-        result = _path_search(X, y, grid, folds, scale, scorer, scoring, workers, seed)  # type: ignore[arg-type]
+    monitor = monitor if monitor is not None else SearchMonitor()
+    monitor.workers = workers
+    if _uses_path(spec.name, grid) and not pca:
+        result = _path_search(X, y, grid, folds, scale, scoring, protocol, workers, seed,  # type: ignore[arg-type]
+                              monitor)
     else:
-        result = _gridsearch(spec.name, X, y, grid, folds, scale, scoring, workers, seed)
-    result.details.update(protocol=protocol, grid_size=grid_size(grid), n_jobs=workers,
-                          validation_fraction=PROBE_VALIDATION_FRACTION if protocol == "probe" else None)
+        result = _gridsearch(spec.name, X, y, grid, folds, scale, pca, scoring, protocol, workers, seed, monitor)
+    result.details.update(protocol=protocol, grid_size=grid_size(grid), n_jobs=workers, pca=pca,
+                          selection="middle of the best plateau" if protocol == "probe" else "best mean score")
+    if monitor.time_budget is not None:
+        result.details["time_budget"] = monitor.summary()
     return result
+
+
+def fit_fold_size(clf: str, grid: Grid | list[Grid], folds: list) -> Grid | list[Grid]:
+    """kNN: drop ``n_neighbors`` values larger than the smallest fold's train rows (they cannot fit)."""
+    if clf != "knn":
+        return grid
+    smallest = min(len(train) for train, _ in folds)
+    parts = grid if isinstance(grid, list) else [grid]
+    fitted = []
+    for part in parts:
+        part = dict(part)
+        if "n_neighbors" in part:
+            valid = [k for k in part["n_neighbors"] if int(k) <= smallest]
+            if not valid:
+                raise FeaturebenchError(f"--grid n_neighbors {part['n_neighbors']}: every value exceeds the "
+                                        f"{smallest} train rows of the smallest fold; use smaller values or fewer --cv")
+            part["n_neighbors"] = valid
+        fitted.append(part)
+    return fitted if isinstance(grid, list) else fitted[0]
