@@ -165,9 +165,8 @@ def fit(
     run_name: Optional[str] = typer.Option(None, "--run-name", help="Run folder name or template: {dataset}, "
                                            "{extractor}, {clf}, {layer}, {pool}, {protocol}, {scale}, {split}, "
                                            "{variant}."),
-    pca: Optional[int] = typer.Option(None, "--pca", help="PCA to N components inside the pipeline (fitted on "
-                                      "train rows only); 0: none. Default: xgb and hgb use 128 on features "
-                                      "of more than 256 dims."),
+    pca: Optional[int] = typer.Option(None, "--pca", help="PCA to N components inside the pipeline, fitted on "
+                                      "train rows only (for slow classifiers on wide features)."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds per search: no new fit is "
                                                 "launched past it; the best finished candidate is kept and the "
                                                 "skipped ones are recorded."),

@@ -75,7 +75,8 @@ class SearchMonitor:
             self.started = self.clock()
         self.total += total
         if self.reporter is not None:
-            self.reporter.start({**self.context, **plan, "fits": total, "time_budget": self.time_budget})
+            self.reporter.start({"workers": self.workers, **self.context, **plan, "fits": total,
+                                 "time_budget": self.time_budget})
 
     def elapsed(self) -> float:
         return 0.0 if self.started is None else self.clock() - self.started

@@ -117,7 +117,7 @@ def run_name_for(features: FeatureFile, clf: str, protocol: str = "grid", scale:
         variant += f"__{protocol}"
     if scale != "none":
         variant += f"__{scale}"
-    if pca is not None:
+    if pca:
         variant += f"__pca{pca}"
     if repeats > 1:
         variant += f"__repeats{repeats}"
@@ -193,7 +193,7 @@ def run_fit(features_path: str | Path, clf: str = "logreg", grid: str | dict | l
     ``grid``: a preset name, JSON text, a YAML/JSON file or a mapping (default: the classifier's).
     ``run_name``: a name or a template with ``{dataset}``, ``{extractor}``, ``{clf}``, ... fields.
     Refuses to replace an existing run folder unless ``force``; ``skip_existing`` returns it instead.
-    ``pca``: PCA components inside the pipeline (``None``: the classifier's default, ``0``: none).
+    ``pca``: PCA components inside the pipeline, fitted on train rows only (``None`` or ``0``: none).
     ``time_budget``: seconds per search; no fit is launched past it, the best finished candidate wins.
     ``repeats``: N > 1 re-splits the rows N times (stratified, seeds ``seed .. seed+N-1``), runs the
     whole search on each and records mean, std and every split; the top-level metrics and the saved
@@ -229,19 +229,6 @@ class _Extra:
     time_budget: float | None
     repeats: int
     reporter: Reporter | None
-
-
-def resolve_pca(requested: int | None, clf: str, n_rows: int, dim: int) -> int | None:
-    """The PCA components to use: ``--pca`` (0 = none), else the classifier's default when the
-    features have more than twice that many dimensions (capped by the train rows)."""
-    if requested == 0:
-        return None
-    if requested is not None:
-        return requested
-    default = get_classifier(clf).default_pca
-    if default is None or dim <= 2 * default:
-        return None
-    return min(default, max(1, n_rows // 2))
 
 
 @dataclass
@@ -285,9 +272,8 @@ def _search_and_score(features: FeatureFile, test_features: FeatureFile | None, 
     else:
         X = read_selection(features, split.train)
         load_seconds = time.perf_counter() - started
-        pca = resolve_pca(extra.pca, clf, n_train, dim)
         try:
-            result = search(X, y_train, clf, grid, cv, n_jobs, scale, protocol, seed, pca, monitor)
+            result = search(X, y_train, clf, grid, cv, n_jobs, scale, protocol, seed, extra.pca or None, monitor)
         finally:
             monitor.finish()
         del X

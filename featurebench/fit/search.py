@@ -219,8 +219,10 @@ def _path_search(X: np.ndarray, y: np.ndarray, grid: Grid, folds: list, scale: s
     init = logreg_path.average_solution(paths_by_combo[combo_index], float(best["C"]))
     started = time.perf_counter()
     make = lambda: make_estimator("logreg", seed, 1, **combos[combo_index])  # noqa: E731
+    monitor.begin(1, {"candidates": 1, "folds": 1, "stage": "refit on the whole train slice"})
     scaler, estimator, n_iter = logreg_path.refit(make, X, y, float(best["C"]), scale, init)
     refit_seconds = time.perf_counter() - started
+    monitor.fit_done(best, 0, 1, float("nan"), refit_seconds, "refit")
     return SearchResult(make_pipeline(estimator, scale, scaler), dict(best), rows, scoring,
                         "warm-started C path (centred lbfgs, threads over folds)", len(folds),
                         search_seconds, refit_seconds, {"refit_n_iter": n_iter})
@@ -243,20 +245,29 @@ def _gridsearch(clf: str, X: np.ndarray, y: np.ndarray, grid: Grid | list[Grid],
     pipeline = make_pipeline(make_estimator(clf, seed, 1), scale, pca=pca, seed=seed)
     candidates = candidates_of(grid)
     main = main_param(grid, get_classifier(clf).main_param)
-    monitor.begin(len(candidates) * len(folds), {"candidates": len(candidates), "folds": len(folds)})
     started = time.perf_counter()
-    rows = run_candidates(pipeline, candidates, X, y, folds, scoring, workers, monitor)
+    if len(candidates) == 1:
+        # Nothing to choose between: no cross-validation fits, only the fit on the train slice.
+        monitor.note(f"{clf}: one candidate ({candidates[0] or 'defaults'}); no cross-validation, one fit")
+        rows = [{"params": dict(candidates[0]), "mean_test_score": float("nan"), "std_test_score": float("nan"),
+                 "rank_test_score": 1, "chosen": True}]
+        best, method = dict(candidates[0]), "single candidate (no search)"
+    else:
+        monitor.begin(len(candidates) * len(folds), {"candidates": len(candidates), "folds": len(folds)})
+        rows = run_candidates(pipeline, candidates, X, y, folds, scoring, workers, monitor)
+        if np.all(np.isnan([r["mean_test_score"] for r in rows])):
+            raise FeaturebenchError(f"Every --clf {clf} fit failed during the search; check the grid values.")
+        best, method = rows[_choose(rows, protocol, len(y), main)]["params"], "grid search (parallel (candidate, fold) fits)"
     search_seconds = time.perf_counter() - started
-    if np.all(np.isnan([r["mean_test_score"] for r in rows])):
-        raise FeaturebenchError(f"Every --clf {clf} fit failed during the search; check the grid values.")
-    best = rows[_choose(rows, protocol, len(y), main)]["params"]
     started = time.perf_counter()
     final = make_pipeline(make_estimator(clf, seed, workers), scale, pca=pca, seed=seed)
     final.set_params(**prefixed(best))
+    monitor.begin(1, {"candidates": 1, "folds": 1, "stage": "refit on the whole train slice"})
     with threadpool_limits(limits=workers):
         final.fit(X, y)
+    monitor.fit_done(best, 0, 1, float("nan"), time.perf_counter() - started, "refit")
     _single_thread_for_prediction(final)
-    return SearchResult(final, best, rows, scoring, "grid search (parallel (candidate, fold) fits)", len(folds),
+    return SearchResult(final, best, rows, scoring, method, len(folds) if len(candidates) > 1 else 0,
                         search_seconds, time.perf_counter() - started)
 
 

@@ -79,3 +79,20 @@ def any_value(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, default=str, ensure_ascii=False)
     return _scalar(value)
+
+
+def repeats(value: Any) -> str:
+    """``--repeats``: "94.12 ± 1.05 % over 5 splits (seeds 42..46)", or "" for a single split."""
+    if not isinstance(value, dict) or missing(value.get("accuracy_mean")):
+        return ""
+    seeds = value.get("seeds") or []
+    where = f" (seeds {seeds[0]}..{seeds[-1]})" if seeds else ""
+    return f"{pct(value['accuracy_mean'])} ± {pct(value.get('accuracy_std'))} % over {value.get('n')} splits{where}"
+
+
+def budget(value: Any) -> str:
+    """``--time-budget``: "budget 60 s: 12 of 30 fits skipped", or "" when nothing was skipped."""
+    if not isinstance(value, dict) or not value.get("fits_skipped"):
+        return ""
+    return (f"budget {any_value(value.get('seconds'))} s: {value['fits_skipped']} of "
+            f"{value.get('fits_planned')} fits skipped")

@@ -113,7 +113,10 @@ def _provenance(m: dict[str, Any]) -> list[tuple[str, str]]:
         ("Seed", pick(p.get("seed"))),
         ("Split", " · ".join([split] + split_bits)),
         ("Classifier", f"{pick(m.get('classifier'))} · best {fmt.params(m.get('best_params'))}"),
-        ("Searched grid", fmt.params(m.get("grid")) if m.get("grid") else fmt.BLANK),
+        ("Searched grid", " · ".join(t for t in (fmt.params(m.get("grid")) if m.get("grid") else fmt.BLANK,
+                                                 fmt.budget(m.get("time_budget"))) if t)),
+        *([("Repeats", fmt.repeats(m.get("repeats")) + "; the other numbers are the first split's")]
+          if fmt.repeats(m.get("repeats")) else []),
         ("Feature file", f"{pick(m.get('feature_file'))} ({fmt.size(m.get('feature_file_bytes'))})"),
         ("Source", pick(p.get("source"))),
         ("Versions", versions),

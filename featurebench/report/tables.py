@@ -27,6 +27,7 @@ COLUMNS = (
     "macro_precision", "macro_recall", "macro_f1", "weighted_f1",
     "n_train", "n_test", "n_classes", "feature_dim", "split", "seed",
     "best_params", "cv_param", "fit_seconds", "predict_seconds",
+    "repeats", "accuracy_mean", "accuracy_std", "fits_skipped",
     "extract_images_per_second", "feature_file", "feature_file_bytes",
     "rank_in_dataset", "best_in_dataset", "created", "command",
 )
@@ -50,6 +51,12 @@ def _row(run: Run) -> dict[str, Any]:
     row["seed"] = provenance.get("seed")
     row["best_params"] = json.dumps(m["best_params"], sort_keys=True, default=str) if m.get("best_params") is not None else None
     row["cv_param"] = (m.get("cv") or {}).get("param")
+    repeats = m.get("repeats") if isinstance(m.get("repeats"), dict) else {}
+    row["repeats"] = repeats.get("n", 1)
+    row["accuracy_mean"], row["accuracy_std"] = repeats.get("accuracy_mean"), repeats.get("accuracy_std")
+    budget = m.get("time_budget") if isinstance(m.get("time_budget"), dict) else {}
+    row["fits_skipped"] = budget.get("fits_skipped", 0)
+    row["_repeats_text"], row["_budget_text"] = fmt.repeats(repeats), fmt.budget(budget)
     return row
 
 
@@ -124,7 +131,8 @@ def _accuracy_cell(row: dict[str, Any], bold: bool) -> str:
     value = fmt.pct(row["accuracy"])
     value = f"**{value}**" if bold else value
     interval = fmt.ci(row["accuracy_ci_low"], row["accuracy_ci_high"])
-    return f"{value} {interval}".strip()
+    extra = " ".join(f"({text})" for text in (row.get("_repeats_text"), row.get("_budget_text")) if text)
+    return f"{value} {interval} {extra}".strip()
 
 
 def markdown_summary(runs: Iterable[Run], unreadable: Iterable[UnreadableRun] = (), title: str = "featurebench report") -> str:
