@@ -74,12 +74,12 @@ def test_probe_folds_are_seeded_stratified_kfold() -> None:
 def test_default_grids_are_the_measured_ones() -> None:
     assert load_grid(None, "svm") == {"C": [1.0, 10.0, 100.0]}
     assert load_grid(None, "xgb") == {"max_depth": [2, 4]}
-    assert load_grid(None, "hgb") == {"learning_rate": [0.1]}
+    assert load_grid(None, "hgb") == {"learning_rate": [0.3]}
     xgb = make_estimator("xgb")
     assert (xgb.learning_rate, xgb.colsample_bytree, xgb.early_stopping_rounds, xgb.validation_fraction) == \
         (0.3, 0.2, 10, 0.1)
     hgb = make_estimator("hgb")
-    assert hgb.early_stopping is True and hgb.max_features == 0.2
+    assert hgb.early_stopping is True and hgb.max_features == 0.1
     assert make_estimator("svm").gamma == "scale"
     assert get_classifier("knn").default_grid["n_neighbors"] == [1, 3, 5, 9, 15]
 
