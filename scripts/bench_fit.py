@@ -1,14 +1,24 @@
-"""Benchmark: naive GridSearchCV(LogisticRegression()) vs featurebench's logreg search, same features and grid.
+"""Benchmarks of `featurebench fit`.
 
-    python scripts/bench_fit.py FEATURES.h5 [FEATURES2.h5 ...] [--grid classic-ch3] [--cv 3] [--n-jobs -1]
-                                [--repeat 5] [--out results/bench_fit.md]
+    python scripts/bench_fit.py defaults FEATURES.h5 [...] [--old-runs DIR] [--n-jobs 2]
+                                [--out results/bench_fit.md]
+    python scripts/bench_fit.py logreg FEATURES.h5 [...] [--grid classic-ch3] [--cv 3] [--n-jobs -1]
+                                [--repeat 5] [--out results/bench_fit_logreg.md]
 
-Both sides get the same in-memory float32 train slice (the file's stored index split) and the
-same C grid and folds (StratifiedKFold(cv), no shuffle); each is run once to warm up (imports,
-process pools), then ``--repeat`` times; the table reports the median wall time of search +
-refit on the train slice. Also reported: best C, its CV score, test accuracy, and a naive run
-with ``max_iter=1000`` (what a user does after the ConvergenceWarnings). Writes Markdown with the
-exact command at the top.
+``defaults``: every classifier's default `featurebench fit` (``run_fit``, the stored index split)
+on each file, once: wall and CPU time of the search + refit, best parameters, test accuracy
+and rank-1; also ``logreg --protocol probe``. ``--old-runs DIR`` adds the run records
+(``DIR/<run>/metrics.json``) of the earlier defaults, made with an earlier featurebench, as
+the "before" columns (matched by dataset, extractor, classifier).
+
+``logreg``: naive ``GridSearchCV(LogisticRegression())`` vs featurebench's logreg search, same
+features and grid. Both sides get the same in-memory float32 train slice and the same C grid
+and folds (StratifiedKFold(cv), no shuffle); each is run once to warm up (imports, process
+pools), then ``--repeat`` times; the table reports the median wall time of search + refit on
+the train slice. Also reported: best C, its CV score, test accuracy, and a naive run with
+``max_iter=1000`` (what a user does after the ConvergenceWarnings).
+
+Both write Markdown with the exact command at the top.
 """
 
 from __future__ import annotations
@@ -147,28 +157,122 @@ def bench_file(path: Path, grid_name: str, cv: int, n_jobs: int, repeat: int) ->
     return lines
 
 
+#: The classifiers of the ``defaults`` table, and the extra (classifier, run_fit options) rows.
+DEFAULT_ROWS = [("logreg", {}), ("logreg", {"protocol": "probe"}), ("linsvm", {}), ("svm", {}), ("knn", {}),
+                ("hgb", {}), ("xgb", {}), ("sgd", {})]
+
+
+def _load_line() -> str:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
+    return ", ".join(f"{x:.2f}" for x in load)
+
+
+def _cpu_flags() -> str:
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return "?"
+    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
+    return " ".join(f for f in wanted if f" {f}" in flags)
+
+
+def _old_runs(folder: Path | None) -> dict[tuple[str, str, str], dict]:
+    import json
+
+    runs: dict[tuple[str, str, str], dict] = {}
+    for path in sorted(folder.glob("*/metrics.json")) if folder else []:
+        m = json.loads(path.read_text())
+        if m.get("protocol", "grid") == "grid" and m.get("split") == "index":
+            runs[(m["dataset"], m["extractor"], m["classifier"])] = m
+    return runs
+
+
+def _params(params: dict) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) or "—"
+
+
+def bench_defaults(path: Path, n_jobs: int, old_folder: Path | None, scratch: Path) -> list[str]:
+    """One table: each classifier's default fit on ``path`` (new), beside the old default's run record."""
+    from featurebench.fit.run import dataset_name, extractor_name, run_fit
+    from featurebench.store.reader import open_feature_file
+
+    with open_feature_file(path) as ff:
+        attrs, n_rows, dim, split, n_classes = ff.attrs, ff.n_rows, ff.feature_dim, ff.split_index, len(ff.label_names)
+    dataset, extractor = dataset_name(attrs, path), extractor_name(attrs)
+    lines = [f"### {dataset} / {extractor}", "",
+             f"{split} train / {n_rows - split} test rows (stored index split), {dim}-d, {n_classes} classes. "
+             f"Features made with: `{attrs.get('command', '?')}`", "",
+             "| classifier | old: grid | old: fit s | old: best | old: test acc. | old: rank-1 "
+             "| new: grid | new: fit s (wall) | new: CPU s | new: best | new: test acc. | new: rank-1 | Δ acc. (points) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for clf, options in DEFAULT_ROWS:
+        cpu = cpu_seconds()
+        result = run_fit(path, clf, n_jobs=n_jobs, out=scratch, force=True, n_boot=200, command="bench", **options)
+        cpu = cpu_seconds() - cpu
+        m = result.metrics
+        old = _old_runs(old_folder)  # read now: the old runs may still be finishing in the background
+        name = clf + (f" --protocol {options['protocol']}" if options else "")
+        before = old.get((dataset, extractor, clf)) if not options else None
+        if before is None and options.get("protocol") == "probe":
+            before = old.get((dataset, extractor, "logreg"))
+        old_cells = (["—"] * 5 if before is None else
+                     [f"`{_params_grid(before['grid'])}`", f"{before['fit_seconds']:.1f}",
+                      _params(before["best_params"]), f"{before['accuracy']:.4f}", f"{before['rank1']:.4f}"])
+        delta = f"{100 * (m['accuracy'] - before['accuracy']):+.1f}" if before else "—"
+        lines.append(f"| {name} | " + " | ".join(old_cells) + f" | `{_params_grid(m['grid'])}` | "
+                     f"{m['fit_seconds']:.1f} | {cpu:.1f} | {_params(m['best_params'])} | {m['accuracy']:.4f} | "
+                     f"{m['rank1']:.4f} | {delta} |")
+        print(lines[-1], file=sys.stderr, flush=True)
+    return lines + [""]
+
+
+def _params_grid(grid) -> str:
+    def values(v: list) -> str:
+        return f"{len(v)} values {min(v):g}..{max(v):g}" if len(v) > 6 else str(v)
+    parts = grid if isinstance(grid, list) else [grid]
+    return "; ".join(", ".join(f"{k}: {values(v)}" for k, v in part.items()) for part in parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("part", choices=("defaults", "logreg"))
     parser.add_argument("features", nargs="+", type=Path)
-    parser.add_argument("--grid", default="classic-ch3", help="grid preset or JSON (default classic-ch3)")
+    parser.add_argument("--grid", default="classic-ch3", help="logreg: grid preset or JSON (default classic-ch3)")
     parser.add_argument("--cv", type=int, default=3)
-    parser.add_argument("--n-jobs", type=int, default=-1)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=Path("results/bench_fit.md"))
+    parser.add_argument("--n-jobs", type=int, default=None, help="default: 2 (defaults), -1 (logreg)")
+    parser.add_argument("--repeat", type=int, default=5, help="logreg: timed repeats")
+    parser.add_argument("--old-runs", type=Path, default=None, help="defaults: run folders of the old defaults")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     command = shlex.join(["python", "scripts/bench_fit.py", *(argv if argv is not None else sys.argv[1:])])
     import sklearn
 
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
-    lines = ["# featurebench fit vs naive GridSearchCV(LogisticRegression())", "", "```", command, "```", "",
-             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average at start "
-             f"{', '.join(f'{x:.2f}' for x in load)}; Python {platform.python_version()}, scikit-learn "
-             f"{sklearn.__version__}. Times of search + refit on the train slice (data already in memory), "
-             "median of the repeats after one warm-up run; CPU = user+system of this process and its loky "
-             "workers (robust to other load on the machine; wall time is not).", ""]
-    for path in args.features:
-        lines += bench_file(path, args.grid, args.cv, args.n_jobs, args.repeat)
-    lines += NOTES
+    machine = (f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (CPU flags: "
+               f"{_cpu_flags()}), load average at start {_load_line()}; Python {platform.python_version()}, "
+               f"scikit-learn {sklearn.__version__}.")
+    if args.part == "defaults":
+        import tempfile
+
+        out = args.out or Path("results/bench_fit.md")
+        lines = ["# featurebench fit: old vs new default of every classifier", "", "```", command, "```", "",
+                 machine + " Fit s = search + refit wall time (`fit_seconds` of the run record); CPU s = "
+                 "user+system of this process and its loky workers during the whole run (robust to other load "
+                 "on the machine; wall time is not). One run each, on the stored index split: accuracy "
+                 "differences of a point are 3 (Flowers-17) or 2-3 (Dogs vs Cats) test images.", ""]
+        with tempfile.TemporaryDirectory() as scratch:
+            for path in args.features:
+                lines += bench_defaults(path, args.n_jobs or 2, args.old_runs, Path(scratch))
+        lines.append(f"Load average at the end: {_load_line()}.")
+    else:
+        out = args.out or Path("results/bench_fit_logreg.md")
+        lines = ["# featurebench fit vs naive GridSearchCV(LogisticRegression())", "", "```", command, "```", "",
+                 machine + " Times of search + refit on the train slice (data already in memory), median of the "
+                 "repeats after one warm-up run; CPU = user+system of this process and its loky workers "
+                 "(robust to other load on the machine; wall time is not).", ""]
+        for path in args.features:
+            lines += bench_file(path, args.grid, args.cv, args.n_jobs or -1, args.repeat)
+        lines += NOTES
+    args.out = out
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

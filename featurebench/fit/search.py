@@ -12,9 +12,8 @@ from __future__ import annotations
 import itertools
 import os
 import time
-import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
