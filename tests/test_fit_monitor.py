@@ -197,3 +197,23 @@ def test_report_shows_repeats_and_budget(small: Path, tmp_path: Path) -> None:
 
     rows = list(csv.DictReader(open(tmp_path / "r.csv")))
     assert sorted((r["repeats"], r["fits_skipped"]) for r in rows) == [("1", "6"), ("2", "0")]
+
+
+def test_cli_progress_on_stderr_result_on_stdout_and_quiet(small: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from featurebench.cli import app
+
+    def fit(*flags: str):
+        result = CliRunner().invoke(app, ["fit", str(small), "--clf", "knn", "--grid", '{"n_neighbors": [1, 3]}',
+                                          "--n-jobs", "1", "--out", str(tmp_path / "r"), "--force", *flags])
+        assert result.exit_code == 0, result.output
+        return result
+
+    verbose = fit("--verbose")
+    assert "fit knn: 180 rows x 6 dims, 3 classes; 2 candidates x 3 folds = 6 fits" in verbose.stderr
+    assert "[6/6] fold 3/3 n_neighbors=3: score" in verbose.stderr
+    assert "first fit took" in verbose.stderr
+    assert "knn on toy" in verbose.stdout and "fit knn" not in verbose.stdout
+    quiet = fit("--quiet")
+    assert "fit knn:" not in quiet.stderr and "knn on toy" in quiet.stdout
