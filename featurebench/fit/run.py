@@ -265,6 +265,9 @@ def _search_and_score(features: FeatureFile, test_features: FeatureFile | None, 
     monitor = SearchMonitor(extra.reporter, extra.time_budget, workers)
     monitor.context = {"classifier": clf, "rows": n_train, "dims": dim, "classes": len(classes),
                        "workers": workers, "stage": stage}
+    if out_of_core and extra.pca:
+        raise FeaturebenchError(f"--pca needs the train slice in memory ({n_train} rows x {dim} exceed the "
+                                "memory budget); raise --max-memory or drop --pca")
     if out_of_core:
         monitor.note(f"{clf}: {n_train} train rows exceed the memory budget; training out of core (no progress bar)")
         result: SearchResult = fit_out_of_core(features, split.train, y_train, clf, grid, budget, scale, seed)
