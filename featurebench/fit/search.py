@@ -113,7 +113,7 @@ def plateau_choice(values: list[float], means: list[float], tol: float = 0.0) ->
     if np.all(np.isnan(scores)):
         raise FeaturebenchError("Every probe fit failed; no value of the sweep can be chosen.")
     top = np.nanmax(scores)
-    good = np.nan_to_num(scores, nan=-np.inf) >= top - tol
+    good = np.nan_to_num(scores, nan=-np.inf) >= top - tol - 1e-12  # "within": float-safe
     best_start, best_length, start = 0, 0, None
     for i, flag in enumerate([*good, False]):
         if flag and start is None:
@@ -167,6 +167,9 @@ def _choose(rows: list[dict[str, Any]], protocol: str, n_rows: int, main: str | 
         others = {k: v for k, v in rows[best]["params"].items() if k != main}
         line = [i for i, r in enumerate(rows) if main in r["params"]
                 and {k: v for k, v in r["params"].items() if k != main} == others]
+        if not all(isinstance(rows[i]["params"][main], (int, float)) for i in line):
+            rows[best]["chosen"] = True  # a non-numeric sweep has no order, so no plateau
+            return best
         pick = plateau_choice([float(rows[i]["params"][main]) for i in line], [means[i] for i in line],
                               probe_tolerance(n_rows))
         best = line[pick]
