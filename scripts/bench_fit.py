@@ -158,8 +158,8 @@ def bench_file(path: Path, grid_name: str, cv: int, n_jobs: int, repeat: int) ->
 
 
 #: The classifiers of the ``defaults`` table, and the extra (classifier, run_fit options) rows.
-DEFAULT_ROWS = [("logreg", {}), ("logreg", {"protocol": "probe"}), ("linsvm", {}), ("svm", {}), ("knn", {}),
-                ("hgb", {}), ("xgb", {}), ("sgd", {})]
+DEFAULT_ROWS = [("svm", {}), ("xgb", {}), ("hgb", {}), ("knn", {}), ("logreg", {}), ("logreg", {"protocol": "probe"}),
+                ("linsvm", {}), ("sgd", {})]
 
 
 def _load_line() -> str:
@@ -191,21 +191,25 @@ def _params(params: dict) -> str:
     return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) or "—"
 
 
-def bench_defaults(path: Path, n_jobs: int, old_folder: Path | None, scratch: Path) -> list[str]:
-    """One table: each classifier's default fit on ``path`` (new), beside the old default's run record."""
+def bench_defaults(path: Path, n_jobs: int, old_folder: Path | None, scratch: Path, rows: list,
+                   lines: list[str], flush) -> None:
+    """One table: each classifier's default fit on ``path`` (new), beside the old default's run record.
+
+    Appends to ``lines`` and calls ``flush()`` after every row, so that a stopped run keeps its rows.
+    """
     from featurebench.fit.run import dataset_name, extractor_name, run_fit
     from featurebench.store.reader import open_feature_file
 
     with open_feature_file(path) as ff:
         attrs, n_rows, dim, split, n_classes = ff.attrs, ff.n_rows, ff.feature_dim, ff.split_index, len(ff.label_names)
     dataset, extractor = dataset_name(attrs, path), extractor_name(attrs)
-    lines = [f"### {dataset} / {extractor}", "",
+    lines += [f"### {dataset} / {extractor}", "",
              f"{split} train / {n_rows - split} test rows (stored index split), {dim}-d, {n_classes} classes. "
              f"Features made with: `{attrs.get('command', '?')}`", "",
              "| classifier | old: grid | old: fit s | old: best | old: test acc. | old: rank-1 "
              "| new: grid | new: fit s (wall) | new: CPU s | new: best | new: test acc. | new: rank-1 | Δ acc. (points) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for clf, options in DEFAULT_ROWS:
+    for clf, options in rows:
         cpu = cpu_seconds()
         result = run_fit(path, clf, n_jobs=n_jobs, out=scratch, force=True, n_boot=200, command="bench", **options)
         cpu = cpu_seconds() - cpu
@@ -222,8 +226,8 @@ def bench_defaults(path: Path, n_jobs: int, old_folder: Path | None, scratch: Pa
         lines.append(f"| {name} | " + " | ".join(old_cells) + f" | `{_params_grid(m['grid'])}` | "
                      f"{m['fit_seconds']:.1f} | {cpu:.1f} | {_params(m['best_params'])} | {m['accuracy']:.4f} | "
                      f"{m['rank1']:.4f} | {delta} |")
-        print(lines[-1], file=sys.stderr, flush=True)
-    return lines + [""]
+        flush()
+    lines.append("")
 
 
 def _params_grid(grid) -> str:
@@ -243,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="logreg: timed repeats")
     parser.add_argument("--old-runs", type=Path, default=None, help="defaults: run folders of the old defaults")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--classifiers", default=None, help="defaults: comma-separated subset of "
+                        "logreg,logreg-probe,linsvm,svm,knn,hgb,xgb,sgd (default: all)")
     args = parser.parse_args(argv)
     command = shlex.join(["python", "scripts/bench_fit.py", *(argv if argv is not None else sys.argv[1:])])
     import sklearn
@@ -254,14 +260,24 @@ def main(argv: list[str] | None = None) -> int:
         import tempfile
 
         out = args.out or Path("results/bench_fit.md")
+        rows = [r for r in DEFAULT_ROWS if args.classifiers is None
+                or (r[0] + (f"-{r[1]['protocol']}" if r[1] else "")) in args.classifiers.split(",")]
         lines = ["# featurebench fit: old vs new default of every classifier", "", "```", command, "```", "",
                  machine + " Fit s = search + refit wall time (`fit_seconds` of the run record); CPU s = "
                  "user+system of this process and its loky workers during the whole run (robust to other load "
                  "on the machine; wall time is not). One run each, on the stored index split: accuracy "
                  "differences of a point are 3 (Flowers-17) or 2-3 (Dogs vs Cats) test images.", ""]
+        total = len(rows) * len(args.features)
+
+        def flush() -> None:
+            done = sum(1 for line in lines if line.startswith("| ") and not line.startswith("| classifier"))
+            partial = [] if done == total else ["", f"(partial: {done} of {total} rows so far)"]
+            _write(out, "\n".join(lines + partial) + "\n")
+            print(lines[-1], file=sys.stderr, flush=True)
+
         with tempfile.TemporaryDirectory() as scratch:
             for path in args.features:
-                lines += bench_defaults(path, args.n_jobs or 2, args.old_runs, Path(scratch))
+                bench_defaults(path, args.n_jobs or 2, args.old_runs, Path(scratch), rows, lines, flush)
         lines.append(f"Load average at the end: {_load_line()}.")
     else:
         out = args.out or Path("results/bench_fit_logreg.md")
@@ -272,12 +288,17 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.features:
             lines += bench_file(path, args.grid, args.cv, args.n_jobs or -1, args.repeat)
         lines += NOTES
-    args.out = out
     text = "\n".join(lines) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    _write(out, text)
     print(text)
     return 0
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 if __name__ == "__main__":
