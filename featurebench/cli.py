@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+import typer.core
 from rich.console import Console
 
 from featurebench import __version__
@@ -21,12 +22,46 @@ from featurebench.errors import FeaturebenchError
 # Quiet TensorFlow's C++ start-up banner in the terminal (users can still override it).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+
+#: Click's plain placeholder for each annotation typer reports (typer >= 0.20 has no click type to ask).
+_PLAIN_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "Path": "PATH"}
+
+
+def _plain_metavars(command) -> None:
+    """Show click's plain placeholders (``SOURCE``, ``TEXT``, ``PATH``) instead of typer's ``{source}``/``<str>``."""
+    for param in command.params:
+        if param.metavar is not None:
+            continue
+        if param.param_type_name == "argument":
+            param.metavar = param.name.upper() + ("..." if param.nargs != 1 else "")
+            # Newer typer adds the type (`SOURCE <path>`) and braces (`{SOURCE}`) around these; plain click does not.
+            param.display_type_rich = lambda ctx: None
+            param._usage_display_name = lambda name=param.metavar: name
+        elif not (getattr(param, "is_flag", False) or getattr(param, "count", False)):
+            kind = param.type.name if hasattr(param, "type") else param.bare_type()
+            param.metavar = _PLAIN_TYPES.get(kind, kind.upper())
+
+
+class _Group(typer.core.TyperGroup):
+    """The app's command group: plain placeholders in every command's help."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for command in self.commands.values():
+            _plain_metavars(command)
+
+
 app = typer.Typer(
     name="featurebench",
     help="Transfer-learning workbench: pretrained CNN features -> HDF5 -> classical classifiers -> reports.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_Group,
+    # Plain click help: wraps at any width and never cuts a default or a name short (rich help truncates at 80).
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 console = Console(stderr=True)
 out = Console()
@@ -45,20 +80,36 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 @app.command()
-def models() -> None:
+def models(fmt: str = typer.Option("table", "--format", help="table, json or csv (whole values, for scripts).")) -> None:
     """List the registered extractors: input size, feature dim, preprocessing, weights source."""
-    from rich.table import Table
-
     from featurebench.extractors import list_specs
 
-    table = Table(title="Registered extractors (--model NAME, or a .keras/.h5/.tflite/SavedModel path)")
-    for column in ("name", "input", "dim", "feature layer", "prep", "weights source"):
-        table.add_column(column)
-    for spec in list_specs():
-        layer = f"{spec.default_layer or 'last conv'} ({spec.default_pool})"
-        table.add_row(spec.name, str(spec.input_size), str(spec.feature_dim), layer, spec.preprocessing,
-                      spec.weights_source)
-    out.print(table)
+    columns = ("name", "input", "dim", "feature layer", "prep", "weights source")
+    rows = [(spec.name, str(spec.input_size), str(spec.feature_dim),
+             f"{spec.default_layer or 'last conv'} ({spec.default_pool})", spec.preprocessing, spec.weights_source)
+            for spec in list_specs()]
+    if fmt == "json":
+        import json
+
+        typer.echo(json.dumps([dict(zip(columns, row)) for row in rows], indent=2))
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerows([columns, *rows])
+    elif fmt == "table":
+        from rich.table import Table
+
+        table = Table(title="Registered extractors (--model NAME, or a .keras/.h5/.tflite/SavedModel path)")
+        for column in columns:
+            # Names never wrap or shrink (they are what --model takes); the rest wraps, whole, at any width.
+            whole = {"no_wrap": True, "min_width": max(len(row[0]) for row in rows)} if column == "name" else {}
+            table.add_column(column, overflow="fold", **whole)
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+    else:
+        raise FeaturebenchError(f"--format {fmt!r}: choose table, json or csv")
 
 
 @app.command()

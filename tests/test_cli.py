@@ -1,0 +1,78 @@
+"""The command line as a newcomer meets it: whole names at 80 columns and in pipes, plain help, ``-h``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+COMMANDS = ("models", "extract", "info", "fit", "predict", "report", "demo", "inspect", "build-images", "finetune")
+#: Typer's internal placeholders that must not reach a user's help screen.
+PLACEHOLDERS = ("<str>", "<bool>", "<path>", "<int>", "<float>", "<list", "{source}", "{bundle}", "{features}")
+
+
+def _cli(*args: str, columns: int = 80) -> subprocess.CompletedProcess:
+    """``featurebench ARGS`` in a subprocess, stdout piped (not a terminal), ``COLUMNS`` set."""
+    env = {**os.environ, "COLUMNS": str(columns)}
+    return subprocess.run([sys.executable, "-m", "featurebench", *args], capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+def test_models_table_shows_whole_names_at_80_columns_when_piped():
+    from featurebench.extractors import list_specs
+
+    result = _cli("models")
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())
+    for spec in list_specs():
+        assert f" {spec.name} " in result.stdout, spec.name
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_models_machine_readable_formats_hold_every_field_whole(fmt):
+    from featurebench.extractors import list_specs
+
+    result = _cli("models", "--format", fmt, columns=40)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout) if fmt == "json" else list(csv.DictReader(io.StringIO(result.stdout)))
+    specs = list_specs()
+    assert [row["name"] for row in rows] == [spec.name for spec in specs]
+    assert [row["weights source"] for row in rows] == [spec.weights_source for spec in specs]
+    assert [int(row["dim"]) for row in rows] == [spec.feature_dim for spec in specs]
+
+
+def test_models_rejects_an_unknown_format():
+    result = _cli("models", "--format", "yaml")
+    assert result.returncode == 2 and "choose table, json or csv" in result.stderr and not result.stdout
+
+
+def test_help_of_every_command_is_whole_and_plain_at_80_columns():
+    for command in COMMANDS:
+        result = _cli(command, "--help")
+        assert result.returncode == 0, (command, result.stderr)
+        text = result.stdout
+        assert "…" not in text, command
+        assert all(len(line) <= 80 for line in text.splitlines()), command
+        for placeholder in PLACEHOLDERS:
+            assert placeholder not in text, (command, placeholder)
+    extract_help = _cli("extract", "--help").stdout
+    assert "extract [OPTIONS] SOURCE\n" in extract_help
+    assert "[default: efficientnet_lite0]" in extract_help  # the whole default, not "efficientnet_lite…"
+    assert "predict [OPTIONS] BUNDLE INPUTS...\n" in _cli("predict", "--help").stdout
+
+
+def test_dash_h_is_help_for_the_app_and_for_commands():
+    from typer.testing import CliRunner
+
+    from featurebench.cli import app
+
+    runner = CliRunner()
+    for args in (["-h"], ["fit", "-h"], ["models", "-h"]):
+        short, long = runner.invoke(app, args), runner.invoke(app, [*args[:-1], "--help"])
+        assert short.exit_code == 0 and short.output == long.output and "Usage:" in short.output
