@@ -214,6 +214,10 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
         counts = assemble_feature_file(journal, output, _file_attrs(opts, listing, extractor.provenance, seconds, rate),
                                        dtype=opts.dtype, compression=opts.compression)
         journal.remove()
+    if counts["n_rows"] == 0:
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(counts["skipped_reasons"].items()))
+        raise FeaturebenchError(f"None of the {counts['n_candidates']} images in {listing.root} could be used "
+                                f"({reasons}); {output} lists each one with its reason (featurebench info {output}).")
     return ExtractSummary(output, counts["n_candidates"], counts["n_rows"], counts["n_skipped"], counts["n_ignored"],
                           resumed_from, seconds, rate, output.stat().st_size, counts["skipped_reasons"],
                           listing.warnings, counts["n_duplicates"], counts["skipped"])

@@ -76,3 +76,15 @@ def test_dash_h_is_help_for_the_app_and_for_commands():
     for args in (["-h"], ["fit", "-h"], ["models", "-h"]):
         short, long = runner.invoke(app, args), runner.invoke(app, [*args[:-1], "--help"])
         assert short.exit_code == 0 and short.output == long.output and "Usage:" in short.output
+
+
+def test_extract_with_a_label_pattern_matching_nothing_exits_non_zero(tmp_path):
+    from conftest import write_image
+    import numpy as np
+
+    for name in ("cat.1.jpg", "dog.1.jpg"):
+        write_image(tmp_path / "flat" / name, np.zeros((8, 8, 3), np.uint8))
+    result = _cli("extract", str(tmp_path / "flat"), "-o", str(tmp_path / "f.h5"), "--label-pattern", "^(Cat)\\.")
+    assert result.returncode == 2 and not result.stdout
+    assert "No usable images" in result.stderr and "'cat.1.jpg'" in result.stderr and "^(Cat)" in result.stderr
+    assert not (tmp_path / "f.h5").exists()
