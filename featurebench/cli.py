@@ -250,11 +250,14 @@ def predict(
                             weights=weights, batch_size=batch_size)
     typer.echo(format_predictions(result))
     _print_warnings(result.warnings)
-    if result.unreadable:
-        console.print(f"[yellow]{len(result.unreadable)} input(s) could not be read[/] (listed above)")
     if csv:
         write_predictions_csv(result, csv)
         console.print(f"Wrote {csv}")
+    if not result.predictions:
+        raise FeaturebenchError(f"Nothing could be predicted: none of the {len(result.unreadable)} input(s) "
+                                "could be read (listed above with the reason)")
+    if result.unreadable:
+        console.print(f"[yellow]{len(result.unreadable)} input(s) could not be read[/] (listed above)")
 
 
 def _print_note(message: str) -> None:

@@ -88,3 +88,20 @@ def test_extract_with_a_label_pattern_matching_nothing_exits_non_zero(tmp_path):
     assert result.returncode == 2 and not result.stdout
     assert "No usable images" in result.stderr and "'cat.1.jpg'" in result.stderr and "^(Cat)" in result.stderr
     assert not (tmp_path / "f.h5").exists()
+
+
+def test_predict_exits_non_zero_when_nothing_could_be_predicted(tmp_path):
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from featurebench.fit.bundle import save_bundle
+
+    est = LogisticRegression().fit(np.eye(4, 5)[[0, 1, 2, 3] * 2], [0, 1, 0, 1] * 2)
+    bundle = save_bundle(tmp_path / "m.skops", est, ["a", "b"], {"model": "tiny.keras", "model_source": "keras-file",
+                                                                 "model_path": str(tmp_path / "tiny.keras")}, "logreg")
+    (tmp_path / "empty").mkdir()
+    result = _cli("predict", str(bundle), str(tmp_path / "nope.jpg"), str(tmp_path / "empty"))
+    assert result.returncode == 2, result.stderr
+    assert result.stdout.splitlines() == [f"{tmp_path / 'nope.jpg'}\tUNREADABLE: no such file or folder",
+                                          f"{tmp_path / 'empty'}\tUNREADABLE: folder holds no image files"]
+    assert "Nothing could be predicted: none of the 2 input(s)" in result.stderr

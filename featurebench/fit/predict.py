@@ -42,16 +42,12 @@ class PredictResult:
 
 def collect_images(inputs: Iterable[str | os.PathLike]) -> tuple[list[str], list[tuple[str, str]]]:
     """Image files from files and folders (recursively, sorted); missing inputs are reported."""
-    from featurebench.data.sources import IMAGE_EXTENSIONS, is_hidden_or_system
-
     files: list[str] = []
     missing: list[tuple[str, str]] = []
     for item in inputs:
         path = Path(item).expanduser()
         if path.is_dir():
-            found = sorted(str(p) for p in path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                           and not any(is_hidden_or_system(part) for part in p.relative_to(path).parts))
+            found = _folder_images(path, missing)
             if not found:
                 missing.append((str(path), "folder holds no image files"))
             files.extend(found)
@@ -60,6 +56,24 @@ def collect_images(inputs: Iterable[str | os.PathLike]) -> tuple[list[str], list
         else:
             missing.append((str(path), "no such file or folder"))
     return files, missing
+
+
+def _folder_images(folder: Path, missing: list[tuple[str, str]]) -> list[str]:
+    """Image files under ``folder``, walked as ``extract`` lists a source (hidden folders and links to folders
+    not entered); image names that are not regular files and folders not searched go to ``missing``."""
+    from featurebench.data.sources import _classify_file, _walk_files
+
+    ignored: list[tuple[str, str]] = []
+    found = []
+    for path in _walk_files(folder, folder, ignored):
+        if _classify_file(path.name):
+            continue  # hidden, system or not an image: not an input
+        if path.is_file():
+            found.append(str(path))
+        else:
+            missing.append((str(path), "broken link" if path.is_symlink() else "not a regular file"))
+    missing.extend((str(folder / rel), reason) for rel, reason in ignored if not reason.startswith("hidden"))
+    return sorted(found)
 
 
 def _weights_arg(spec: dict[str, Any], weights: str | None) -> str:
@@ -139,6 +153,8 @@ def predict_images(bundle_path: str | Path | Bundle, inputs: Sequence[str | os.P
         raise FeaturebenchError(f"--top {top}: must be at least 1")
     bundle = bundle_path if isinstance(bundle_path, Bundle) else load_bundle(bundle_path, trust=trust)
     files, unreadable = collect_images(inputs)
+    if not files:  # nothing to classify: no need to build (and load) the extractor
+        return PredictResult([], unreadable, "probability", min(top, len(bundle.label_names)))
     sink: list[str] = []
     if extractor is None:
         extractor = build_extractor(bundle.extractor, model, weights, unsafe_model, sink)
