@@ -178,7 +178,7 @@ def extract(
         console.print(f"[yellow]Interrupted.[/] Finished batches are saved in {escape(str(output))}.partial; "
                       f"{again} to resume.", soft_wrap=True)
         raise typer.Exit(130) from None
-    print_extract_summary(console, summary)
+    print_extract_summary(console, summary, results=out)
 
 
 @app.command()
@@ -298,12 +298,14 @@ def demo(
     from featurebench.demo import run_demo
     from featurebench.progress import extraction_progress
 
+    # Stage messages and the bar go to stderr; the results (scores, where the report is) to stdout.
     with extraction_progress(console) as (on_start, on_progress):
         result = run_demo(out, model, weights, per_class, force, say=lambda m: console.print(m, soft_wrap=True),
-                          progress=on_progress, on_start=on_start)
+                          progress=on_progress, on_start=on_start,
+                          result=typer.echo)
     baseline = " (random-init baseline, not transfer learning)" if result.random_init else ""
-    console.print(f"[green]Report:[/] {result.report.resolve()}{baseline}", soft_wrap=True)
-    console.print(f"Also: {result.plan.out / 'report.md'}, {result.plan.out / 'runs.csv'}", soft_wrap=True)
+    typer.echo(f"Report: {result.report.resolve()}{baseline}")
+    typer.echo(f"Also: {result.plan.out / 'report.md'}, {result.plan.out / 'runs.csv'}")
 
 
 def _register_finetune_commands() -> None:

@@ -22,7 +22,7 @@ from featurebench import __version__
 from featurebench.data.pipeline import Batch, DecodeOptions, SourceOptions, iter_batches, iter_decoded
 from featurebench.data.prefetch import prefetch
 from featurebench.data.resize import RESIZE_MODES
-from featurebench.data.sources import Candidate, DatasetListing
+from featurebench.data.sources import Candidate, DatasetListing, default_dataset_name
 from featurebench.errors import FeaturebenchError
 from featurebench.store.journal import Journal
 from featurebench.store.writer import assemble_feature_file
@@ -143,7 +143,7 @@ def _file_attrs(opts: ExtractOptions, listing: DatasetListing, provenance: dict[
         "featurebench_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "source": str(listing.root), "source_kind": listing.kind,
-        "dataset": opts.dataset_name or listing.root.name,
+        "dataset": opts.dataset_name or default_dataset_name(listing.root),
         "resize": opts.resize, "seed": opts.seed, "shuffle": f"numpy default_rng({opts.seed}).permutation",
         "train_fraction": opts.train_fraction, "label_pattern": opts.label_pattern or "",
         "allow_truncated": opts.allow_truncated, "max_pixels": opts.max_pixels,

@@ -105,3 +105,25 @@ def test_predict_exits_non_zero_when_nothing_could_be_predicted(tmp_path):
     assert result.stdout.splitlines() == [f"{tmp_path / 'nope.jpg'}\tUNREADABLE: no such file or folder",
                                           f"{tmp_path / 'empty'}\tUNREADABLE: folder holds no image files"]
     assert "Nothing could be predicted: none of the 2 input(s)" in result.stderr
+
+
+def test_demo_results_go_to_stdout_and_stage_messages_to_stderr(monkeypatch, tmp_path):
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from typer.testing import CliRunner
+
+    import featurebench.demo as demo
+    from featurebench.cli import app
+
+    def fake_run_demo(out, model, weights, per_class, force, say, progress, on_start, result):
+        say("Fitting svm (grid search on the train split, scored on the test split)...")
+        result("    svm: test accuracy 0.9000")
+        return SimpleNamespace(random_init=False, report=Path(out) / "report.html", plan=SimpleNamespace(out=Path(out)))
+
+    monkeypatch.setattr(demo, "run_demo", fake_run_demo)
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "    svm: test accuracy 0.9000"
+    assert f"Report: {(tmp_path / 'd' / 'report.html').resolve()}" in result.stdout
+    assert "Fitting svm" in result.stderr and "Fitting" not in result.stdout

@@ -115,3 +115,12 @@ def test_table_whose_rows_are_all_unusable_is_an_error(tmp_path: Path):
     table.write_text("path,label\na.jpg,\n")
     with pytest.raises(FeaturebenchError, match="empty label"):
         list_source(table)
+
+
+def test_default_dataset_name_skips_generic_folder_names(tmp_path: Path):
+    from featurebench.data.sources import default_dataset_name
+
+    assert default_dataset_name(Path("/data/dogs-vs-cats/train")) == "dogs-vs-cats"
+    assert default_dataset_name(Path("/x/flowers17/images/Train")) == "flowers17"
+    assert default_dataset_name(Path("/x/flowers17")) == "flowers17"
+    assert default_dataset_name(Path("/train")) == "train"  # nothing better above it

@@ -50,6 +50,20 @@ class DatasetListing:
         return -1 if label is None else self.label_names.index(label)
 
 
+#: Folder names that say which part of a dataset a folder is, not which dataset.
+GENERIC_FOLDER_NAMES = frozenset({"train", "training", "val", "valid", "validation", "test", "testing", "images",
+                                  "imgs", "data", "dataset", "all"})
+
+
+def default_dataset_name(root: str | os.PathLike) -> str:
+    """The dataset's name from its folder: ``dogs-vs-cats/train`` gives ``dogs-vs-cats``, not ``train``
+    (parents are used while the folder's name is generic, e.g. train/val/test/images/data)."""
+    path = Path(root)
+    while path.name.lower() in GENERIC_FOLDER_NAMES and path.parent.name:
+        path = path.parent
+    return path.name
+
+
 def is_hidden_or_system(name: str) -> bool:
     """True for dot-files and OS clutter such as ``Thumbs.db``."""
     return name.startswith(".") or name.lower() in SYSTEM_FILES

@@ -82,7 +82,7 @@ def build_images(
     with progress:
         summary = run_build(opts, lambda done, total: progress.update(task, completed=done, total=total))
     counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items())
-    console.print(f"[green]Wrote[/] {summary.output}: {summary.n_images} images ({counts}), {summary.n_skipped} skipped, "
+    out.print(f"[green]Wrote[/] {summary.output}: {summary.n_images} images ({counts}), {summary.n_skipped} skipped, "
                   f"{summary.file_bytes / 1e6:.1f} MB, {summary.seconds:.1f} s", soft_wrap=True)
     if summary.skipped_reasons:
         console.print("Skipped by reason: " + ", ".join(f"{k}: {v}" for k, v in sorted(summary.skipped_reasons.items())))
@@ -184,11 +184,13 @@ def finetune(
         console.print("[yellow]Interrupted.[/] Run the same command with --resume to continue from the last "
                       "checkpoint.")
         raise typer.Exit(130) from None
+    from featurebench.text import plural
+
     m = result.metrics
     rank5 = f", rank-5 {m['rank5']:.4f}" if m.get("rank5") is not None else ""
-    console.print(f"[green]{result.run_name}[/]: accuracy {m['accuracy']:.4f}{rank5} on {m['n_test']} test images "
-                  f"after {m['epochs_run']} epochs ({m['fit_seconds']:.0f} s)", soft_wrap=True)
-    console.print(f"Run folder: {result.run_dir} (metrics.json, model.keras, monitor.png)", soft_wrap=True)
+    out.print(f"[green]{result.run_name}[/]: accuracy {m['accuracy']:.4f}{rank5} on {m['n_test']} test images "
+                  f"after {plural(m['epochs_run'], 'epoch')} ({m['fit_seconds']:.0f} s)", soft_wrap=True)
+    out.print(f"Run folder: {result.run_dir} (metrics.json, model.keras, monitor.png)", soft_wrap=True)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
 

@@ -28,7 +28,7 @@ import numpy as np
 from featurebench import __version__
 from featurebench.data.pipeline import DecodeOptions, SourceOptions, iter_batches, iter_decoded
 from featurebench.data.resize import RESIZE_MODES
-from featurebench.data.sources import Candidate
+from featurebench.data.sources import Candidate, default_dataset_name
 from featurebench.errors import FeaturebenchError
 from featurebench.finetune.splits import SPLITS, check_split, split_bounds
 
@@ -135,7 +135,7 @@ def build_images(opts: BuildImagesOptions, progress: Callable[[int, int], None] 
             h5.attrs.update({
                 "format": FORMAT, "format_version": FORMAT_VERSION, "featurebench_version": __version__,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "source": str(listing.root),
-                "source_kind": listing.kind, "dataset": opts.dataset_name or listing.root.name,
+                "source_kind": listing.kind, "dataset": opts.dataset_name or default_dataset_name(listing.root),
                 "image_size": [opts.size, opts.size], "resize": opts.resize, "seed": opts.seed,
                 "shuffle": f"numpy default_rng({opts.seed}).permutation", "train_fraction": opts.train_fraction,
                 "val_fraction": opts.val_fraction, "split_names": ",".join(SPLITS), "n_images": n,

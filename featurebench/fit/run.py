@@ -60,7 +60,7 @@ class RunResult:
         ci = f" (95% CI {low:.4f}-{high:.4f})" if low is not None else ""
         rank5 = f", rank-5 {m['rank5']:.4f}" if m.get("rank5") is not None else ""
         lines = [
-            f"{m['classifier']} on {m['dataset']} / {m['extractor']}: accuracy {m['accuracy']:.4f}{ci}{rank5}, "
+            f"{m['classifier']} on {m['dataset']} / {m['extractor']}: test accuracy {m['accuracy']:.4f}{ci}{rank5}, "
             f"mean per-class {m['mean_per_class_accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}",
             f"best {m['best_params']} by {m['scoring']} ({m['search_method']}); "
             f"{m['n_train']} train / {m['n_test']} test rows ({m['split']} split); "

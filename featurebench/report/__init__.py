@@ -14,6 +14,7 @@ from pathlib import Path
 
 from featurebench.errors import FeaturebenchError
 from featurebench.report.collect import Run, UnreadableRun, collect_runs
+from featurebench.text import plural
 
 __all__ = ["ReportSummary", "Run", "UnreadableRun", "build_report", "collect_runs"]
 
@@ -37,11 +38,12 @@ class ReportSummary:
     def describe(self) -> str:
         """A few lines for the CLI: counts, best per dataset, unreadable runs, outputs."""
         datasets = len({r.metrics["dataset"] for r in self.runs})
-        lines = [f"{len(self.runs)} run(s) on {datasets} dataset(s) from {self.results_dir}"]
+        lines = [f"{plural(len(self.runs), 'run')} on {plural(datasets, 'dataset')} from {self.results_dir} "
+                 "(accuracy on each run's held-out test split)"]
         for dataset, run in self.best.items():
             m = run.metrics
             tag = " (random-init baseline)" if run.random_init else ""
-            lines.append(f"  best on {dataset}: {m['extractor']}{tag} + {m['classifier']} "
+            lines.append(f"  best test accuracy on {dataset}: {m['extractor']}{tag} + {m['classifier']} "
                          f"= {100 * m['accuracy']:.2f}% ({run.name})")
         for bad in self.unreadable:
             lines.append(f"  unreadable: {bad.name}: {bad.reason}")
