@@ -164,6 +164,25 @@ def example_results(root: Path) -> Path:
     return root
 
 
+def variant_results(root: Path) -> Path:
+    """One dataset with runs that differ only in a setting: svm with and without --scale standard, two
+    fine-tuning recipes, plus logreg and a random-init baseline (accuracies 98.4 vs 98.8: a zoomed axis)."""
+    root = Path(root)
+    labels = ["cat", "dog"]
+    write_run(root, make_metrics("pets__resnet50__svm", "pets", "resnet50", "svm", 0.984, labels=labels,
+                                 n_test=250, seed=1, scale="none"))
+    write_run(root, make_metrics("pets__resnet50__svm__standard", "pets", "resnet50", "svm", 0.988, labels=labels,
+                                 n_test=250, seed=2, scale="standard"))
+    write_run(root, make_metrics("pets__resnet50__logreg", "pets", "resnet50", "logreg", 0.976, labels=labels,
+                                 n_test=250, seed=3))
+    for name, acc, lr in (("pets__mobilenetv2__finetune-a", 0.972, 1e-3), ("pets__mobilenetv2__finetune-b", 0.98, 1e-4)):
+        write_run(root, make_metrics(name, "pets", "mobilenetv2", "finetune", acc, labels=labels, n_test=250, seed=4,
+                                     kind="finetune", cv=None, grid=None, best_params={"recipe": "custom", "lr": lr}))
+    write_run(root, make_metrics("pets__resnet50-random__logreg", "pets", "resnet50", "logreg", 0.62, labels=labels,
+                                 n_test=250, random_init=True, seed=5))
+    return root
+
+
 # --- headless Chromium (browser test and the docs screenshot) -----------------------------------
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
