@@ -233,7 +233,7 @@ def render_html(
         "columns": METRIC_COLUMNS,
         "leaderboard": [_leaderboard_row(i, run_id, row) for i, (run_id, row) in enumerate(zip(ids, rows))],
         "bars": plots.accuracy_bars(rows, baselines) if with_plots else None,
-        "bars_zoomed": any(plots.bar_axis([r for r in rows if r["dataset"] == d], baselines.get(d))[0] > 0
+        "bars_zoomed": any(plots.bar_axis([r for r in rows if r["dataset"] == d])[0] > 0
                            for d in dict.fromkeys(r["dataset"] for r in rows)),
         "n_dataset_baselines": len(baselines),
         "matrix": _matrix(rows),

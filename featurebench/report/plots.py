@@ -79,18 +79,21 @@ def _short(text: str, limit: int = 28) -> str:
     return text.replace("$", r"\$")
 
 
-def bar_axis(rows: Sequence[dict[str, Any]], baseline: dict[str, Any] | None = None) -> tuple[float, float]:
-    """The y range (%) of one dataset's accuracy panel: zoomed to the accuracies, their 95% CIs and the
-    baseline, with a margin (and room for the value labels on top); it starts at 0 only when the data reach it."""
+def bar_axis(rows: Sequence[dict[str, Any]]) -> tuple[float, float]:
+    """The y range (%) of one dataset's accuracy panel: zoomed to the accuracies and 95% CIs of its runs
+    (baselines left out when there are others, so 98.4 vs 98.8 stays visible), with a margin and room for
+    the value labels; it starts at 0 only when the data reach it."""
+    kept = [r for r in rows if not r.get("baseline")] or list(rows)
     values = []
-    for r in [*rows, *([baseline] if baseline else [])]:
+    for r in kept:
         values.append(100 * r["accuracy"])
         values += [100 * r[k] for k in ("accuracy_ci_low", "accuracy_ci_high") if not missing(r.get(k))]
     low, high = min(values), max(values)
     pad = max(1.0, 0.08 * (high - low))
     step = 5.0 if high - low > 10 else 1.0
     low = max(0.0, math.floor((low - pad) / step) * step)
-    return low, min(100.0, high + pad) + 0.12 * (min(100.0, high + pad) - low)
+    top = min(100.0, high + pad)
+    return low, top + 0.12 * (top - low)
 
 
 def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str, Any]] | None = None) -> str | None:
@@ -112,43 +115,49 @@ def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str,
     colour = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(settings)}
     ncols = min(3, len(datasets))
     nrows = math.ceil(len(datasets) / ncols)
-    extractors_max = max(len({(r["extractor"], r["random_init"]) for r in rows if r["dataset"] == d}) for d in datasets)
-    panel_w = max(3.2, 0.9 + extractors_max * (0.35 + 0.28 * len(settings)))
+    per_dataset = [[r for r in rows if r["dataset"] == d] for d in datasets]
+    panel_w = max(3.2, max(0.9 + 0.35 * len({(r["extractor"], r["random_init"]) for r in sub}) + 0.3 * len(sub)
+                           for sub in per_dataset))
     with _rc():
-        fig = _figure(min(16.0, panel_w * ncols), 2.9 * nrows + 0.4 + 0.22 * math.ceil(len(settings) / 4))
+        legend_w = 1.9 * min(4, len(settings))  # inches the legend's widest row needs
+        fig = _figure(min(16.0, max(panel_w * ncols, legend_w)), 2.9 * nrows + 0.4 + 0.22 * math.ceil(len(settings) / 4))
         axes = fig.subplots(nrows, ncols, squeeze=False)
         for ax in axes.flat[len(datasets):]:
             ax.set_visible(False)
         for ax, dataset in zip(axes.flat, datasets):
             sub = [r for r in rows if r["dataset"] == dataset]
-            low, high = bar_axis(sub, baselines.get(dataset))
+            low, high = bar_axis(sub)
             lift = 0.015 * (high - low)
             extractors = list(dict.fromkeys((r["extractor"], r["random_init"]) for r in sorted(sub, key=lambda r: (r["random_init"], r["extractor"]))))
-            width = 0.8 / len(settings)
-            for j, setting in enumerate(settings):
-                for i, ext in enumerate(extractors):
-                    # One run at most: variants are labelled apart (tables.leaderboard_rows).
-                    for r in [r for r in sub if setting_label(r) == setting and (r["extractor"], r["random_init"]) == ext]:
-                        x = i - 0.4 + width * (j + 0.5)
-                        acc = 100 * r["accuracy"]
-                        err = None
-                        if not missing(r["accuracy_ci_low"]) and not missing(r["accuracy_ci_high"]):
-                            err = [[max(0.0, acc - 100 * r["accuracy_ci_low"])], [max(0.0, 100 * r["accuracy_ci_high"] - acc)]]
-                        ax.bar(x, acc - low, width * 0.92, bottom=low, color=colour[setting],
-                               alpha=0.45 if r["random_init"] else 0.95, hatch="///" if r["random_init"] else None,
-                               edgecolor="#1f2328" if r["best_in_dataset"] else "white",
-                               linewidth=1.6 if r["best_in_dataset"] else 0.5)
-                        if err is not None:
-                            ax.errorbar(x, acc, yerr=err, fmt="none", ecolor="#444444", elinewidth=0.9, capsize=2)
-                        top = acc if err is None else 100 * r["accuracy_ci_high"]
-                        ax.text(x, top + lift, f"{acc:.1f}", ha="center", va="bottom", fontsize=7,
-                                rotation=90 if len(settings) > 3 else 0,
-                                fontweight="bold" if r["best_in_dataset"] else "normal")
+            # One bar per run (variants are labelled apart by tables.leaderboard_rows), packed per extractor.
+            groups = [sorted((r for r in sub if (r["extractor"], r["random_init"]) == ext), key=setting_label)
+                      for ext in extractors]
+            width = 0.8 / max(len(g) for g in groups)
+            for i, group in enumerate(groups):
+                for j, r in enumerate(group):
+                    x = i + width * (j - (len(group) - 1) / 2)
+                    acc = 100 * r["accuracy"]
+                    below = acc < low  # a baseline under the zoomed axis: drawn to the axis, value said
+                    err = None
+                    if not below and not missing(r["accuracy_ci_low"]) and not missing(r["accuracy_ci_high"]):
+                        err = [[max(0.0, acc - 100 * r["accuracy_ci_low"])], [max(0.0, 100 * r["accuracy_ci_high"] - acc)]]
+                    ax.bar(x, max(acc, low) - low, width * 0.92, bottom=low, color=colour[setting_label(r)],
+                           alpha=0.45 if r["random_init"] else 0.95, hatch="///" if r["random_init"] else None,
+                           edgecolor="#1f2328" if r["best_in_dataset"] else "white",
+                           linewidth=1.6 if r["best_in_dataset"] else 0.5)
+                    if err is not None:
+                        ax.errorbar(x, acc, yerr=err, fmt="none", ecolor="#444444", elinewidth=0.9, capsize=2)
+                    top = max(acc, low) if err is None else 100 * r["accuracy_ci_high"]
+                    ax.text(x, top + lift, f"{acc:.1f}" + (" ↓" if below else ""), ha="center", va="bottom",
+                            fontsize=7, rotation=90 if max(len(g) for g in groups) > 3 else 0,
+                            fontweight="bold" if r["best_in_dataset"] else "normal")
             if dataset in baselines:
                 base = 100 * baselines[dataset]["accuracy"]
-                ax.axhline(base, color="#8a5a00", linestyle="--", linewidth=1)
-                ax.text(len(extractors) - 0.45, base + lift, f"baseline {base:.1f}", ha="right", va="bottom",
-                        fontsize=7, color="#8a5a00")
+                where = base if base >= low else low
+                ax.axhline(where, color="#8a5a00", linestyle="--", linewidth=1)
+                ax.text(-0.55, where + lift, f"baseline {base:.1f}" + (" (below the axis)" if base < low else ""),
+                        ha="left", va="bottom", fontsize=7, color="#8a5a00", zorder=6,
+                        bbox={"facecolor": "white", "edgecolor": "none", "pad": 1, "alpha": 0.85})
             ax.set_xticks(range(len(extractors)))
             ax.set_xticklabels([_short(e) + ("\n(random-init)" if rnd else "") for e, rnd in extractors], fontsize=8)
             ax.set_ylim(low, high)
