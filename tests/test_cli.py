@@ -53,18 +53,25 @@ def test_models_rejects_an_unknown_format():
 
 
 def test_help_of_every_command_is_whole_and_plain_at_80_columns():
+    from typer.testing import CliRunner
+
+    from featurebench.cli import app
+
+    runner = CliRunner()
+    texts = {}
     for command in COMMANDS:
-        result = _cli(command, "--help")
-        assert result.returncode == 0, (command, result.stderr)
-        text = result.stdout
+        result = runner.invoke(app, [command, "--help"], terminal_width=80, prog_name="featurebench")
+        assert result.exit_code == 0, (command, result.output)
+        text = texts[command] = result.stdout
         assert "…" not in text, command
         assert all(len(line) <= 80 for line in text.splitlines()), command
         for placeholder in PLACEHOLDERS:
             assert placeholder not in text, (command, placeholder)
-    extract_help = _cli("extract", "--help").stdout
-    assert "extract [OPTIONS] SOURCE\n" in extract_help
-    assert "[default: efficientnet_lite0]" in " ".join(extract_help.split())  # the whole default, not "efficientnet_lite…"
-    assert "predict [OPTIONS] BUNDLE INPUTS...\n" in _cli("predict", "--help").stdout
+    assert "Usage: featurebench extract [OPTIONS] SOURCE\n" in texts["extract"]
+    assert "[default: efficientnet_lite0]" in " ".join(texts["extract"].split())  # whole, not "efficientnet_lite…"
+    assert "Usage: featurebench predict [OPTIONS] BUNDLE INPUTS...\n" in texts["predict"]
+    piped = _cli("fit", "--help")  # a real pipe at COLUMNS=80, as a user's `| less`
+    assert piped.returncode == 0 and "…" not in piped.stdout and "<str>" not in piped.stdout
 
 
 def test_dash_h_is_help_for_the_app_and_for_commands():
