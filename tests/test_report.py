@@ -340,9 +340,9 @@ def test_variants_are_told_apart_and_no_run_is_dropped(tmp_path):
     matrix = html.split('class="matrix"', 1)[1].split("</table>", 1)[0]
     assert matrix.count("<tr>") == 1 + 6  # header + one row per run: none kept only as "the best of"
     assert "svm · scale standard" in matrix and "finetune · lr 0.0001" in matrix
-    assert "baseline 62.00% (random init: resnet50 + logreg); best is +36.8 points" in html
+    assert "baseline 62.00% (random-init resnet50 + logreg); best is +36.8 points" in html
     md = (tmp_path / "r.md").read_text()
-    assert "6 runs on 1 dataset." in md and "svm · scale none" in md and "62.00 (random init" in md
+    assert "6 runs on 1 dataset." in md and "svm · scale none" in md and "62.00 (random-init resnet50 + logreg)" in md
     assert "| pets | resnet50 | svm · scale standard | 98.80" in md
 
 
@@ -383,3 +383,14 @@ def test_cv_plot_with_several_settings_draws_lines_not_bands():
         assert len(calls) == 1  # one setting: its band is still drawn
     finally:
         matplotlib.axes.Axes.fill_between = original
+
+
+def test_raw_pixel_runs_are_labelled_baselines_and_shown_next_to_the_best(tmp_path):
+    write_run(tmp_path / "res", make_metrics("d__lite0__logreg", dataset="d", extractor="efficientnet_lite0",
+                                             accuracy=0.93))
+    write_run(tmp_path / "res", make_metrics("d__raw__logreg", dataset="d", extractor="raw-pixels", accuracy=0.27))
+    build_report(tmp_path / "res", tmp_path / "r.html", md_path=tmp_path / "r.md", plots=False)
+    html = (tmp_path / "r.html").read_text()
+    assert '<span class="badge baseline">raw pixels baseline</span>' in html
+    assert "baseline 26.67% (raw-pixels + logreg); best is +66.7 points" in html
+    assert "raw-pixels (raw pixels baseline)" in (tmp_path / "r.md").read_text()

@@ -83,6 +83,6 @@ def test_variants_zoom_and_baseline_are_visible_in_the_browser(tmp_path):
     assert sorted(variants) == ["lr 0.0001", "lr 0.001", "scale none", "scale standard"]
     assert len(_rows(dom)) == 6
     assert "do not start at 0" in dom and "dashed line is the dataset's best baseline" in dom
-    assert "baseline 62.00% (random init: resnet50 + logreg)" in dom
+    assert "baseline 62.00% (random-init resnet50 + logreg)" in dom
     stats = dom.split('class="stats"', 1)[1].split("</header>", 1)[0]
     assert "<span>dataset</span>" in stats and "datasets" not in stats

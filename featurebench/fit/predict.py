@@ -2,7 +2,8 @@
 
 The bundle's extractor spec rebuilds the same extractor (model, layer, pooling,
 preprocessing, resize) that made the training features; images go through the
-same robust decoder as ``extract``. Unreadable files are listed, never fatal.
+same robust decoder as ``extract``. Unreadable files are listed (the CLI exits 2 only when nothing
+could be classified).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def _leaderboard_row(index: int, run_id: str, row: dict[str, Any]) -> dict[str, 
     view = {
         "id": run_id, "order": index, "run": row["run"], "dataset": row["dataset"], "extractor": row["extractor"],
         "classifier": row["classifier"], "variant": row["variant"], "setting": setting_label(row),
-        "baseline": row["random_init"], "best": row["best_in_dataset"],
+        "baseline": row["random_init"], "badge": _badge(row), "best": row["best_in_dataset"],
         "rank": row["rank_in_dataset"], "group_start": row["rank_in_dataset"] == 1,
         "cells": [
             {"key": "accuracy", "text": fmt.pct(row["accuracy"]), "sub": fmt.ci(row["accuracy_ci_low"], row["accuracy_ci_high"]),
@@ -155,7 +155,7 @@ def _run_view(run_id: str, run: Run, row: dict[str, Any], with_plots: bool) -> d
     p = m.get("provenance") or {}
     return {
         "id": run_id, "name": run.name, "title": f"{m['dataset']} · {m['extractor']} · {setting_label(row)}",
-        "baseline": run.random_init, "best": row["best_in_dataset"], "rank": row["rank_in_dataset"],
+        "baseline": run.random_init, "badge": _badge(row), "best": row["best_in_dataset"], "rank": row["rank_in_dataset"],
         "dataset": m["dataset"], "kind": m.get("kind") or "features", "path": str(run.path), "notes": list(run.notes),
         "tiles": tiles, "figures": figures, "provenance": _provenance(m), "per_class": per_class, "cv_rows": cv_rows,
         "command": m.get("command") or "", "extract_command": fmt.any_value(p.get("command")) if p.get("command") else "",
@@ -185,8 +185,15 @@ def _matrix(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             top = max(match, key=lambda r: r["accuracy"]) if match else None
             cells.append({"text": fmt.pct(top["accuracy"]) if top else "", "best": bool(top) and top["accuracy"] == best[d],
                           "sort": _num(top["accuracy"]) if top else ""})
-        body.append({"extractor": extractor, "baseline": baseline, "classifier": classifier, "cells": cells})
+        badge = next((_badge(r) for r in rows if (r["extractor"], r["random_init"]) == (extractor, baseline)), "")
+        body.append({"extractor": extractor, "baseline": baseline, "badge": badge, "classifier": classifier,
+                     "cells": cells})
     return {"datasets": datasets, "rows": body}
+
+
+def _badge(row: dict[str, Any]) -> str:
+    """The label a baseline run carries (random-init or raw-pixel features), else ``""``."""
+    return BASELINE_LABEL if row["random_init"] else f"{row['baseline']} baseline" if row["baseline"] else ""
 
 
 def _baseline_note(baseline: dict[str, Any] | None, best: dict[str, Any]) -> str:
@@ -196,8 +203,9 @@ def _baseline_note(baseline: dict[str, Any] | None, best: dict[str, Any]) -> str
     if baseline is best:
         return f"the best run is itself a baseline ({baseline['baseline']})"
     gain = 100 * (best["accuracy"] - baseline["accuracy"])
-    return (f"baseline {fmt.pct(baseline['accuracy'])}% ({baseline['baseline']}: {baseline['extractor']} + "
-            f"{setting_label(baseline)}); best is {gain:+.1f} points")
+    kind = "random-init " if baseline["random_init"] else ""
+    return (f"baseline {fmt.pct(baseline['accuracy'])}% ({kind}{baseline['extractor']} + {setting_label(baseline)}); "
+            f"best is {gain:+.1f} points")
 
 
 def render_html(

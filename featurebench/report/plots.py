@@ -116,7 +116,9 @@ def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str,
     ncols = min(3, len(datasets))
     nrows = math.ceil(len(datasets) / ncols)
     per_dataset = [[r for r in rows if r["dataset"] == d] for d in datasets]
-    panel_w = max(3.2, max(0.9 + 0.35 * len({(r["extractor"], r["random_init"]) for r in sub}) + 0.3 * len(sub)
+    # Each extractor's group needs room for its bars and for its (wrapped) name under them.
+    panel_w = max(3.2, max(0.9 + sum(max(1.25, 0.3 * sum(1 for r in sub if (r["extractor"], r["random_init"]) == ext))
+                                     for ext in {(r["extractor"], r["random_init"]) for r in sub})
                            for sub in per_dataset))
     with _rc():
         legend_w = 1.9 * min(4, len(settings))  # inches the legend's widest row needs
@@ -142,7 +144,7 @@ def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str,
                     if not below and not missing(r["accuracy_ci_low"]) and not missing(r["accuracy_ci_high"]):
                         err = [[max(0.0, acc - 100 * r["accuracy_ci_low"])], [max(0.0, 100 * r["accuracy_ci_high"] - acc)]]
                     ax.bar(x, max(acc, low) - low, width * 0.92, bottom=low, color=colour[setting_label(r)],
-                           alpha=0.45 if r["random_init"] else 0.95, hatch="///" if r["random_init"] else None,
+                           alpha=0.45 if r.get("baseline") else 0.95, hatch="///" if r.get("baseline") else None,
                            edgecolor="#1f2328" if r["best_in_dataset"] else "white",
                            linewidth=1.6 if r["best_in_dataset"] else 0.5)
                     if err is not None:
@@ -159,7 +161,7 @@ def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str,
                         ha="left", va="bottom", fontsize=7, color="#8a5a00", zorder=6,
                         bbox={"facecolor": "white", "edgecolor": "none", "pad": 1, "alpha": 0.85})
             ax.set_xticks(range(len(extractors)))
-            ax.set_xticklabels([_short(e) + ("\n(random-init)" if rnd else "") for e, rnd in extractors], fontsize=8)
+            ax.set_xticklabels([_wrap(e) + ("\n(random-init)" if rnd else "") for e, rnd in extractors], fontsize=8)
             ax.set_ylim(low, high)
             ax.set_xlim(-0.6, len(extractors) - 0.4)
             ax.grid(axis="x", visible=False)
@@ -169,6 +171,19 @@ def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str,
         fig.legend(handles, [_short(c, 48) for c in settings], loc="outside upper center", ncols=min(4, len(settings)),
                    fontsize=8, title=None)
         return _data_uri(fig)
+
+
+def _wrap(text: str, width: int = 16, lines: int = 2) -> str:
+    """A tick label on up to ``lines`` lines of ``width`` characters, broken at ``_``/``-``/spaces."""
+    import re
+    import textwrap
+
+    words = re.sub(r"([_\-])", r"\1 ", " ".join(str(text).split())).split(" ")
+    wrapped = textwrap.wrap(" ".join(words), width, break_long_words=True)
+    joined = [line.replace("_ ", "_").replace("- ", "-") for line in wrapped]
+    if len(joined) > lines:
+        joined = joined[: lines - 1] + [_short(" ".join(joined[lines - 1:]).replace(" ", ""), width)]
+    return "\n".join(line.replace("$", r"\$") for line in joined)
 
 
 def _patch(colour: str):

@@ -168,7 +168,9 @@ def _table(header: list[str], rows: list[list[str]], align: list[str]) -> list[s
 
 def _extractor_cell(row: dict[str, Any]) -> str:
     text = md_escape(row["extractor"])
-    return f"{text} ({BASELINE_LABEL})" if row["random_init"] else text
+    if row["random_init"]:
+        return f"{text} ({BASELINE_LABEL})"
+    return f"{text} ({row['baseline']} baseline)" if row["baseline"] else text
 
 
 def _accuracy_cell(row: dict[str, Any], bold: bool) -> str:
@@ -181,8 +183,8 @@ def _accuracy_cell(row: dict[str, Any], bold: bool) -> str:
 def _baseline_cell(row: dict[str, Any] | None) -> str:
     if row is None:
         return fmt.BLANK
-    return f"{fmt.pct(row['accuracy'])} ({md_escape(row['baseline'])}: {md_escape(row['extractor'])} + " \
-           f"{md_escape(row['classifier'])})"
+    kind = "random-init " if row["random_init"] else ""
+    return f"{fmt.pct(row['accuracy'])} ({kind}{md_escape(row['extractor'])} + {md_escape(setting_label(row))})"
 
 
 def markdown_summary(runs: Iterable[Run], unreadable: Iterable[UnreadableRun] = (), title: str = "featurebench report") -> str:
