@@ -188,9 +188,10 @@ def finetune(
 
     m = result.metrics
     rank5 = f", rank-5 {m['rank5']:.4f}" if m.get("rank5") is not None else ""
-    out.print(f"[green]{result.run_name}[/]: accuracy {m['accuracy']:.4f}{rank5} on {m['n_test']} test images "
-                  f"after {plural(m['epochs_run'], 'epoch')} ({m['fit_seconds']:.0f} s)", soft_wrap=True)
-    out.print(f"Run folder: {result.run_dir} (metrics.json, model.keras, monitor.png)", soft_wrap=True)
+    # Results to stdout (`out` is the --out folder here, not the stdout console).
+    typer.echo(f"{result.run_name}: accuracy {m['accuracy']:.4f}{rank5} on {m['n_test']} test images "
+               f"after {plural(m['epochs_run'], 'epoch')} ({m['fit_seconds']:.0f} s)")
+    typer.echo(f"Run folder: {result.run_dir} (metrics.json, model.keras, monitor.png)")
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
 
