@@ -216,6 +216,8 @@ def fit(
     run_name: Optional[str] = typer.Option(None, "--run-name", help="Run folder name or template: {dataset}, "
                                            "{extractor}, {clf}, {layer}, {pool}, {protocol}, {scale}, {split}, "
                                            "{variant}."),
+    exclude: Optional[Path] = typer.Option(None, "--exclude", help="Rows file (row numbers or stored paths, one a "
+                                           "line; `featurebench audit` writes exclude_rows.txt): refit without them."),
 ) -> None:
     """Grid-search a classifier on the train slice of FEATURES, score it on the test slice, save the run."""
     from featurebench.fit import FitWarning, run_fit
@@ -225,7 +227,7 @@ def fit(
         result = run_fit(features, clf, grid=grid, cv=cv, n_jobs=n_jobs, out=out, force=force,
                          skip_existing=skip_existing, scale=scale, protocol=protocol, stratified=stratified,
                          test_file=test_file, seed=seed, max_memory=max_memory, run_name=run_name,
-                         command=_command_line())
+                         command=_command_line(), exclude=exclude)
     _print_warnings(result.warnings)
     typer.echo(result.describe())
 

@@ -4,8 +4,8 @@ Steps: open the file, resolve the grid and split, load the train slice once as
 float32 (or train out of core when it exceeds the memory budget), search on the
 train slice only, refit, predict the test rows block by block, then write the
 run folder atomically: ``metrics.json``, ``cv_results.csv``,
-``classification_report.txt``, ``confusion.csv``, ``model.skops`` (and
-``split.json`` for a stratified split).
+``classification_report.txt``, ``confusion.csv``, ``predictions.csv`` (one line per
+test row), ``model.skops`` (and ``split.json`` for a stratified split).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from featurebench.errors import FeaturebenchError
 from featurebench.fit import record
 from featurebench.fit.bundle import BUNDLE_NAME, extractor_spec, save_bundle
 from featurebench.fit.classifiers import get_classifier
+from featurebench.fit.exclude import PREDICTIONS_FILE, exclude_rows, predictions_csv, read_rows_file
 from featurebench.fit.grids import load_grid, main_param
 from featurebench.fit.memory import in_memory_bytes, parse_memory
 from featurebench.fit.rows import block_rows, iter_rows, read_selection
@@ -67,6 +68,7 @@ class RunResult:
             f"fit {m['fit_seconds']:.2f} s, predict {m['predict_seconds']:.2f} s"
             + (" [out of core]" if m.get("out_of_core") else ""),
             f"wrote {self.run_dir}/ (metrics.json, cv_results.csv, classification_report.txt, confusion.csv, "
+            f"{PREDICTIONS_FILE}, "
             f"{BUNDLE_NAME})",
         ]
         return "\n".join(lines)
@@ -90,7 +92,8 @@ def dataset_name(attrs: dict[str, Any], path: Path) -> str:
 
 
 def run_name_for(features: FeatureFile, clf: str, protocol: str = "grid", scale: str = "none",
-                 split_kind: str = "index", test_path: Path | None = None, template: str | None = None) -> str:
+                 split_kind: str = "index", test_path: Path | None = None, template: str | None = None,
+                 exclude_path: Path | None = None) -> str:
     """The run folder name from ``template`` (default :data:`RUN_NAME_TEMPLATE`)."""
     variant = ""
     if protocol != "grid":
@@ -101,6 +104,8 @@ def run_name_for(features: FeatureFile, clf: str, protocol: str = "grid", scale:
         variant += "__stratified"
     if test_path is not None:
         variant += f"__test-{test_path.stem}"
+    if exclude_path is not None:
+        variant += f"__exclude-{exclude_path.stem}"
     fields = {"dataset": dataset_name(features.attrs, features.path), "extractor": extractor_name(features.attrs),
               "clf": clf, "layer": features.attrs.get("layer", ""), "pool": features.attrs.get("pool", ""),
               "protocol": protocol, "scale": scale, "split": split_kind, "variant": variant}
@@ -159,11 +164,13 @@ def run_fit(features_path: str | Path, clf: str = "logreg", grid: str | dict | l
             n_jobs: int | None = -1, out: str | Path = "results", force: bool = False, skip_existing: bool = False,
             scale: str = "none", protocol: str = "grid", stratified: bool = False,
             test_file: str | Path | None = None, seed: int = 42, max_memory: str | int | None = None,
-            run_name: str | None = None, command: str | None = None, n_boot: int = 1000) -> RunResult:
+            run_name: str | None = None, command: str | None = None, n_boot: int = 1000,
+            exclude: str | Path | None = None) -> RunResult:
     """Search, refit, evaluate and record one classifier on one feature file.
 
     ``grid``: a preset name, JSON text, a YAML/JSON file or a mapping (default: the classifier's).
     ``run_name``: a name or a template with ``{dataset}``, ``{extractor}``, ``{clf}``, ... fields.
+    ``exclude``: a rows file (row numbers or stored paths, one a line) whose rows neither train nor test.
     Refuses to replace an existing run folder unless ``force``; ``skip_existing`` returns it instead.
     """
     spec = get_classifier(clf)
@@ -177,12 +184,14 @@ def run_fit(features_path: str | Path, clf: str = "logreg", grid: str | dict | l
     command = command if command is not None else shlex.join(sys.argv)
     features_path = Path(features_path)
     return _run(features_path, spec.name, grid, cv, n_jobs, Path(out), force, skip_existing, scale, protocol,
-                stratified, test_file, seed, budget, run_name, command, n_boot)
+                stratified, test_file, seed, budget, run_name, command, n_boot,
+                Path(exclude) if exclude is not None else None)
 
 
 def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | None, out: Path, force: bool,
          skip_existing: bool, scale: str, protocol: str, stratified: bool, test_file: str | Path | None,
-         seed: int, budget: int, run_name: str | None, command: str, n_boot: int) -> RunResult:
+         seed: int, budget: int, run_name: str | None, command: str, n_boot: int,
+         exclude: Path | None = None) -> RunResult:
     import json
 
     from featurebench.fit import metrics as M
@@ -199,7 +208,7 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
     try:
         split_kind = "test-file" if test_features is not None else ("stratified" if stratified else "index")
         name = run_name_for(features, clf, protocol, scale, split_kind,
-                            Path(test_file) if test_file is not None else None, run_name)
+                            Path(test_file) if test_file is not None else None, run_name, exclude)
         run_dir = out / name
         if run_dir.exists():
             if skip_existing and (run_dir / "metrics.json").is_file():
@@ -210,6 +219,9 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
                     "or --out/--run-name to write elsewhere."
                 )
         split = make_split(features, stratified, test_features, seed)
+        excluded = read_rows_file(exclude, features) if exclude is not None else None
+        if excluded is not None:
+            split = exclude_rows(split, excluded)
         classes, y_train = _encode(split.y_train)
         n_train, dim = len(split.train), features.feature_dim
         workers = effective_jobs(n_jobs)
@@ -261,7 +273,10 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
             "provenance": record.provenance(attrs), "versions": record.versions(), "command": command,
             "created": record.now_iso(),
             # Beyond the schema's required keys:
-            "split_detail": split.describe(), "protocol": protocol, "scale": scale, "scoring": result.scoring,
+            "split_detail": {**split.describe(), **({"excluded_rows": len(excluded), "exclude_file": str(exclude),
+                                                       "train_rows": None, "test_rows": None}
+                                                      if excluded is not None else {})},
+            "protocol": protocol, "scale": scale, "scoring": result.scoring,
             "search_method": result.method, "cv_folds": result.n_splits, "seed": seed,
             "search_seconds": round(result.search_seconds, 4), "refit_seconds": round(result.refit_seconds, 4),
             "load_seconds": round(load_seconds, 4), "score_kind": score_kind, "out_of_core": out_of_core,
@@ -275,6 +290,8 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
                                          f"({len(split.test)} test rows, {split.kind} split)\n\n"
                                          + M.classification_report_text(split.y_test, y_pred, split.label_names),
             "confusion.csv": M.confusion_csv(evaluation["confusion"]),
+            PREDICTIONS_FILE: predictions_csv(split.test.numbers(), test_source.paths, split.y_test, y_pred, scores,
+                                              split.label_names),
         }
         if split.kind == "stratified":
             files["split.json"] = json.dumps({"seed": seed, "train_fraction": split.train_fraction,
