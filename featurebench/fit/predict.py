@@ -93,8 +93,9 @@ def _weights_arg(spec: dict[str, Any], weights: str | None) -> str:
 
 
 def build_extractor(spec: dict[str, Any], model: str | None = None, weights: str | None = None,
-                    unsafe_model: bool = False, sink: list[str] | None = None) -> Any:
-    """Rebuild the extractor described by a bundle's spec (``model``/``weights`` override locations)."""
+                    unsafe_model: bool = False, sink: list[str] | None = None, engine: str | None = None) -> Any:
+    """Rebuild the extractor described by a bundle's spec (``model``/``weights`` override locations;
+    ``engine``: what runs a Keras model, default OpenVINO; ``explain`` needs ``tensorflow`` for gradients)."""
     from featurebench.extractors import load_extractor
 
     source = spec.get("model_source") or "registry"
@@ -116,6 +117,8 @@ def build_extractor(spec: dict[str, Any], model: str | None = None, weights: str
     layer = spec.get("layer") or None
     kwargs = dict(weights=_weights_arg(spec, weights), pool=pool, seed=seed, preprocess=preprocess,
                   unsafe_model=unsafe_model)
+    if source != "tflite":
+        kwargs["engine"] = engine
     if source == "tflite":
         # The default output tensor is cheapest; ask for a named tensor only if the spec used another one.
         extractor = load_extractor(model, layer=None, **kwargs)
