@@ -281,11 +281,13 @@ def report(
     output: Path = typer.Option(Path("report.html"), "-o", "--output", help="Self-contained HTML report to write."),
     md: Optional[Path] = typer.Option(None, "--md", help="Also write a Markdown summary (leaderboard + best per dataset)."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write a CSV table of all runs."),
+    heatmaps: bool = typer.Option(False, "--heatmaps", help="Draw the gallery of mistakes as heatmap overlays "
+                                  "(loads each run's model; slower)."),
 ) -> None:
     """Every run under RESULTS_DIR side by side: HTML with plots (+ Markdown, CSV)."""
     from featurebench.report import build_report
 
-    typer.echo(build_report(results_dir, output, md_path=md, csv_path=csv).describe())
+    typer.echo(build_report(results_dir, output, md_path=md, csv_path=csv, heatmaps=heatmaps).describe())
 
 
 @app.command()
@@ -320,6 +322,18 @@ def _register_finetune_commands() -> None:
 
 
 _register_finetune_commands()
+
+
+def _register_look_inside_commands() -> None:
+    # Their modules import TensorFlow / scikit-learn only inside the command bodies.
+    from featurebench.audit import commands as audit_commands
+    from featurebench.explain import commands as explain_commands
+
+    app.command()(explain_commands.explain)
+    app.command()(audit_commands.audit)
+
+
+_register_look_inside_commands()
 
 
 def _command_line() -> str:

@@ -58,12 +58,14 @@ def build_report(
     csv_path: str | Path | None = None,
     *,
     plots: bool = True,
+    heatmaps: bool = False,
 ) -> ReportSummary:
     """Collect every run under ``results_dir`` and write the HTML report (and optionally Markdown/CSV).
 
     Runs whose ``metrics.json`` is missing or broken are listed as unreadable (with the reason) in
     every output; the rest are still reported. Raises :class:`FeaturebenchError` when the folder
     does not exist or holds no readable run. ``plots=False`` skips the images (faster; for tests).
+    ``heatmaps=True`` draws the gallery of mistakes as heatmap overlays (loads each run's model: TensorFlow).
     """
     from featurebench.report import html, tables
 
@@ -75,7 +77,8 @@ def build_report(
             f"no readable run under {results_dir}: expected {results_dir}/<run-name>/metrics.json "
             f"as written by `featurebench fit --out {results_dir}`." + (f" Unreadable:{reasons}" if reasons else ""))
     pairs = tables.leaderboard_rows(collection.runs)
-    page = html.render_html(pairs, collection.unreadable, results_dir=results_dir, with_plots=plots)
+    page = html.render_html(pairs, collection.unreadable, results_dir=results_dir, with_plots=plots,
+                             heatmaps=heatmaps)
     summary = ReportSummary(results_dir, [run for run, _ in pairs], list(collection.unreadable),
                             tables.write_text(page, html_path),
                             best={row["dataset"]: run for run, row in pairs if row["best_in_dataset"]})

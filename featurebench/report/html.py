@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from featurebench.report import formatting as fmt
+from featurebench.report import gallery
 from featurebench.report import plots
 from featurebench.report.collect import Run, UnreadableRun
 from featurebench.report.tables import BASELINE_LABEL, dataset_baselines, setting_label
@@ -123,7 +124,7 @@ def _provenance(m: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def _run_view(run_id: str, run: Run, row: dict[str, Any], with_plots: bool) -> dict[str, Any]:
+def _run_view(run_id: str, run: Run, row: dict[str, Any], with_plots: bool, heatmaps: bool = False) -> dict[str, Any]:
     m = run.metrics
     tiles = [
         ("Accuracy", fmt.pct(m["accuracy"]) + "%", fmt.ci(row["accuracy_ci_low"], row["accuracy_ci_high"])),
@@ -160,6 +161,7 @@ def _run_view(run_id: str, run: Run, row: dict[str, Any], with_plots: bool) -> d
         "tiles": tiles, "figures": figures, "provenance": _provenance(m), "per_class": per_class, "cv_rows": cv_rows,
         "command": m.get("command") or "", "extract_command": fmt.any_value(p.get("command")) if p.get("command") else "",
         "attributes": [(str(k), fmt.any_value(val)) for k, val in sorted(p.items())],
+        "mistakes": gallery.mistakes_view(run, heatmaps), "audit": gallery.audit_view(run),
     }
 
 
@@ -213,6 +215,7 @@ def render_html(
     unreadable: Sequence[UnreadableRun] = (),
     results_dir: str | Path = "",
     with_plots: bool = True,
+    heatmaps: bool = False,
 ) -> str:
     """The report page for runs in leaderboard order (``tables.leaderboard_rows``)."""
     from featurebench import __version__
@@ -246,7 +249,7 @@ def render_html(
         "n_dataset_baselines": len(baselines),
         "matrix": _matrix(rows),
         "best_cards": best_cards,
-        "runs": [_run_view(run_id, run, row, with_plots) for run_id, (run, row) in zip(ids, pairs)],
+        "runs": [_run_view(run_id, run, row, with_plots, heatmaps) for run_id, (run, row) in zip(ids, pairs)],
         "unreadable": [{"name": u.name, "path": str(u.path), "reason": u.reason} for u in unreadable],
         "baseline_label": BASELINE_LABEL,
     }

@@ -1,0 +1,27 @@
+"""Typer command function for ``audit`` (registered in cli.py; scikit-learn loads inside the body)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def audit(
+    features: Path = typer.Argument(..., help="Feature file (.h5) written by `featurebench extract`."),
+    run: Optional[Path] = typer.Option(None, "--run", help="A fit run folder on this file: use its test rows "
+                                       "and predictions, and write audit.json there (the report shows it)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for audit.json without --run "
+                                       "(default: FEATURES with the suffix .audit)."),
+    threshold: float = typer.Option(0.95, "--threshold", help="Cosine similarity (features centred on the train "
+                                    "mean) from which a train/test pair is a near-duplicate."),
+    labels: bool = typer.Option(True, "--labels/--no-labels", help="Look for label issues (confident learning; "
+                                "needs the [audit] extra)."),
+    folds: int = typer.Option(5, "--folds", help="Folds of the out-of-fold probabilities for the label audit."),
+    seed: int = typer.Option(42, "--seed", help="Seed of the folds."),
+) -> None:
+    """Find near-duplicates across the split, label issues, outliers and class imbalance."""
+    from featurebench.audit.run import run_audit
+
+    typer.echo(run_audit(features, run, out, threshold, labels, folds, seed).describe())
