@@ -14,8 +14,11 @@ def audit(
                                        "and predictions, and write audit.json there (the report shows it)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for audit.json without --run "
                                        "(default: FEATURES with the suffix .audit)."),
-    threshold: float = typer.Option(0.95, "--threshold", help="Cosine similarity (features centred on the train "
-                                    "mean) from which a train/test pair is a near-duplicate."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Cosine similarity (features centred on the "
+                                              "train mean) from which a train/test pair is a near-duplicate "
+                                              "(default: adaptive, see --ratio)."),
+    ratio: float = typer.Option(0.25, "--ratio", help="Adaptive threshold: a near-duplicate pair is this many times "
+                                "closer than the median nearest-neighbour distance between train rows."),
     labels: bool = typer.Option(True, "--labels/--no-labels", help="Look for label issues (confident learning; "
                                 "needs the [audit] extra)."),
     folds: int = typer.Option(5, "--folds", help="Folds of the out-of-fold probabilities for the label audit."),
@@ -24,4 +27,4 @@ def audit(
     """Find near-duplicates across the split, label issues, outliers and class imbalance."""
     from featurebench.audit.run import run_audit
 
-    typer.echo(run_audit(features, run, out, threshold, labels, folds, seed).describe())
+    typer.echo(run_audit(features, run, out, threshold, ratio, labels, folds, seed).describe())

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from featurebench.audit.duplicates import DEFAULT_THRESHOLD, near_duplicates
+from featurebench.audit.duplicates import DEFAULT_RATIO, near_duplicates
 from featurebench.audit.outliers import imbalance, outliers
 from featurebench.errors import FeaturebenchError
 from featurebench.fit.exclude import PREDICTIONS_FILE
@@ -41,7 +41,7 @@ class AuditResult:
         r = self.record
         dup = r["near_duplicates"]
         acc = dup["accuracy"]
-        lines = [f"{len(dup['pairs'])} near-duplicate train/test pair(s) at cosine >= {dup['threshold']} "
+        lines = [f"{len(dup['pairs'])} near-duplicate train/test pair(s) at cosine >= {dup['threshold']:.4f} "
                  f"({dup['test_rows_affected']} test row(s)); {len(dup['exact_duplicates'])} byte-identical file(s)"]
         if acc:
             lines.append(f"  test accuracy {acc['all']:.4f} -> {acc['without_duplicates']:.4f} without them "
@@ -93,12 +93,14 @@ def _accuracy(correct: dict[int, bool], dropped: set[int], source: str) -> dict[
 
 
 def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out: str | Path | None = None,
-              threshold: float = DEFAULT_THRESHOLD, labels: bool = True, folds: int = 5, seed: int = 42,
+              threshold: float | None = None, ratio: float = DEFAULT_RATIO, labels: bool = True, folds: int = 5, seed: int = 42,
               max_listed: int = 200) -> AuditResult:
     """Audit a feature file: near-duplicates across the split, label issues, outliers, imbalance."""
     started = time.perf_counter()
-    if not 0 < threshold <= 1:
+    if threshold is not None and not 0 < threshold <= 1:
         raise FeaturebenchError(f"--threshold {threshold}: a cosine similarity in (0, 1]")
+    if not 0 < ratio < 1:
+        raise FeaturebenchError(f"--ratio {ratio}: a fraction of the typical nearest-neighbour distance, in (0, 1)")
     with open_feature_file(features_path) as features:
         X = features.read_rows()
         y = features.labels.astype(np.int64)
@@ -118,7 +120,7 @@ def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out:
     train = np.setdiff1d(np.arange(n), test)
     if correct is None:
         correct = _reference_correct(X, y, train, test)
-    pairs = near_duplicates(X, train, test, threshold)
+    pairs, used = near_duplicates(X, train, test, threshold, ratio)
     dup_test = {p.test_row for p in pairs}
     path_row = {p: i for i, p in enumerate(paths)}
     test_set = set(test.tolist())
@@ -130,7 +132,9 @@ def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out:
         "extractor": str(attrs.get("model") or ""), "run": str(run_path) if run_path else None,
         "n_rows": n, "n_train": len(train), "n_test": len(test), "label_names": list(names),
         "near_duplicates": {
-            "threshold": threshold, "centred_on": "train mean",
+            "threshold": round(used, 6), "threshold_rule": (f"cosine >= {threshold} (given)" if threshold is not None else
+                f"adaptive: {ratio} x the median nearest-neighbour distance of train rows"),
+            "centred_on": "train mean",
             "pairs": [{"train_row": p.train_row, "test_row": p.test_row, "train_path": paths[p.train_row],
                        "test_path": paths[p.test_row], "similarity": round(p.similarity, 5)} for p in pairs],
             "test_rows_affected": len(dup_test), "exact_duplicates": exact,

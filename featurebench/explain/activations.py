@@ -28,7 +28,7 @@ def layer_model(model: Any, layer: str) -> Any:
     if len(target.output.shape) != 4:
         raise FeaturebenchError(f"layer {layer!r} outputs shape {tuple(target.output.shape)}: pick a layer whose "
                                 "output is a (height, width, channels) map")
-    return keras.Model(model.input, target.output)
+    return keras.Model(model.inputs[0], target.output)
 
 
 def activation_grid(model: Any, image: np.ndarray, preprocess: Callable[[np.ndarray], np.ndarray], layer: str,

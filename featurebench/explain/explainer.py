@@ -74,13 +74,7 @@ def _top(scores: np.ndarray, k: int) -> list[int]:
 
 def _bundle_explainer(path: Path, layer: str | None, trust: bool, model: str | None, weights: str | None,
                       unsafe_model: bool) -> Explainer:
-    import keras
-
-    from featurebench.explain.cam import CAM_POOLS, class_activation_maps, linear_head
-    from featurebench.explain.gradcam import grad_cam, gradient_model, numeric_gradients
     from featurebench.fit.bundle import load_bundle
-    from featurebench.fit.metrics import estimator_scores
-    from featurebench.fit.predict import build_extractor
 
     bundle = load_bundle(path, trust=trust)
     spec = bundle.extractor
@@ -90,6 +84,13 @@ def _bundle_explainer(path: Path, layer: str | None, trust: bool, model: str | N
                                f"{spec.get('model_path') or spec.get('model')}")
     if source == "savedmodel":
         raise heatmaps_refused(f"the bundle {path} was trained on features of a SavedModel")
+    import keras
+
+    from featurebench.explain.cam import CAM_POOLS, class_activation_maps, linear_head
+    from featurebench.explain.gradcam import grad_cam, gradient_model, numeric_gradients
+    from featurebench.fit.metrics import estimator_scores
+    from featurebench.fit.predict import build_extractor
+
     sink: list[str] = []
     extractor = build_extractor(spec, model, weights, unsafe_model, sink, engine="tensorflow")
     feature_net = extractor.model
@@ -103,7 +104,7 @@ def _bundle_explainer(path: Path, layer: str | None, trust: bool, model: str | N
 
     if head is not None and pool in CAM_POOLS and layer is None:
         W, _ = head
-        conv = keras.Model(feature_net.input, feature_net.get_layer(f"featurebench_{pool}").input)
+        conv = keras.Model(feature_net.inputs[0], feature_net.get_layer(f"featurebench_{pool}").input)
         conv_layer = str(extractor.provenance.get("layer"))
 
         def run(image: np.ndarray, k: int):

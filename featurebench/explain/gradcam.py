@@ -40,7 +40,7 @@ def gradient_model(model: Any, layer: str | None) -> tuple[Any, str]:
                                 f"{', '.join(spatial[-10:])} (`featurebench inspect` lists all)") from None
     if len(target.output.shape) != 4:
         raise FeaturebenchError(f"--layer {name!r} outputs shape {tuple(target.output.shape)}, not a spatial map")
-    return keras.Model(model.input, [target.output, model.output]), name
+    return keras.Model(model.inputs[0], [target.output, model.output]), name
 
 
 def grad_cam(grad_model: Any, batch: np.ndarray, output_gradients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
