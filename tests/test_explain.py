@@ -90,7 +90,7 @@ def test_bundle_cam_is_the_direct_computation_on_a_tiny_keras_model(tiny_model_f
         raw = np.tensordot(A, W[["plain", "patch"].index(label)], axes=([2], [0]))
         expected = (raw - raw.min()) / (raw.max() - raw.min())
         np.testing.assert_allclose(heat, expected, atol=1e-5)
-    with pytest.raises(FeaturebenchError, match="not a layer"):
+    with pytest.raises(FeaturebenchError, match="not a layer of"):
         load_explainer(run.run_dir, layer="no_such_layer")
 
 

@@ -11,7 +11,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from featurebench.errors import FeaturebenchError
 from featurebench.explain.overlay import grid, to_uint8
 
 
@@ -19,16 +18,9 @@ def layer_model(model: Any, layer: str) -> Any:
     """``model`` cut at ``layer`` (its output must be a spatial map)."""
     import keras
 
-    try:
-        target = model.get_layer(layer)
-    except ValueError:
-        spatial = [lay.name for lay in model.layers if len(getattr(getattr(lay, "output", None), "shape", ())) == 4]
-        raise FeaturebenchError(f"layer {layer!r} is not in {model.name}; layers with spatial outputs include "
-                                f"{', '.join(spatial[-8:])} (`featurebench inspect` lists all)") from None
-    if len(target.output.shape) != 4:
-        raise FeaturebenchError(f"layer {layer!r} outputs shape {tuple(target.output.shape)}: pick a layer whose "
-                                "output is a (height, width, channels) map")
-    return keras.Model(model.inputs[0], target.output)
+    from featurebench.explain.gradcam import spatial_layer
+
+    return keras.Model(model.inputs[0], spatial_layer(model, layer).output)
 
 
 def activation_grid(model: Any, image: np.ndarray, preprocess: Callable[[np.ndarray], np.ndarray], layer: str,

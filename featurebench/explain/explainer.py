@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -147,17 +147,11 @@ def _run_folder_info(folder: Path) -> tuple[list[str] | None, str]:
 
 
 def _keras_explainer(path: Path, layer: str | None, preprocess: str, unsafe_model: bool) -> Explainer:
-    import keras
-
     from featurebench.explain.gradcam import grad_cam, gradient_model
     from featurebench.extractors.preprocessing import get_preprocessor
+    from featurebench.finetune.inspection import load_keras_model
 
-    try:
-        net = keras.models.load_model(path, compile=False, safe_mode=not unsafe_model)
-    except ValueError as exc:
-        if "Lambda" in str(exc) or "safe_mode" in str(exc):
-            raise FeaturebenchError(f"{path} contains a Lambda layer; pass --unsafe-model only if you trust it.") from None
-        raise FeaturebenchError(f"Could not load Keras model {path}: {exc}") from None
+    net, _, _ = load_keras_model(str(path), unsafe=unsafe_model)
     if len(net.output_shape) != 2:
         raise FeaturebenchError(f"{path} outputs shape {net.output_shape}: explain needs a classifier "
                                 "(one score per class); for a feature extractor, fit a bundle and explain that")

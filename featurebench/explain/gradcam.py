@@ -27,20 +27,26 @@ def last_conv_layer(model: Any) -> str:
     raise FeaturebenchError(f"{model.name} has no layer with a spatial (4-D) output: nothing to draw a heatmap on")
 
 
+def spatial_layer(model: Any, name: str) -> Any:
+    """The layer ``name`` of ``model``, which must output a spatial (4-D) map; clear errors otherwise."""
+    try:
+        target = model.get_layer(name)
+    except ValueError:
+        spatial = [lay.name for lay in model.layers if len(getattr(getattr(lay, "output", None), "shape", ())) == 4]
+        raise FeaturebenchError(f"layer {name!r} is not a layer of {model.name}; layers with spatial outputs include "
+                                f"{', '.join(spatial[-10:])} (`featurebench inspect` lists all)") from None
+    if len(target.output.shape) != 4:
+        raise FeaturebenchError(f"layer {name!r} outputs shape {tuple(target.output.shape)}, not a spatial "
+                                "(height, width, channels) map")
+    return target
+
+
 def gradient_model(model: Any, layer: str | None) -> tuple[Any, str]:
     """A model returning ``[layer output, model output]`` (default layer: :func:`last_conv_layer`)."""
     import keras
 
     name = layer or last_conv_layer(model)
-    try:
-        target = model.get_layer(name)
-    except ValueError:
-        spatial = [lay.name for lay in model.layers if len(getattr(getattr(lay, "output", None), "shape", ())) == 4]
-        raise FeaturebenchError(f"--layer {name!r} is not a layer of {model.name}; layers with spatial outputs: "
-                                f"{', '.join(spatial[-10:])} (`featurebench inspect` lists all)") from None
-    if len(target.output.shape) != 4:
-        raise FeaturebenchError(f"--layer {name!r} outputs shape {tuple(target.output.shape)}, not a spatial map")
-    return keras.Model(model.inputs[0], [target.output, model.output]), name
+    return keras.Model(model.inputs[0], [spatial_layer(model, name).output, model.output]), name
 
 
 def grad_cam(grad_model: Any, batch: np.ndarray, output_gradients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
