@@ -71,12 +71,18 @@ def test_bundle_cam_is_the_direct_computation_on_a_tiny_keras_model(tiny_model_f
     from featurebench.extractors import load_extractor
     from featurebench.fit.run import run_fit
 
+    from conftest import write_image
+
     extractor = load_extractor(str(tiny_model_file), layer="conv", pool="avg", engine="tensorflow")
     images, y = _images(40)
     feats = extractor.extract(images)
     attrs = {k: v for k, v in extractor.provenance.items() if isinstance(v, (str, int, float, bool))}
-    attrs["input_size"] = "[32, 32]"
-    path = write_feature_arrays(tmp_path / "tiny.h5", feats, y, ["plain", "patch"], attrs=attrs)
+    attrs.update(input_size="[32, 32]", source=str(tmp_path / "src"))
+    paths = [str(write_image(tmp_path / "src" / f"img_{i:02d}.png", im).relative_to(tmp_path / "src"))
+             for i, im in enumerate(images)]
+    y_file = y.copy()
+    y_file[34:] = 1 - y_file[34:]  # six wrong test labels: the gallery has mistakes to show
+    path = write_feature_arrays(tmp_path / "tiny.h5", feats, y_file, ["plain", "patch"], paths=paths, attrs=attrs)
     run = run_fit(path, "logreg", grid='{"C": [1]}', scale="standard", out=tmp_path / "r", n_jobs=1, n_boot=20)
     explainer = load_explainer(run.run_dir)
     assert explainer.method == "cam" and explainer.layer == "conv"
@@ -92,6 +98,12 @@ def test_bundle_cam_is_the_direct_computation_on_a_tiny_keras_model(tiny_model_f
         np.testing.assert_allclose(heat, expected, atol=1e-5)
     with pytest.raises(FeaturebenchError, match="not a layer of"):
         load_explainer(run.run_dir, layer="no_such_layer")
+    from featurebench.report.collect import read_run
+    from featurebench.report.gallery import mistakes_view
+
+    view = mistakes_view(read_run(run.run_dir, run.run_name), heatmaps=True)
+    assert view["n_wrong"] >= 1 and "heatmaps: cam on layer conv" in view["notes"][0]
+    assert all(item["src"].startswith("data:image/jpeg;base64,") for item in view["items"])
 
 
 def test_grad_cam_highlights_a_planted_bright_patch(tmp_path: Path) -> None:
