@@ -121,7 +121,7 @@ def _bundle_explainer(path: Path, layer: str | None, trust: bool, model: str | N
 
     def run(image: np.ndarray, k: int):
         batch = extractor.preprocess(image[None])
-        feats = np.asarray(feature_net(batch, training=False), dtype=np.float32)
+        feats = np.asarray(grad_model(batch, training=False)[1], dtype=np.float32)
         scores = scores_of(feats)[0]
         order = _top(scores, k)
         gradients = head[0][order] if head is not None else numeric_gradients(scores_of, feats[0])[order]
