@@ -6,6 +6,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
+
+console = Console(stderr=True)
 
 
 def audit(
@@ -27,4 +30,5 @@ def audit(
     """Find near-duplicates across the split, label issues, outliers and class imbalance."""
     from featurebench.audit.run import run_audit
 
-    typer.echo(run_audit(features, run, out, threshold, ratio, labels, folds, seed).describe())
+    say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731 - progress on stderr
+    typer.echo(run_audit(features, run, out, threshold, ratio, labels, folds, seed, say=say).describe())

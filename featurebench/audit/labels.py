@@ -9,6 +9,7 @@ joint, pruned by noise rate) and ranks the flagged rows by self-confidence, lowe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -26,8 +27,9 @@ class LabelIssue:
 
 
 def out_of_fold_probabilities(X: np.ndarray, y: np.ndarray, n_classes: int, folds: int = 5, seed: int = 42,
-                              C: float = 1.0) -> np.ndarray:
-    """``(N, n_classes)`` probabilities of each row from a model that never saw that row."""
+                              C: float = 1.0, progress: Callable[[str], Any] | None = None) -> np.ndarray:
+    """``(N, n_classes)`` probabilities of each row from a model that never saw that row
+    (``progress`` gets a line after each fold)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
@@ -38,10 +40,12 @@ def out_of_fold_probabilities(X: np.ndarray, y: np.ndarray, n_classes: int, fold
     if k < 2:
         raise FeaturebenchError("label audit needs at least 2 rows in every class present")
     probs = np.zeros((len(y), n_classes))
-    for train, held in StratifiedKFold(k, shuffle=True, random_state=seed).split(X, y):
+    for fold, (train, held) in enumerate(StratifiedKFold(k, shuffle=True, random_state=seed).split(X, y), 1):
         model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=1000))
         model.fit(X[train], y[train])
         probs[np.ix_(held, model.classes_)] = model.predict_proba(X[held])
+        if progress is not None:
+            progress(f"label issues: fold {fold}/{k} done")
     return probs
 
 

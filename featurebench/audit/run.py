@@ -12,7 +12,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -94,9 +94,15 @@ def _accuracy(correct: dict[int, bool], dropped: set[int], source: str) -> dict[
 
 def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out: str | Path | None = None,
               threshold: float | None = None, ratio: float = DEFAULT_RATIO, labels: bool = True, folds: int = 5, seed: int = 42,
-              max_listed: int = 200) -> AuditResult:
-    """Audit a feature file: near-duplicates across the split, label issues, outliers, imbalance."""
+              max_listed: int = 200, say: Callable[[str], Any] | None = None) -> AuditResult:
+    """Audit a feature file: near-duplicates across the split, label issues, outliers, imbalance.
+
+    ``say`` receives a line per stage (with the elapsed seconds) while it works."""
     started = time.perf_counter()
+
+    def stage(text: str) -> None:
+        if say is not None:
+            say(f"[{time.perf_counter() - started:6.1f} s] {text}")
     if threshold is not None and not 0 < threshold <= 1:
         raise FeaturebenchError(f"--threshold {threshold}: a cosine similarity in (0, 1]")
     if not 0 < ratio < 1:
@@ -120,6 +126,7 @@ def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out:
     train = np.setdiff1d(np.arange(n), test)
     if correct is None:
         correct = _reference_correct(X, y, train, test)
+    stage(f"near-duplicates: {len(test)} test x {len(train)} train rows")
     pairs, used = near_duplicates(X, train, test, threshold, ratio)
     dup_test = {p.test_row for p in pairs}
     path_row = {p: i for i, p in enumerate(paths)}
@@ -143,7 +150,8 @@ def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out:
     if labels:
         from featurebench.audit.labels import find_label_issues, out_of_fold_probabilities
 
-        probs = out_of_fold_probabilities(X, y, len(names), folds, seed)
+        stage(f"label issues: {folds}-fold out-of-fold logistic regression on {n} rows")
+        probs = out_of_fold_probabilities(X, y, len(names), folds, seed, progress=stage)
         issues = find_label_issues(y, probs)
         record["label_issues"] = {
             "method": f"confident learning (cleanlab) on {folds}-fold out-of-fold logistic-regression probabilities",
@@ -152,6 +160,7 @@ def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out:
                      for i in issues]}
     else:
         record["label_issues"] = {"skipped": "--no-labels"}
+    stage("outliers and class balance")
     flagged, cut = outliers(X, y)
     record["outliers"] = {"cutoff": cut, "rule": "cosine distance to the nearest class centroid > Q3 + 3 IQR",
                           "rows": [{"row": o.row, "path": paths[o.row], "label": names[o.label],
