@@ -20,6 +20,7 @@ from featurebench.audit.duplicates import DEFAULT_RATIO, near_duplicates
 from featurebench.audit.outliers import imbalance, outliers
 from featurebench.errors import FeaturebenchError
 from featurebench.fit.exclude import PREDICTIONS_FILE
+from featurebench.fit.memory import human_bytes, parse_memory
 from featurebench.store.reader import open_feature_file
 
 AUDIT_FILE = "audit.json"
@@ -108,6 +109,12 @@ def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out:
     if not 0 < ratio < 1:
         raise FeaturebenchError(f"--ratio {ratio}: a fraction of the typical nearest-neighbour distance, in (0, 1)")
     with open_feature_file(features_path) as features:
+        need = features.n_rows * features.feature_dim * 4 * 4  # the rows, a centred copy, a fold's scaled copies
+        if need > parse_memory(None):
+            raise FeaturebenchError(
+                f"auditing {features.path} needs about {human_bytes(need)} ({features.n_rows} x {features.feature_dim} "
+                f"features in memory), more than half the available memory ({human_bytes(parse_memory(None))}); "
+                "audit an average-pooled extraction (e.g. `--pool avg`) or a smaller dataset")
         X = features.read_rows()
         y = features.labels.astype(np.int64)
         names, paths, attrs = features.label_names, features.paths, features.attrs
