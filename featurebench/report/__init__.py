@@ -3,8 +3,10 @@
     from featurebench.report import build_report
     summary = build_report("results/", "report.html", md_path="report.md", csv_path="runs.csv")
 
-Reads only ``RESULTS_DIR/<run>/metrics.json`` (schema: ``docs/metrics.md``). Importing this
-package is cheap: pandas, matplotlib and Jinja2 are imported when a report is built, TensorFlow never.
+Reads ``RESULTS_DIR/<run>/metrics.json`` (schema: ``docs/metrics.md``), and a run's
+``predictions.csv`` / ``audit.json`` when present (:mod:`featurebench.report.gallery`). Importing this
+package is cheap: pandas, matplotlib and Jinja2 are imported when a report is built, TensorFlow only
+with ``heatmaps=True``.
 """
 
 from __future__ import annotations
