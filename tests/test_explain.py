@@ -107,29 +107,32 @@ def test_bundle_cam_is_the_direct_computation_on_a_tiny_keras_model(tiny_model_f
 
 
 def test_grad_cam_highlights_a_planted_bright_patch(tmp_path: Path) -> None:
+    import json
+
     import keras
 
     from featurebench.explain.explainer import load_explainer
+    from featurebench.finetune.surgery import assemble
 
-    # Hand-set weights: the conv fires only on bright pixels, class 1 is "much brightness".
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    # A fine-tuned network's shape (normalisation -> nested body -> gap head) with hand-set weights:
+    # the body's conv fires only on bright pixels, class "patch" is "much brightness".
+    body_in = keras.Input((32, 32, 3))
     conv = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")
-    x = conv(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    dense = keras.layers.Dense(2, activation="softmax")
-    model = keras.Model(inputs, dense(x))
+    body = keras.Model(body_in, conv(body_in), name="body")
+    model = assemble(body, 2, head="gap", normalization=keras.layers.Rescaling(1 / 255.0))
     conv.set_weights([np.full((3, 3, 3, 4), 1 / 27, np.float32), np.full(4, -0.5, np.float32)])
-    dense.set_weights([np.stack([-np.full(4, 40.0), np.full(4, 40.0)], axis=1).astype(np.float32),
-                       np.array([1.0, -1.0], np.float32)])
-    path = tmp_path / "patchnet.keras"
-    model.save(path)
-    explainer = load_explainer(path)
-    assert explainer.method == "grad-cam" and explainer.layer == "conv"
+    model.get_layer("head_predictions").set_weights([
+        np.stack([-np.full(4, 40.0), np.full(4, 40.0)], axis=1).astype(np.float32), np.array([1.0, -1.0], np.float32)])
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "metrics.json").write_text(json.dumps({"confusion": {"labels": ["plain", "patch"]}}))
+    model.save(run_dir / "model.keras")
+    explainer = load_explainer(run_dir)
+    assert explainer.method == "grad-cam" and explainer.layer == "body"
     probe = np.full((32, 32, 3), 20, np.uint8)
     probe[20:28, 4:12] = 230
     result = explainer.explain(probe, top=2)
-    assert result.labels[0] == "class 1"
+    assert result.labels[0] == "patch"
     heat = result.maps[0]
     inside = heat[20:28, 4:12].mean()
     outside = np.delete(heat.reshape(-1), (np.arange(20, 28)[:, None] * 32 + np.arange(4, 12)).ravel()).mean()

@@ -16,11 +16,9 @@ from featurebench.explain.overlay import grid, to_uint8
 
 def layer_model(model: Any, layer: str) -> Any:
     """``model`` cut at ``layer`` (its output must be a spatial map)."""
-    import keras
+    from featurebench.explain.gradcam import cut_model
 
-    from featurebench.explain.gradcam import spatial_layer
-
-    return keras.Model(model.inputs[0], spatial_layer(model, layer).output)
+    return cut_model(model, layer)
 
 
 def activation_grid(model: Any, image: np.ndarray, preprocess: Callable[[np.ndarray], np.ndarray], layer: str,

@@ -41,12 +41,27 @@ def spatial_layer(model: Any, name: str) -> Any:
     return target
 
 
-def gradient_model(model: Any, layer: str | None) -> tuple[Any, str]:
-    """A model returning ``[layer output, model output]`` (default layer: :func:`last_conv_layer`)."""
+def cut_model(model: Any, name: str, with_output: bool = False) -> Any:
+    """A model from ``model``'s input to layer ``name``'s spatial output (and, ``with_output``, the
+    model's output too). A nested model used as a layer (a fine-tuned network's body) is cut at
+    its output in the outer graph, not in its own."""
     import keras
 
+    target = spatial_layer(model, name)
+    nodes = [node.outputs[0] for node in getattr(target, "_inbound_nodes", []) if getattr(node, "outputs", None)]
+    for tensor in [*nodes, target.output]:
+        try:
+            return keras.Model(model.inputs[0], [tensor, model.output] if with_output else tensor)
+        except ValueError:  # that tensor belongs to the nested model's own graph
+            continue
+    raise FeaturebenchError(f"layer {name!r} is not connected to {model.name}'s input in its outer graph; "
+                            "pick a layer of the outer model (`featurebench inspect --no-expand`)")
+
+
+def gradient_model(model: Any, layer: str | None) -> tuple[Any, str]:
+    """A model returning ``[layer output, model output]`` (default layer: :func:`last_conv_layer`)."""
     name = layer or last_conv_layer(model)
-    return keras.Model(model.inputs[0], [spatial_layer(model, name).output, model.output]), name
+    return cut_model(model, name, with_output=True), name
 
 
 def grad_cam(grad_model: Any, batch: np.ndarray, output_gradients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
