@@ -23,7 +23,7 @@ def audit(
     ratio: float = typer.Option(0.25, "--ratio", help="Adaptive threshold: a near-duplicate pair is this many times "
                                 "closer than the median nearest-neighbour distance between train rows."),
     labels: bool = typer.Option(True, "--labels/--no-labels", help="Look for label issues (confident learning; "
-                                "needs the [audit] extra)."),
+                                "needs cleanlab, the audit extra)."),
     folds: int = typer.Option(5, "--folds", help="Folds of the out-of-fold probabilities for the label audit."),
     seed: int = typer.Option(42, "--seed", help="Seed of the folds."),
 ) -> None:
