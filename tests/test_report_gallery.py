@@ -71,3 +71,12 @@ def test_runs_without_predictions_show_no_gallery(tmp_path: Path) -> None:
     build_report(tmp_path / "results", tmp_path / "report.html", plots=False)
     page = (tmp_path / "report.html").read_text()
     assert "Gallery of mistakes" not in page and "Data audit" not in page
+
+
+def test_unreadable_predictions_are_a_note_not_a_crash(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "results", make_metrics("broken-run"))
+    (run_dir / "predictions.csv").write_bytes(b"\xff\xfe\x00 not text")
+    (run_dir / "audit.json").write_text("{not json")
+    build_report(tmp_path / "results", tmp_path / "report.html", plots=False)
+    page = (tmp_path / "report.html").read_text()
+    assert "predictions.csv unreadable" in page and "audit.json unreadable" in page

@@ -79,7 +79,8 @@ def mistakes_view(run: Run, heatmaps: bool = False, max_items: int = MAX_MISTAKE
     try:
         rows = _read_predictions(path)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        return {"items": [], "pairs": [], "n_wrong": 0, "n_test": 0, "notes": [f"predictions.csv unreadable: {exc}"]}
+        return {"items": [], "pairs": [], "n_wrong": 0, "n_test": 0, "shown": 0, "score_kind": "score",
+                "notes": [f"predictions.csv unreadable: {exc}"]}
     wrong = [r for r in rows if r.get("true") != r.get("predicted")]
 
     def confidence(r: dict[str, str]) -> float:
