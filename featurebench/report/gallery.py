@@ -126,10 +126,14 @@ def audit_view(run: Run, max_items: int = MAX_AUDIT_ITEMS) -> dict[str, Any] | N
         return None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        root = Path(record["source"]) if record.get("source") else None
-        dup = record["near_duplicates"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return {"error": f"audit.json unreadable: {exc}"}
+        return _audit_view(record, max_items)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return {"error": f"audit.json unreadable: {type(exc).__name__}: {exc}"}
+
+
+def _audit_view(record: dict[str, Any], max_items: int) -> dict[str, Any]:
+    root = Path(record["source"]) if record.get("source") else None
+    dup = record["near_duplicates"]
 
     def src(rel: str) -> str | None:
         return image_thumbnail(root / rel) if root is not None and rel else None
