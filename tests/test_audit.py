@@ -69,3 +69,18 @@ def test_audit_uses_a_runs_test_rows_and_refit_excludes_them(tmp_path: Path) -> 
     refit = run_fit(path, "logreg", grid='{"C": [1]}', out=tmp_path / "r", n_jobs=1, n_boot=20,
                     exclude=result.exclude_path)
     assert refit.metrics["n_train"] == run.metrics["n_train"] - len({t for t, _ in dup_pairs})
+
+
+def test_audit_command_prints_results_to_stdout_progress_to_stderr_without_tensorflow(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path, _, _, _ = _planted(tmp_path)
+    code = ("import sys; from featurebench.cli import main; sys.argv = ['featurebench', 'audit', sys.argv[1], "
+            "'--out', sys.argv[2]]\ntry:\n    main()\nfinally:\n    print('TF', 'tensorflow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "a")], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "6 near-duplicate train/test pair(s)" in done.stdout and "TF False" in done.stdout
+    assert "label issues: fold 5/5 done" in done.stderr
+    assert (tmp_path / "a" / "audit.json").is_file()
