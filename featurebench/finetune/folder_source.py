@@ -86,6 +86,12 @@ class FolderSource:
                 )
             yield np.stack([row.image for row in rows]), self._labels[index[[row.index for row in rows]]]
 
+    def split_paths(self, split: str) -> list[str]:
+        """Paths (relative to the source root) of the split's images that decoded, in stored order:
+        after a pass over the split, one per row that :meth:`iter_split` yielded."""
+        lo, hi = self.bounds[check_split(split)]
+        return [p for p in self._paths[lo:hi] if p not in self.skipped]
+
     def describe(self) -> dict:
         return {**self._settings, "dataset": self.dataset, "image_size": list(self.image_size),
                 "n_images": len(self._paths), **{f"n_{k}": self.count(k) for k in self.bounds},

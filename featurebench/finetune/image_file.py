@@ -226,6 +226,12 @@ class ImageFile:
                 batch_labels[order] = labels[rows]
                 yield batch_images, batch_labels
 
+    def split_paths(self, split: str) -> list[str]:
+        """Source paths of the split's images, in stored order (one per row :meth:`iter_split` yields)."""
+        lo, hi = self.bounds[check_split(split)]
+        with h5py.File(self.path, "r") as h5:
+            return [p.decode("utf-8") if isinstance(p, bytes) else str(p) for p in h5["paths"][lo:hi]]
+
     def describe(self) -> dict:
         """Provenance of the training data."""
         keep = ("source", "source_kind", "dataset", "resize", "seed", "shuffle", "train_fraction", "val_fraction",

@@ -40,7 +40,8 @@ def _image_root(run: Run) -> Path | None:
             return None
         source = source.decode() if isinstance(source, bytes) else str(source)
     else:
-        source = str((m.get("provenance") or {}).get("source") or "")
+        p = m.get("provenance") or {}
+        source = str(p.get("source") or (p.get("data") or {}).get("source") or "")  # fit / finetune runs
     return Path(source) if source else None
 
 
