@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -101,14 +102,24 @@ def test_bundle_cam_is_the_direct_computation_on_a_tiny_keras_model(tiny_model_f
     from featurebench.report.collect import read_run
     from featurebench.report.gallery import mistakes_view
 
+    from typer.testing import CliRunner
+
+    from featurebench.cli import app
+
+    done = CliRunner().invoke(app, ["explain", str(run.run_dir), str(tmp_path / "src" / paths[1]), "--top", "2",
+                                    "--out", str(tmp_path / "explain")])
+    assert done.exit_code == 0, done.output
+    record = json.loads((tmp_path / "explain" / "explain.json").read_text())
+    assert record["method"] == "cam" and record["layer"] == "conv" and len(record["images"][0]["pngs"]) == 2
+    from PIL import Image
+
+    assert Image.open(record["images"][0]["pngs"][0]).size == (32, 32)
     view = mistakes_view(read_run(run.run_dir, run.run_name), heatmaps=True)
     assert view["n_wrong"] >= 1 and "heatmaps: cam on layer conv" in view["notes"][0]
     assert all(item["src"].startswith("data:image/jpeg;base64,") for item in view["items"])
 
 
 def test_grad_cam_highlights_a_planted_bright_patch(tmp_path: Path) -> None:
-    import json
-
     import keras
 
     from featurebench.explain.explainer import load_explainer
