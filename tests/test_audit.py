@@ -84,3 +84,16 @@ def test_audit_command_prints_results_to_stdout_progress_to_stderr_without_tenso
     assert "6 near-duplicate train/test pair(s)" in done.stdout and "TF False" in done.stdout
     assert "label issues: fold 5/5 done" in done.stderr
     assert (tmp_path / "a" / "audit.json").is_file()
+
+
+def test_missing_cleanlab_is_a_clear_error_before_any_work(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    from featurebench.errors import FeaturebenchError
+
+    path, _, _, _ = _planted(tmp_path)
+    monkeypatch.setitem(sys.modules, "cleanlab", None)  # import cleanlab -> ImportError
+    with pytest.raises(FeaturebenchError, match=r"needs cleanlab: pip install 'featurebench\[audit\]'"):
+        run_audit(path, out=tmp_path / "a")
+    assert not (tmp_path / "a").exists()
+    assert run_audit(path, out=tmp_path / "b", labels=False).record["label_issues"] == {"skipped": "--no-labels"}

@@ -49,13 +49,20 @@ def out_of_fold_probabilities(X: np.ndarray, y: np.ndarray, n_classes: int, fold
     return probs
 
 
-def find_label_issues(y: np.ndarray, probs: np.ndarray) -> list[LabelIssue]:
-    """Rows flagged by confident learning, most suspicious first."""
+def require_cleanlab() -> None:
+    """Raise a clear error when cleanlab (the ``[audit]`` extra) is not installed."""
     try:
-        from cleanlab.filter import find_label_issues as cleanlab_find
+        import cleanlab  # noqa: F401
     except ImportError:
         raise FeaturebenchError("the label audit needs cleanlab: pip install 'featurebench[audit]' "
                                 "(or pass --no-labels to skip it)") from None
+
+
+def find_label_issues(y: np.ndarray, probs: np.ndarray) -> list[LabelIssue]:
+    """Rows flagged by confident learning, most suspicious first."""
+    require_cleanlab()
+    from cleanlab.filter import find_label_issues as cleanlab_find
+
     present = np.flatnonzero(np.bincount(y, minlength=probs.shape[1]) > 0)
     remap = np.full(probs.shape[1], -1)
     remap[present] = np.arange(len(present))

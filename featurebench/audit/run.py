@@ -108,6 +108,10 @@ def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out:
         raise FeaturebenchError(f"--threshold {threshold}: a cosine similarity in (0, 1]")
     if not 0 < ratio < 1:
         raise FeaturebenchError(f"--ratio {ratio}: a fraction of the typical nearest-neighbour distance, in (0, 1)")
+    if labels:
+        from featurebench.audit.labels import require_cleanlab
+
+        require_cleanlab()  # before the work, not after it
     with open_feature_file(features_path) as features:
         need = features.n_rows * features.feature_dim * 4 * 4  # the rows, a centred copy, a fold's scaled copies
         if need > parse_memory(None):
