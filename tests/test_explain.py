@@ -99,6 +99,11 @@ def test_bundle_cam_is_the_direct_computation_on_a_tiny_keras_model(tiny_model_f
         np.testing.assert_allclose(heat, expected, atol=1e-5)
     with pytest.raises(FeaturebenchError, match="not a layer of"):
         load_explainer(run.run_dir, layer="no_such_layer")
+    knn = run_fit(path, "knn", grid='{"n_neighbors": [3]}', out=tmp_path / "r", n_jobs=1, n_boot=20)
+    numeric = load_explainer(knn.run_dir)
+    assert (numeric.method, numeric.layer) == ("grad-cam-numeric", "conv")
+    maps = numeric.explain(images[1], top=2).maps
+    assert len(maps) == 2 and maps[0].shape == (30, 30) and maps[0].min() >= 0
     from featurebench.report.collect import read_run
     from featurebench.report.gallery import mistakes_view
 

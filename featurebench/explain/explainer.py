@@ -102,9 +102,10 @@ def _bundle_explainer(path: Path, layer: str | None, trust: bool, model: str | N
     def scores_of(feats: np.ndarray) -> np.ndarray:
         return estimator_scores(estimator, feats)[0]
 
-    if head is not None and pool in CAM_POOLS and layer is None:
+    pooled_from = feature_net.get_layer(f"featurebench_{pool}").input if pool in CAM_POOLS else None
+    if head is not None and layer is None and pooled_from is not None and len(pooled_from.shape) == 4:
         W, _ = head
-        conv = keras.Model(feature_net.inputs[0], feature_net.get_layer(f"featurebench_{pool}").input)
+        conv = keras.Model(feature_net.inputs[0], pooled_from)
         conv_layer = str(extractor.provenance.get("layer"))
 
         def run(image: np.ndarray, k: int):
