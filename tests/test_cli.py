@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-COMMANDS = ("models", "extract", "info", "fit", "predict", "report", "demo", "inspect", "build-images", "finetune")
+COMMANDS = ("models", "extract", "info", "fit", "predict", "report", "demo", "inspect", "build-images", "finetune",
+            "explain", "audit")
 #: Typer's internal placeholders that must not reach a user's help screen.
 PLACEHOLDERS = ("<str>", "<bool>", "<path>", "<int>", "<float>", "<list", "{source}", "{bundle}", "{features}")
 
