@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+import typer.core
 from rich.console import Console
 
 from featurebench import __version__
@@ -21,12 +22,46 @@ from featurebench.errors import FeaturebenchError
 # Quiet TensorFlow's C++ start-up banner in the terminal (users can still override it).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+
+#: Click's plain placeholder for each annotation typer reports (typer >= 0.20 has no click type to ask).
+_PLAIN_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "Path": "PATH"}
+
+
+def _plain_metavars(command) -> None:
+    """Show click's plain placeholders (``SOURCE``, ``TEXT``, ``PATH``) instead of typer's ``{source}``/``<str>``."""
+    for param in command.params:
+        if param.metavar is not None:
+            continue
+        if param.param_type_name == "argument":
+            param.metavar = param.name.upper() + ("..." if param.nargs != 1 else "")
+            # Newer typer adds the type (`SOURCE <path>`) and braces (`{SOURCE}`) around these; plain click does not.
+            param.display_type_rich = lambda ctx: None
+            param._usage_display_name = lambda name=param.metavar: name
+        elif not (getattr(param, "is_flag", False) or getattr(param, "count", False)):
+            kind = param.type.name if hasattr(param, "type") else param.bare_type()
+            param.metavar = _PLAIN_TYPES.get(kind, kind.upper())
+
+
+class _Group(typer.core.TyperGroup):
+    """The app's command group: plain placeholders in every command's help."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for command in self.commands.values():
+            _plain_metavars(command)
+
+
 app = typer.Typer(
     name="featurebench",
     help="Transfer-learning workbench: pretrained CNN features -> HDF5 -> classical classifiers -> reports.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_Group,
+    # Plain click help: wraps at any width and never cuts a default or a name short (rich help truncates at 80).
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 console = Console(stderr=True)
 out = Console()
@@ -45,20 +80,36 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 @app.command()
-def models() -> None:
+def models(fmt: str = typer.Option("table", "--format", help="table, json or csv (whole values, for scripts).")) -> None:
     """List the registered extractors: input size, feature dim, preprocessing, weights source."""
-    from rich.table import Table
-
     from featurebench.extractors import list_specs
 
-    table = Table(title="Registered extractors (--model NAME, or a .keras/.h5/.tflite/SavedModel path)")
-    for column in ("name", "input", "dim", "feature layer", "prep", "weights source"):
-        table.add_column(column)
-    for spec in list_specs():
-        layer = f"{spec.default_layer or 'last conv'} ({spec.default_pool})"
-        table.add_row(spec.name, str(spec.input_size), str(spec.feature_dim), layer, spec.preprocessing,
-                      spec.weights_source)
-    out.print(table)
+    columns = ("name", "input", "dim", "feature layer", "prep", "weights source")
+    rows = [(spec.name, str(spec.input_size), str(spec.feature_dim),
+             f"{spec.default_layer or 'last conv'} ({spec.default_pool})", spec.preprocessing, spec.weights_source)
+            for spec in list_specs()]
+    if fmt == "json":
+        import json
+
+        typer.echo(json.dumps([dict(zip(columns, row)) for row in rows], indent=2))
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerows([columns, *rows])
+    elif fmt == "table":
+        from rich.table import Table
+
+        table = Table(title="Registered extractors (--model NAME, or a .keras/.h5/.tflite/SavedModel path)")
+        for column in columns:
+            # Names never wrap or shrink (they are what --model takes); the rest wraps, whole, at any width.
+            whole = {"no_wrap": True, "min_width": max(len(row[0]) for row in rows)} if column == "name" else {}
+            table.add_column(column, overflow="fold", **whole)
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+    else:
+        raise FeaturebenchError(f"--format {fmt!r}: choose table, json or csv")
 
 
 @app.command()
@@ -127,7 +178,7 @@ def extract(
         console.print(f"[yellow]Interrupted.[/] Finished batches are saved in {escape(str(output))}.partial; "
                       f"{again} to resume.", soft_wrap=True)
         raise typer.Exit(130) from None
-    print_extract_summary(console, summary)
+    print_extract_summary(console, summary, results=out)
 
 
 @app.command()
@@ -165,6 +216,8 @@ def fit(
     run_name: Optional[str] = typer.Option(None, "--run-name", help="Run folder name or template: {dataset}, "
                                            "{extractor}, {clf}, {layer}, {pool}, {protocol}, {scale}, {split}, "
                                            "{variant}."),
+    exclude: Optional[Path] = typer.Option(None, "--exclude", help="Rows file (row numbers or stored paths, one a "
+                                           "line; `featurebench audit` writes exclude_rows.txt): refit without them."),
     pca: Optional[int] = typer.Option(None, "--pca", help="PCA to N components inside the pipeline, fitted on "
                                       "train rows only (for slow classifiers on wide features)."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds per search: no new fit is "
@@ -188,7 +241,7 @@ def fit(
         result = run_fit(features, clf, grid=grid, cv=cv, n_jobs=n_jobs, out=out, force=force,
                          skip_existing=skip_existing, scale=scale, protocol=protocol, stratified=stratified,
                          test_file=test_file, seed=seed, max_memory=max_memory, run_name=run_name,
-                         command=_command_line(), pca=pca, time_budget=time_budget, repeats=repeats,
+                         command=_command_line(), exclude=exclude, pca=pca, time_budget=time_budget, repeats=repeats,
                          reporter=reporter)
     _print_warnings(result.warnings)
     typer.echo(result.describe())
@@ -214,11 +267,14 @@ def predict(
                             weights=weights, batch_size=batch_size)
     typer.echo(format_predictions(result))
     _print_warnings(result.warnings)
-    if result.unreadable:
-        console.print(f"[yellow]{len(result.unreadable)} input(s) could not be read[/] (listed above)")
     if csv:
         write_predictions_csv(result, csv)
         console.print(f"Wrote {csv}")
+    if not result.predictions:
+        raise FeaturebenchError(f"Nothing could be predicted: none of the {len(result.unreadable)} input(s) "
+                                "could be read (listed above with the reason)")
+    if result.unreadable:
+        console.print(f"[yellow]{len(result.unreadable)} input(s) could not be read[/] (listed above)")
 
 
 def _print_note(message: str) -> None:
@@ -240,11 +296,13 @@ def report(
     output: Path = typer.Option(Path("report.html"), "-o", "--output", help="Self-contained HTML report to write."),
     md: Optional[Path] = typer.Option(None, "--md", help="Also write a Markdown summary (leaderboard + best per dataset)."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write a CSV table of all runs."),
+    heatmaps: bool = typer.Option(False, "--heatmaps", help="Draw the gallery of mistakes as heatmap overlays "
+                                  "(loads each run's model; slower)."),
 ) -> None:
     """Every run under RESULTS_DIR side by side: HTML with plots (+ Markdown, CSV)."""
     from featurebench.report import build_report
 
-    typer.echo(build_report(results_dir, output, md_path=md, csv_path=csv).describe())
+    typer.echo(build_report(results_dir, output, md_path=md, csv_path=csv, heatmaps=heatmaps).describe())
 
 
 @app.command()
@@ -259,12 +317,14 @@ def demo(
     from featurebench.demo import run_demo
     from featurebench.progress import extraction_progress
 
+    # Stage messages and the bar go to stderr; the results (scores, where the report is) to stdout.
     with extraction_progress(console) as (on_start, on_progress):
         result = run_demo(out, model, weights, per_class, force, say=lambda m: console.print(m, soft_wrap=True),
-                          progress=on_progress, on_start=on_start)
+                          progress=on_progress, on_start=on_start,
+                          result=typer.echo)
     baseline = " (random-init baseline, not transfer learning)" if result.random_init else ""
-    console.print(f"[green]Report:[/] {result.report.resolve()}{baseline}", soft_wrap=True)
-    console.print(f"Also: {result.plan.out / 'report.md'}, {result.plan.out / 'runs.csv'}", soft_wrap=True)
+    typer.echo(f"Report: {result.report.resolve()}{baseline}")
+    typer.echo(f"Also: {result.plan.out / 'report.md'}, {result.plan.out / 'runs.csv'}")
 
 
 def _register_finetune_commands() -> None:
@@ -277,6 +337,18 @@ def _register_finetune_commands() -> None:
 
 
 _register_finetune_commands()
+
+
+def _register_look_inside_commands() -> None:
+    # Their modules import TensorFlow / scikit-learn only inside the command bodies.
+    from featurebench.audit import commands as audit_commands
+    from featurebench.explain import commands as explain_commands
+
+    app.command()(explain_commands.explain)
+    app.command()(audit_commands.audit)
+
+
+_register_look_inside_commands()
 
 
 def _command_line() -> str:

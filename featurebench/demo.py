@@ -86,22 +86,26 @@ class DemoResult:
 
 
 def run_demo(out: Path, model: str = "efficientnet_lite0", weights: str = "imagenet", per_class: int | None = None,
-             force: bool = False, say=print, progress=None, on_start=None) -> DemoResult:
+             force: bool = False, say=print, progress=None, on_start=None, result=None) -> DemoResult:
     """Extract -> fit (each of :data:`DEMO_CLASSIFIERS`) -> report, on the embedded digits set.
 
-    ``say`` prints one-line messages; ``progress``/``on_start`` are extraction progress callbacks.
+    ``say`` prints one-line stage messages and diagnostics, ``result`` the result lines (default: ``say``);
+    ``progress``/``on_start`` are extraction progress callbacks.
     """
+    tell = result or say
     from featurebench.errors import WeightsUnavailableError
     from featurebench.extract import ExtractOptions, run_extract
     from featurebench.fit import FitWarning, run_fit
     from featurebench.report import build_report
 
     plan = prepare_output(out, force)
+    say("Writing the dataset...")
     write_digits_dataset(plan.dataset, per_class)
     say(f"Dataset: {plan.dataset} (scikit-learn's 1,797 handwritten digits as PNG class folders)")
     options = ExtractOptions(source=str(plan.dataset), output=str(plan.features(model)), model=model,
                              weights=weights, force=force, dataset_name="digits",
                              command=f"featurebench demo --out {out}")
+    say(f"Extracting features with {model}...")
     try:
         summary = run_extract(options, progress, on_start)
     except WeightsUnavailableError as exc:
@@ -117,6 +121,7 @@ def run_demo(out: Path, model: str = "efficientnet_lite0", weights: str = "image
     say(f"Features: {summary.output} ({summary.n_rows} images, {summary.images_per_second:.1f} img/s)")
     runs = []
     for clf in DEMO_CLASSIFIERS:
+        say(f"Fitting {clf} (grid search on the train split, scored on the test split)...")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FitWarning)  # said once below instead
             result = run_fit(summary.output, clf, out=plan.results, force=force, n_jobs=-1,
@@ -124,9 +129,10 @@ def run_demo(out: Path, model: str = "efficientnet_lite0", weights: str = "image
         for message in result.warnings:
             say(f"warning: {message}")
         metrics = result.metrics
-        say(f"{clf:>7}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
+        tell(f"{clf:>7}: test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
             f"best {metrics['best_params']} ({metrics['fit_seconds']:.1f} s)")
         runs.append(result)
     report = plan.out / "report.html"
+    say("Writing the report...")
     build_report(plan.results, report, md_path=plan.out / "report.md", csv_path=plan.out / "runs.csv")
     return DemoResult(plan, model, weights == "none", runs, report)

@@ -22,7 +22,7 @@ from featurebench import __version__
 from featurebench.data.pipeline import Batch, DecodeOptions, SourceOptions, iter_batches, iter_decoded
 from featurebench.data.prefetch import prefetch
 from featurebench.data.resize import RESIZE_MODES
-from featurebench.data.sources import Candidate, DatasetListing
+from featurebench.data.sources import Candidate, DatasetListing, default_dataset_name
 from featurebench.errors import FeaturebenchError
 from featurebench.store.journal import Journal
 from featurebench.store.writer import assemble_feature_file
@@ -143,7 +143,7 @@ def _file_attrs(opts: ExtractOptions, listing: DatasetListing, provenance: dict[
         "featurebench_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "source": str(listing.root), "source_kind": listing.kind,
-        "dataset": opts.dataset_name or listing.root.name,
+        "dataset": opts.dataset_name or default_dataset_name(listing.root),
         "resize": opts.resize, "seed": opts.seed, "shuffle": f"numpy default_rng({opts.seed}).permutation",
         "train_fraction": opts.train_fraction, "label_pattern": opts.label_pattern or "",
         "allow_truncated": opts.allow_truncated, "max_pixels": opts.max_pixels,
@@ -214,6 +214,10 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
         counts = assemble_feature_file(journal, output, _file_attrs(opts, listing, extractor.provenance, seconds, rate),
                                        dtype=opts.dtype, compression=opts.compression)
         journal.remove()
+    if counts["n_rows"] == 0:
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(counts["skipped_reasons"].items()))
+        raise FeaturebenchError(f"None of the {counts['n_candidates']} images in {listing.root} could be used "
+                                f"({reasons}); {output} lists each one with its reason (featurebench info {output}).")
     return ExtractSummary(output, counts["n_candidates"], counts["n_rows"], counts["n_skipped"], counts["n_ignored"],
                           resumed_from, seconds, rate, output.stat().st_size, counts["skipped_reasons"],
                           listing.warnings, counts["n_duplicates"], counts["skipped"])

@@ -20,25 +20,34 @@ def extraction_progress(console: Console) -> Iterator[tuple[Callable[[int, int],
     progress = Progress(TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
                         TimeRemainingColumn(), console=console)
-    state = {"start": 0, "task": None}
+    state = {"start": 0, "task": None, "running": False}
+
+    def stop() -> None:
+        if state["running"]:  # once: a stopped rich Progress prints a blank line into files each time
+            state["running"] = False
+            progress.stop()
 
     def on_start(done: int, total: int) -> None:
         if done:
             console.print(f"Resuming: {done} of {total} images already done.")
         state["start"] = done
         state["task"] = progress.add_task("extract", total=total, completed=done, rate="")
-        progress.start()
+        if done < total:
+            state["running"] = True
+            progress.start()
 
     def on_progress(done: int, total: int) -> None:
         task = state["task"]
         elapsed = progress.tasks[task].elapsed or 0.0
         rate = (done - state["start"]) / elapsed if elapsed > 0 else 0.0
         progress.update(task, completed=done, rate=f"{rate:6.1f} img/s")
+        if done >= total:
+            stop()  # the finished bar is written now, before what follows (also into a file)
 
     try:
         yield on_start, on_progress
     finally:
-        progress.stop()
+        stop()
 
 
 def _seconds(value: float) -> str:
@@ -110,11 +119,13 @@ class FitReporter:
             self.progress = None
 
 
-def print_extract_summary(console: Console, summary, max_listed: int = 20) -> None:
+def print_extract_summary(console: Console, summary, max_listed: int = 20, results: Console | None = None) -> None:
     """The end-of-run summary: images done, skipped (each file and its reason, up to
-    ``max_listed``), duplicates, rate, file size. User text is escaped (no rich markup)."""
+    ``max_listed``), duplicates, rate, file size. User text is escaped (no rich markup).
+
+    The first line (what was written) goes to ``results`` (e.g. stdout) when given, the details to ``console``."""
     output = escape(str(summary.output))
-    console.print(
+    (results or console).print(
         f"[green]Wrote[/] {output}: {summary.n_rows} images, {summary.n_skipped} skipped, "
         f"{summary.n_ignored} non-image files ignored, {summary.images_per_second:.1f} img/s, "
         f"{summary.file_bytes / 1e6:.1f} MB", soft_wrap=True

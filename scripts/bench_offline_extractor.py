@@ -27,8 +27,9 @@ EXTRACTORS = [("efficientnet_lite0", "imagenet"), ("resnet50", "none"), ("mobile
 SHARED_FLOWERS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "flowers17"
 
 
-def raw_pixel_file(reference: Path, root: Path, output: Path) -> Path:
-    """Raw 64x64 gray pixels/255 as a feature file with the same rows, order and split as ``reference``."""
+def raw_pixel_file(reference: Path, root: Path, output: Path, dataset: str | None = None) -> Path:
+    """Raw 64x64 gray pixels/255 as a feature file with the same rows, order and split as ``reference``
+    (``dataset``: the name recorded in it; default the output's stem)."""
     import cv2
     import h5py
 
@@ -40,7 +41,8 @@ def raw_pixel_file(reference: Path, root: Path, output: Path) -> Path:
         names = [n.decode() for n in h5["label_names"][()]]
     pixels = np.stack([cv2.resize(cv2.imread(str(root / p), cv2.IMREAD_GRAYSCALE), (64, 64),
                                   interpolation=cv2.INTER_AREA).ravel() / 255.0 for p in paths])
-    return write_feature_arrays(output, pixels, labels, names, paths, attrs={"model": "raw-pixels"})
+    attrs = {"model": "raw-pixels", **({"dataset": dataset} if dataset else {})}
+    return write_feature_arrays(output, pixels, labels, names, paths, attrs=attrs)
 
 
 def compare(data: Path, name: str, tmp: Path) -> list[tuple]:

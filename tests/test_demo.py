@@ -20,8 +20,14 @@ def test_digits_dataset_is_written_as_class_folders(tmp_path):
 
 def test_demo_runs_extract_fit_report(tmp_path):
     messages: list[str] = []
-    result = run_demo(tmp_path / "demo", per_class=12, say=messages.append)
+    results: list[str] = []
+    result = run_demo(tmp_path / "demo", per_class=12, say=messages.append, result=results.append)
     assert result.model == "efficientnet_lite0" and not result.random_init
+    # Each stage is announced; the scores are results (stdout in the CLI), not stage messages.
+    stages = [m for m in messages if m.endswith("...")]
+    assert [m.split()[0] for m in stages] == ["Writing", "Extracting", "Fitting", "Fitting", "Writing"]
+    assert "Fitting svm" in stages[3] and [r.split(":")[0].strip() for r in results] == list(DEMO_CLASSIFIERS)
+    assert all("test accuracy" in r for r in results) and not any("test accuracy" in m for m in messages)
     assert result.report.exists() and (tmp_path / "demo" / "report.md").exists()
     runs = sorted(p.name for p in (tmp_path / "demo" / "results").iterdir())
     assert runs == sorted(f"digits__efficientnet_lite0__{clf}" for clf in DEMO_CLASSIFIERS)
@@ -29,7 +35,6 @@ def test_demo_runs_extract_fit_report(tmp_path):
     assert metrics["n_train"] + metrics["n_test"] == 120 and metrics["accuracy"] > 0.5
     html = result.report.read_text()
     assert "digits" in html and "efficientnet_lite0" in html
-    assert any("accuracy" in m for m in messages)
     with pytest.raises(FeaturebenchError, match="--force"):
         run_demo(tmp_path / "demo", per_class=12, say=messages.append)
 
@@ -59,6 +64,6 @@ def test_cli_help_lists_every_command_without_tensorflow():
             "print('TF', 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     for command in ("models", "extract", "info", "fit", "predict", "report", "demo", "inspect", "build-images",
-                    "finetune"):
+                    "finetune", "explain", "audit"):
         assert command in out
     assert "TF False" in out

@@ -152,3 +152,21 @@ def test_bad_options_are_refused_before_work(tmp_path, class_folders, tiny_model
         extract(class_folders, tmp_path / "missing-dir" / "f.h5", tiny_model_file)
     with pytest.raises(FeaturebenchError, match="Unknown model"):
         extract(class_folders, tmp_path / "f.h5", "resnet5000")
+
+
+def test_source_whose_images_all_fail_to_decode_is_an_error_and_keeps_the_file(tmp_path, tiny_model_file):
+    for cls in ("cat", "dog"):
+        (tmp_path / "src" / cls).mkdir(parents=True)
+        (tmp_path / "src" / cls / "broken.jpg").write_bytes(b"not a jpeg at all")
+    with pytest.raises(FeaturebenchError, match="None of the 2 images") as caught:
+        extract(tmp_path / "src", tmp_path / "f.h5", tiny_model_file)
+    assert "featurebench info" in str(caught.value)
+    assert read(tmp_path / "f.h5")["features"].shape[0] == 0 and len(read(tmp_path / "f.h5")["skipped"]) == 2
+
+
+def test_a_folder_named_train_records_its_parent_as_the_dataset(tmp_path, tiny_model_file):
+    from conftest import make_class_folders
+
+    source = make_class_folders(tmp_path / "pets" / "train", per_class=2)
+    extract(source, tmp_path / "f.h5", tiny_model_file)
+    assert read(tmp_path / "f.h5")["attrs"]["dataset"] == "pets"

@@ -258,3 +258,16 @@ def test_corrupt_only_source_gives_a_clear_error(tmp_path):
     with pytest.raises(FeaturebenchError, match="No usable images"):
         build(tmp_path / "e", tmp_path / "e.h5", size=8)
     assert not (tmp_path / "e.h5.partial").exists() and not (tmp_path / "e.h5").exists()
+
+
+def test_flags_a_recipe_cannot_honour_are_errors():
+    from featurebench.finetune.recipes import resolve_recipe
+
+    with pytest.raises(FeaturebenchError, match=r"--epochs, --lr set phase 2.*'tfhub-mobilenet' never unfreezes"
+                                                r".*--unfreeze-from"):
+        resolve_recipe("tfhub-mobilenet", {"epochs": 1, "lr": 1e-4})
+    honoured = resolve_recipe("tfhub-mobilenet", {"epochs": 1, "unfreeze_from": "100"})
+    assert honoured.epochs == 1 and honoured.unfreeze_from == 100
+    with pytest.raises(FeaturebenchError, match="--head-hidden.*'gap'"):
+        resolve_recipe("tfhub-mobilenet", {"head_hidden": 64})
+    assert resolve_recipe("tfhub-mobilenet", {"head_hidden": 64, "head": "fc"}).head_hidden == 64

@@ -54,6 +54,10 @@ def test_run_folder_metrics_contract_and_model_as_extractor(tmp_path, tiny_set):
     assert metrics["rank5"] is None and metrics["rank1"] == metrics["accuracy"]
     assert metrics["split"] == "index" and metrics["cv"] is None and metrics["dataset"] == "flowers"
     assert sum(map(sum, metrics["confusion"]["matrix"])) == 6
+    lines = (run / "predictions.csv").read_text().splitlines()  # the report's gallery of mistakes reads it
+    assert lines[0] == "row,path,true,predicted,score,true_score" and len(lines) == 1 + 6
+    root = Path(metrics["provenance"]["data"]["source"])
+    assert all((root / line.split(",")[1]).is_file() for line in lines[1:])
     assert [row["label"] for row in metrics["per_class"]] == ["daisy", "rose", "tulip"]
     assert metrics["best_params"]["unfreeze_from"] == "c2" and metrics["epochs_run"] == 2
     prov = metrics["provenance"]
@@ -148,10 +152,12 @@ def test_cli_build_images_then_finetune_with_means_patches_and_ten_crop(tmp_path
             "--out", str(tmp_path / "results"), "--run-name", "{dataset}-{head}"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
+    assert "after 1 epoch (" in result.stdout and "warmup" not in result.stdout  # a result, not "1 epochs"
     run = tmp_path / "results" / "flowers-gap"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["pool"] == "avg" and metrics["feature_dim"] == 6 and metrics["n_train"] == 18
     assert metrics["provenance"]["test_crops"] == "10-crop average"
+    assert len((run / "predictions.csv").read_text().splitlines()) == 1 + metrics["n_test"]
     assert metrics["provenance"]["unfreeze_index"] is None and metrics["epochs_run"] == 1
     assert "warmup" in metrics["provenance"]["phases"] and "finetune" not in metrics["provenance"]["phases"]
     means = json.loads((run / "means.json").read_text())

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import write_image
+
 from featurebench.errors import FeaturebenchError
 from featurebench.fit.bundle import save_bundle
 from featurebench.fit.predict import (PredictResult, Prediction, build_extractor, collect_images,
@@ -79,5 +81,20 @@ def test_feature_dimension_mismatch_is_refused(tiny_model_file: Path, tmp_path: 
     spec = {"model": tiny_model_file.name, "model_source": "keras-file", "model_path": str(tiny_model_file),
             "layer": "embedding", "pool": "none", "preprocessing": "none", "input_size": [32, 32]}
     path = save_bundle(tmp_path / "m.skops", est, ["a", "b"], spec, "logreg")
+    write_image(tmp_path / "x.jpg", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(FeaturebenchError, match="8-d features but the bundle's classifier expects 5-d"):
         predict_images(path, [tmp_path], top=1)
+
+
+def test_non_regular_files_inside_folders_are_listed_not_left_out(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "ok.jpg").write_bytes(b"")
+    os.mkfifo(tmp_path / "in" / "pipe.jpg")
+    (tmp_path / "in" / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    files, missing = collect_images([tmp_path / "in"])
+    assert files == [str(tmp_path / "in" / "ok.jpg")]
+    assert dict(missing) == {str(tmp_path / "in" / "pipe.jpg"): "not a regular file",
+                             str(tmp_path / "in" / "gone.jpg"): "broken link"}
+

@@ -272,8 +272,8 @@ def test_html_leaderboard_runs_plots_and_provenance(built, page):
 
 def test_summary_describe(built):
     text = built["summary"].describe()
-    assert "7 run(s) on 3 dataset(s)" in text
-    assert "best on animals: vgg16 + logreg = 97.50%" in text
+    assert "7 runs on 3 datasets" in text and "held-out test split" in text
+    assert "best test accuracy on animals: vgg16 + logreg = 97.50%" in text
     assert "unreadable: broken-run" in text
     assert len(built["summary"].outputs) == 3
 
@@ -323,3 +323,74 @@ def test_finetune_run_with_nulls_renders(tmp_path):
     assert ">finetune</span>" in html
     md_rows = _md_table((tmp_path / "r.md").read_text(), "Leaderboard")
     assert md_rows[0][3] == "finetune" and md_rows[0][10] == "—"
+
+
+def test_variants_are_told_apart_and_no_run_is_dropped(tmp_path):
+    from fixtures_report import variant_results
+
+    runs = collect_runs(variant_results(tmp_path / "res")).runs
+    rows = {row["run"]: row for _, row in tables.leaderboard_rows(runs)}
+    assert rows["pets__resnet50__svm"]["variant"] == "scale none"
+    assert rows["pets__resnet50__svm__standard"]["variant"] == "scale standard"
+    assert rows["pets__mobilenetv2__finetune-a"]["variant"] == "lr 0.001"
+    assert rows["pets__resnet50__logreg"]["variant"] == "" and rows["pets__resnet50-random__logreg"]["variant"] == ""
+    assert rows["pets__resnet50-random__logreg"]["baseline"] == "random init"
+    build_report(tmp_path / "res", tmp_path / "r.html", md_path=tmp_path / "r.md", plots=False)
+    html = (tmp_path / "r.html").read_text()
+    matrix = html.split('class="matrix"', 1)[1].split("</table>", 1)[0]
+    assert matrix.count("<tr>") == 1 + 6  # header + one row per run: none kept only as "the best of"
+    assert "svm · scale standard" in matrix and "finetune · lr 0.0001" in matrix
+    assert "baseline 62.00% (random-init resnet50 + logreg); best is +36.8 points" in html
+    md = (tmp_path / "r.md").read_text()
+    assert "6 runs on 1 dataset." in md and "svm · scale none" in md and "62.00 (random-init resnet50 + logreg)" in md
+    assert "| pets | resnet50 | svm · scale standard | 98.80" in md
+
+
+def test_report_header_counts_are_singular_for_one(tmp_path):
+    write_run(tmp_path / "res", make_metrics("only", dataset="d"))
+    build_report(tmp_path / "res", tmp_path / "r.html", plots=False)
+    stats = (tmp_path / "r.html").read_text().split('class="stats"', 1)[1].split("</div>\n  </div>", 1)[0]
+    assert "<span>dataset</span>" in stats and "<span>run</span>" in stats and "datasets" not in stats
+
+
+def test_bar_axis_is_zoomed_to_the_data_and_its_ci():
+    rows = [{"accuracy": 0.984, "accuracy_ci_low": 0.968, "accuracy_ci_high": 0.996},
+            {"accuracy": 0.988, "accuracy_ci_low": 0.972, "accuracy_ci_high": 1.0}]
+    low, high = plots.bar_axis(rows)
+    assert 90 <= low <= 96.8 and high > 100
+    baseline = {"accuracy": 0.62, "accuracy_ci_low": None, "accuracy_ci_high": None, "baseline": "random init"}
+    assert plots.bar_axis([*rows, baseline]) == (low, high)  # a far-off baseline does not undo the zoom
+    assert plots.bar_axis([baseline])[0] <= 62
+    assert plots.bar_axis([{"accuracy": 0.02, "accuracy_ci_low": 0.0, "accuracy_ci_high": 0.05}])[0] == 0
+
+
+def test_cv_plot_with_several_settings_draws_lines_not_bands():
+    import itertools
+
+    results = [{"params": {"max_depth": d, "n_estimators": n, "learning_rate": lr}, "mean_test_score": 0.9 + d / 100,
+                "std_test_score": 0.01} for d, n, lr in itertools.product([3, 6], [100, 300], [0.03, 0.1, 0.3])]
+    calls = []
+    import matplotlib.axes
+
+    original = matplotlib.axes.Axes.fill_between
+    matplotlib.axes.Axes.fill_between = lambda self, *a, **k: calls.append(a) or original(self, *a, **k)
+    try:
+        uri = plots.cv_curve({"param": "learning_rate", "results": results},
+                             {"max_depth": 6, "n_estimators": 300, "learning_rate": 0.1})
+        assert uri.startswith("data:image/png;base64,") and calls == []
+        plots.cv_curve({"param": "C", "results": [{"params": {"C": c}, "mean_test_score": 0.9, "std_test_score": 0.01}
+                                                  for c in (0.1, 1, 10)]})
+        assert len(calls) == 1  # one setting: its band is still drawn
+    finally:
+        matplotlib.axes.Axes.fill_between = original
+
+
+def test_raw_pixel_runs_are_labelled_baselines_and_shown_next_to_the_best(tmp_path):
+    write_run(tmp_path / "res", make_metrics("d__lite0__logreg", dataset="d", extractor="efficientnet_lite0",
+                                             accuracy=0.93))
+    write_run(tmp_path / "res", make_metrics("d__raw__logreg", dataset="d", extractor="raw-pixels", accuracy=0.27))
+    build_report(tmp_path / "res", tmp_path / "r.html", md_path=tmp_path / "r.md", plots=False)
+    html = (tmp_path / "r.html").read_text()
+    assert '<span class="badge baseline">raw pixels baseline</span>' in html
+    assert "baseline 26.67% (raw-pixels + logreg); best is +66.7 points" in html
+    assert "raw-pixels (raw pixels baseline)" in (tmp_path / "r.md").read_text()

@@ -69,3 +69,20 @@ def test_screenshot_renders(report):
     image = Image.open(shot).convert("L")
     assert image.size == (1280, 1400)
     assert ImageStat.Stat(image).stddev[0] > 20, "the screenshot is blank"
+
+
+def test_variants_zoom_and_baseline_are_visible_in_the_browser(tmp_path):
+    from fixtures_report import variant_results
+
+    build_report(variant_results(tmp_path / "results"), tmp_path / "report.html")
+    done = chromium(BROWSER, tmp_path / "profile", "--dump-dom", (tmp_path / "report.html").as_uri())
+    dom = done.stdout
+    assert done.returncode == 0 and console_lines(done.stderr) == [], done.stderr[-2000:]
+    leaderboard = dom.split('id="leaderboard"', 1)[1].split("</table>", 1)[0]
+    variants = re.findall(r'<span class="variant"[^>]*>([^<]+)</span>', leaderboard)
+    assert sorted(variants) == ["lr 0.0001", "lr 0.001", "scale none", "scale standard"]
+    assert len(_rows(dom)) == 6
+    assert "do not start at 0" in dom and "dashed line is the dataset's best baseline" in dom
+    assert "baseline 62.00% (random-init resnet50 + logreg)" in dom
+    stats = dom.split('class="stats"', 1)[1].split("</header>", 1)[0]
+    assert "<span>dataset</span>" in stats and "datasets" not in stats

@@ -97,3 +97,30 @@ def test_missing_source_and_empty_source(tmp_path: Path):
     (tmp_path / "cls" / "a.txt").write_text("x")
     with pytest.raises(FeaturebenchError, match="No images found"):
         list_source(tmp_path)
+
+
+def test_label_pattern_matching_nothing_is_an_error_naming_the_pattern_and_a_file(tmp_path: Path):
+    for name in ("cat.1.jpg", "dog.2.jpg"):
+        write_image(tmp_path / name, PIXEL)
+    with pytest.raises(FeaturebenchError) as caught:
+        list_source(tmp_path, label_pattern=r"^(bird)_")
+    message = str(caught.value)
+    assert "No usable images" in message and "all 2 image file(s)" in message
+    assert "'cat.1.jpg'" in message and "'^(bird)_'" in message
+
+
+def test_table_whose_rows_are_all_unusable_is_an_error(tmp_path: Path):
+    write_image(tmp_path / "a.jpg", PIXEL)
+    table = tmp_path / "labels.csv"
+    table.write_text("path,label\na.jpg,\n")
+    with pytest.raises(FeaturebenchError, match="empty label"):
+        list_source(table)
+
+
+def test_default_dataset_name_skips_generic_folder_names(tmp_path: Path):
+    from featurebench.data.sources import default_dataset_name
+
+    assert default_dataset_name(Path("/data/dogs-vs-cats/train")) == "dogs-vs-cats"
+    assert default_dataset_name(Path("/x/flowers17/images/Train")) == "flowers17"
+    assert default_dataset_name(Path("/x/flowers17")) == "flowers17"
+    assert default_dataset_name(Path("/train")) == "train"  # nothing better above it

@@ -50,6 +50,20 @@ class DatasetListing:
         return -1 if label is None else self.label_names.index(label)
 
 
+#: Folder names that say which part of a dataset a folder is, not which dataset.
+GENERIC_FOLDER_NAMES = frozenset({"train", "training", "val", "valid", "validation", "test", "testing", "images",
+                                  "imgs", "data", "dataset", "all"})
+
+
+def default_dataset_name(root: str | os.PathLike) -> str:
+    """The dataset's name from its folder: ``dogs-vs-cats/train`` gives ``dogs-vs-cats``, not ``train``
+    (parents are used while the folder's name is generic, e.g. train/val/test/images/data)."""
+    path = Path(root)
+    while path.name.lower() in GENERIC_FOLDER_NAMES and path.parent.name:
+        path = path.parent
+    return path.name
+
+
 def is_hidden_or_system(name: str) -> bool:
     """True for dot-files and OS clutter such as ``Thumbs.db``."""
     return name.startswith(".") or name.lower() in SYSTEM_FILES
@@ -211,6 +225,19 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
+def _require_usable(listing: DatasetListing, path: Path, label_pattern: str | None) -> None:
+    """Refuse a source in which every image is already skipped (e.g. a --label-pattern that matches nothing)."""
+    if any(c.skip_reason is None for c in listing.candidates):
+        return
+    first = listing.candidates[0]
+    hint = (" The pattern is searched in each file name (not its folders); the label is group 'label' or "
+            "group 1, e.g. '^(cat|dog)\\.' for cat.1.jpg." if label_pattern else "")
+    raise FeaturebenchError(
+        f"No usable images in {path}: all {len(listing.candidates)} image file(s) would be skipped, "
+        f"e.g. {first.path!r}: {first.skip_reason}.{hint}"
+    )
+
+
 def list_source(source: str | os.PathLike, label_pattern: str | None = None,
                 root: str | os.PathLike | None = None, allow_outside_root: bool = False) -> DatasetListing:
     """Detect the source type and list it.
@@ -234,6 +261,7 @@ def list_source(source: str | os.PathLike, label_pattern: str | None = None,
             f"No images found in {path} ({len(listing.ignored)} files ignored, e.g. non-image extensions). "
             f"Supported extensions: {', '.join(sorted(IMAGE_EXTENSIONS))}"
         )
+    _require_usable(listing, path, label_pattern)
     undecodable = sum(1 for c in listing.candidates if not _is_utf8(c.path))
     if undecodable:
         listing.warnings.append(

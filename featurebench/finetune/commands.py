@@ -27,21 +27,39 @@ def inspect(
     model: str = typer.Argument(..., help="Registered name (see `featurebench models`) or a model file "
                                 "(.keras, .h5, .tflite, SavedModel folder)."),
     include_top: bool = typer.Option(False, "--include-top", help="Registry models: include the ImageNet classifier."),
-    weights: str = typer.Option("none", help="Registry models: none (architecture only, no download), imagenet, "
-                                "or PATH to a weights file to check it loads."),
+    weights: Optional[str] = typer.Option(None, help="Registry models: none (architecture only, no download; the "
+                                          "default for the table), imagenet (the default with --activations/"
+                                          "--filters), or PATH to a weights file to check it loads."),
     image_size: Optional[int] = typer.Option(None, help="Registry models: build for this input size."),
     expand: bool = typer.Option(True, "--expand/--no-expand", help="List the layers of nested models (2.15 = layer "
                                 "15 of layer 2)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     unsafe_model: bool = typer.Option(False, help="Allow Keras model files with Lambda layers (runs their code)."),
+    activations: Optional[Path] = typer.Option(None, "--activations", help="Image: write a grid of --layer's feature "
+                                               "maps for it (PNG)."),
+    layer: Optional[str] = typer.Option(None, "--layer", help="Layer for --activations (a name from the table)."),
+    filters: Optional[str] = typer.Option(None, "--filters", help="Layer: write its filters' patterns, found by "
+                                          "gradient ascent (PNG)."),
+    n_filters: int = typer.Option(16, "--n-filters", help="How many filters --filters draws."),
+    steps: int = typer.Option(30, "--steps", help="Gradient-ascent steps per filter pattern."),
+    out: Path = typer.Option(Path("inspect"), "--out", help="Folder for the --activations / --filters PNGs."),
 ) -> None:
     """List every layer: index, name, class, output shape, params, trainable (TFLite: tensors).
 
-    Use the indices and names with `finetune --unfreeze-from` and `extract --layer`.
+    Use the indices and names with `finetune --unfreeze-from` and `extract --layer`. With
+    --activations IMAGE --layer NAME or --filters LAYER, draw what a layer sees instead.
     """
+    if activations is not None or filters is not None:
+        from featurebench.explain.look import look_at_layers
+
+        for line in look_at_layers(model, out, activations, layer, filters, weights or "imagenet", n_filters, steps,
+                                   include_top, image_size, unsafe_model):
+            typer.echo(line)
+        return
     from featurebench.finetune.inspection import format_table, inspect_model
 
-    result = inspect_model(model, include_top, weights, image_size=image_size, unsafe=unsafe_model, expand=expand)
+    result = inspect_model(model, include_top, weights or "none", image_size=image_size, unsafe=unsafe_model,
+                           expand=expand)
     typer.echo(result.to_json() if as_json else format_table(result))
 
 
@@ -82,7 +100,7 @@ def build_images(
     with progress:
         summary = run_build(opts, lambda done, total: progress.update(task, completed=done, total=total))
     counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items())
-    console.print(f"[green]Wrote[/] {summary.output}: {summary.n_images} images ({counts}), {summary.n_skipped} skipped, "
+    out.print(f"[green]Wrote[/] {summary.output}: {summary.n_images} images ({counts}), {summary.n_skipped} skipped, "
                   f"{summary.file_bytes / 1e6:.1f} MB, {summary.seconds:.1f} s", soft_wrap=True)
     if summary.skipped_reasons:
         console.print("Skipped by reason: " + ", ".join(f"{k}: {v}" for k, v in sorted(summary.skipped_reasons.items())))
@@ -184,11 +202,14 @@ def finetune(
         console.print("[yellow]Interrupted.[/] Run the same command with --resume to continue from the last "
                       "checkpoint.")
         raise typer.Exit(130) from None
+    from featurebench.text import plural
+
     m = result.metrics
     rank5 = f", rank-5 {m['rank5']:.4f}" if m.get("rank5") is not None else ""
-    console.print(f"[green]{result.run_name}[/]: accuracy {m['accuracy']:.4f}{rank5} on {m['n_test']} test images "
-                  f"after {m['epochs_run']} epochs ({m['fit_seconds']:.0f} s)", soft_wrap=True)
-    console.print(f"Run folder: {result.run_dir} (metrics.json, model.keras, monitor.png)", soft_wrap=True)
+    # Results to stdout (`out` is the --out folder here, not the stdout console).
+    typer.echo(f"{result.run_name}: accuracy {m['accuracy']:.4f}{rank5} on {m['n_test']} test images "
+               f"after {plural(m['epochs_run'], 'epoch')} ({m['fit_seconds']:.0f} s)")
+    typer.echo(f"Run folder: {result.run_dir} (metrics.json, model.keras, monitor.png)")
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
 

@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from featurebench.data.pipeline import DecodeOptions, SourceOptions, iter_decoded
-from featurebench.data.sources import Candidate
+from featurebench.data.sources import Candidate, default_dataset_name
 from featurebench.errors import FeaturebenchError
 from featurebench.finetune.image_file import ImageFile, is_image_file
 from featurebench.finetune.splits import check_split, split_bounds
@@ -46,7 +46,7 @@ class FolderSource:
         self.image_size = (size, size)
         self.decode = DecodeOptions((size, size), resize, options.max_pixels, options.allow_truncated)
         self.workers = options.workers
-        self.dataset = dataset_name or self.listing.root.name
+        self.dataset = dataset_name or default_dataset_name(self.listing.root)
         self.skipped: dict[str, str] = {}
         self._settings = {"source": str(self.listing.root), "source_kind": self.listing.kind, "resize": resize,
                           "seed": seed, "shuffle": f"numpy default_rng({seed}).permutation",
@@ -85,6 +85,12 @@ class FolderSource:
                     "`featurebench build-images` once, which skips unusable files."
                 )
             yield np.stack([row.image for row in rows]), self._labels[index[[row.index for row in rows]]]
+
+    def split_paths(self, split: str) -> list[str]:
+        """Paths (relative to the source root) of the split's images that decoded, in stored order:
+        after a pass over the split, one per row that :meth:`iter_split` yielded."""
+        lo, hi = self.bounds[check_split(split)]
+        return [p for p in self._paths[lo:hi] if p not in self.skipped]
 
     def describe(self) -> dict:
         return {**self._settings, "dataset": self.dataset, "image_size": list(self.image_size),

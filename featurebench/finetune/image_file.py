@@ -28,7 +28,7 @@ import numpy as np
 from featurebench import __version__
 from featurebench.data.pipeline import DecodeOptions, SourceOptions, iter_batches, iter_decoded
 from featurebench.data.resize import RESIZE_MODES
-from featurebench.data.sources import Candidate
+from featurebench.data.sources import Candidate, default_dataset_name
 from featurebench.errors import FeaturebenchError
 from featurebench.finetune.splits import SPLITS, check_split, split_bounds
 
@@ -135,7 +135,7 @@ def build_images(opts: BuildImagesOptions, progress: Callable[[int, int], None] 
             h5.attrs.update({
                 "format": FORMAT, "format_version": FORMAT_VERSION, "featurebench_version": __version__,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "source": str(listing.root),
-                "source_kind": listing.kind, "dataset": opts.dataset_name or listing.root.name,
+                "source_kind": listing.kind, "dataset": opts.dataset_name or default_dataset_name(listing.root),
                 "image_size": [opts.size, opts.size], "resize": opts.resize, "seed": opts.seed,
                 "shuffle": f"numpy default_rng({opts.seed}).permutation", "train_fraction": opts.train_fraction,
                 "val_fraction": opts.val_fraction, "split_names": ",".join(SPLITS), "n_images": n,
@@ -225,6 +225,12 @@ class ImageFile:
                 batch_images[order] = images[rows]
                 batch_labels[order] = labels[rows]
                 yield batch_images, batch_labels
+
+    def split_paths(self, split: str) -> list[str]:
+        """Source paths of the split's images, in stored order (one per row :meth:`iter_split` yields)."""
+        lo, hi = self.bounds[check_split(split)]
+        with h5py.File(self.path, "r") as h5:
+            return [p.decode("utf-8") if isinstance(p, bytes) else str(p) for p in h5["paths"][lo:hi]]
 
     def describe(self) -> dict:
         """Provenance of the training data."""

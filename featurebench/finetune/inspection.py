@@ -123,6 +123,37 @@ def inspect_savedmodel(path: Path) -> Inspection:
     return Inspection(f"{path.name} (SavedModel signatures)", "savedmodel", rows, {"signatures": len(loaded.signatures)})
 
 
+def load_keras_model(model: str, include_top: bool = False, weights: str = "none", seed: int = 42,
+                     image_size: int | None = None, unsafe: bool = False) -> tuple[Any, str, str]:
+    """A registry model (built with ``weights``) or a ``.keras``/``.h5`` file: ``(model, title, preprocessing)``.
+
+    The preprocessing is the registry model's own, or ``none`` for a file (its graph normalises,
+    as a fine-tuned model's does).
+    """
+    from featurebench.extractors.model_file import looks_like_model_file
+
+    if looks_like_model_file(model):
+        path = Path(model).expanduser()
+        if not path.exists():
+            raise FeaturebenchError(f"Model file {path} does not exist.")
+        import keras
+
+        try:
+            loaded = keras.models.load_model(path, compile=False, safe_mode=not unsafe)
+        except ValueError as exc:
+            if "Lambda" in str(exc) or "safe_mode" in str(exc):
+                raise FeaturebenchError(f"{path} contains a Lambda layer; pass --unsafe-model only if you trust it.") from None
+            raise FeaturebenchError(f"Could not load Keras model {path}: {exc}") from None
+        return loaded, path.name, "none"
+    from featurebench.extractors.keras_backend import build_base
+    from featurebench.finetune.surgery import body_spec
+
+    spec = body_spec(model, image_size)
+    built, info = build_base(spec, weights, include_top, seed)
+    top = "include_top=True" if include_top else "include_top=False"
+    return built, f"{spec.name} ({top}, weights {info['weights']})", spec.preprocessing
+
+
 def inspect_model(model: str, include_top: bool = False, weights: str = "none", seed: int = 42,
                   image_size: int | None = None, unsafe: bool = False, expand: bool = True) -> Inspection:
     """Describe a registry model (built with ``weights``) or a model file / SavedModel folder."""
@@ -136,22 +167,8 @@ def inspect_model(model: str, include_top: bool = False, weights: str = "none", 
             return inspect_tflite(path)
         if path.is_dir():
             return inspect_savedmodel(path)
-        import keras
-
-        try:
-            loaded = keras.models.load_model(path, compile=False, safe_mode=not unsafe)
-        except ValueError as exc:
-            if "Lambda" in str(exc) or "safe_mode" in str(exc):
-                raise FeaturebenchError(f"{path} contains a Lambda layer; pass --unsafe-model only if you trust it.") from None
-            raise FeaturebenchError(f"Could not load Keras model {path}: {exc}") from None
-        return inspect_keras(loaded, path.name, expand)
-    from featurebench.extractors.keras_backend import build_base
-    from featurebench.finetune.surgery import body_spec
-
-    spec = body_spec(model, image_size)
-    built, info = build_base(spec, weights, include_top, seed)
-    top = "include_top=True" if include_top else "include_top=False"
-    return inspect_keras(built, f"{spec.name} ({top}, weights {info['weights']})", expand)
+    built, title, _ = load_keras_model(model, include_top, weights, seed, image_size, unsafe)
+    return inspect_keras(built, title, expand)
 
 
 def format_table(inspection: Inspection) -> str:
@@ -178,4 +195,4 @@ def format_table(inspection: Inspection) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Inspection", "Row", "format_table", "inspect_keras", "inspect_model", "keras_rows"]
+__all__ = ["Inspection", "Row", "format_table", "inspect_keras", "inspect_model", "keras_rows", "load_keras_model"]

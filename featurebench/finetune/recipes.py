@@ -225,7 +225,29 @@ def load_recipe(recipe: str | None) -> Recipe:
 def resolve_recipe(recipe: str | None, overrides: dict[str, Any]) -> Recipe:
     """The recipe named by ``--recipe`` with the given CLI flags on top (``None`` = not given)."""
     given = {k: v for k, v in overrides.items() if v is not None}
-    return apply_overrides(load_recipe(recipe), given, where="command line")
+    resolved = apply_overrides(load_recipe(recipe), given, where="command line")
+    _refuse_unused_flags(resolved, given)
+    return resolved
+
+
+#: Flags that only act in phase 2 (after unfreezing).
+PHASE2_FLAGS = ("epochs", "optimizer", "lr", "momentum")
+
+
+def _refuse_unused_flags(recipe: Recipe, given: dict[str, Any]) -> None:
+    """A flag the resolved recipe cannot honour is an error, not silently ignored."""
+    def flags(keys) -> str:
+        return ", ".join("--" + key.replace("_", "-") for key in keys)
+
+    unused = [key for key in PHASE2_FLAGS if key in given]
+    if unused and recipe.unfreeze_from is None:
+        raise FeaturebenchError(
+            f"{flags(unused)} set phase 2 (after unfreezing), but recipe {recipe.name!r} never unfreezes "
+            "(unfreeze_from none), so they would do nothing: add --unfreeze-from INDEX|NAME to fine-tune "
+            "(`featurebench inspect MODEL` lists the layers), or use --warmup-epochs N to train the head longer.")
+    if "head_hidden" in given and recipe.head != "fc":
+        raise FeaturebenchError(f"--head-hidden sets the fc head's hidden units, but the head is {recipe.head!r} "
+                                "(no hidden layer): add --head fc, or leave --head-hidden out.")
 
 
 def write_recipe(recipe: Recipe, path: Path) -> None:

@@ -54,13 +54,22 @@ def _keras_version() -> dict[str, str | None]:
         return {"keras": None}
 
 
-def report_files(record: dict[str, Any], y_true: np.ndarray, proba: np.ndarray, label_names: list[str]) -> dict[str, str]:
-    """``classification_report.txt`` and ``confusion.csv``, as ``fit`` writes them."""
+def report_files(record: dict[str, Any], y_true: np.ndarray, proba: np.ndarray, label_names: list[str],
+                 test_paths: list[str] | None = None) -> dict[str, str]:
+    """``classification_report.txt`` and ``confusion.csv``, as ``fit`` writes them, and ``predictions.csv``
+    (``row`` = position among the test images) when ``test_paths`` gives one path per test row."""
+    from featurebench.fit.exclude import PREDICTIONS_FILE, predictions_csv
+
     y_pred = proba.argmax(axis=1) if len(proba) else np.zeros(0, np.int64)
     header = (f"{record['run_name']}\naccuracy {record['accuracy']:.4f}  ({record['n_test']} test images, "
               f"index split)\n\n")
-    return {"classification_report.txt": header + M.classification_report_text(y_true, y_pred, label_names),
-            "confusion.csv": M.confusion_csv(record["confusion"])}
+    files = {"classification_report.txt": header + M.classification_report_text(y_true, y_pred, label_names),
+             "confusion.csv": M.confusion_csv(record["confusion"])}
+    if test_paths is not None and len(test_paths) == len(y_true):
+        rows = np.arange(len(y_true))
+        files[PREDICTIONS_FILE] = predictions_csv(rows, test_paths, y_true, y_pred, proba.astype(np.float64),
+                                                  label_names)
+    return files
 
 
 def write_record(run_dir: Path, record: dict[str, Any], files: dict[str, str]) -> None:

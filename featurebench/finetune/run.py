@@ -238,7 +238,7 @@ def _train_and_record(opts, recipe, spec, source, image_size, run_dir, name, sta
                "epochs_run": state.epochs_done, "model_file": MODEL_FILE, "history_file": "history.json",
                "warnings": warnings},
     )
-    write_record(run_dir, record, report_files(record, y_true, proba, source.label_names))
+    write_record(run_dir, record, report_files(record, y_true, proba, source.label_names, source.split_paths("test")))
     if not opts.keep_checkpoint:
         remove_checkpoints(run_dir)
     return FinetuneResult(run_dir, name, record, state, warnings)

@@ -2,7 +2,8 @@
 
 The bundle's extractor spec rebuilds the same extractor (model, layer, pooling,
 preprocessing, resize) that made the training features; images go through the
-same robust decoder as ``extract``. Unreadable files are listed, never fatal.
+same robust decoder as ``extract``. Unreadable files are listed (the CLI exits 2 only when nothing
+could be classified).
 """
 
 from __future__ import annotations
@@ -42,16 +43,12 @@ class PredictResult:
 
 def collect_images(inputs: Iterable[str | os.PathLike]) -> tuple[list[str], list[tuple[str, str]]]:
     """Image files from files and folders (recursively, sorted); missing inputs are reported."""
-    from featurebench.data.sources import IMAGE_EXTENSIONS, is_hidden_or_system
-
     files: list[str] = []
     missing: list[tuple[str, str]] = []
     for item in inputs:
         path = Path(item).expanduser()
         if path.is_dir():
-            found = sorted(str(p) for p in path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                           and not any(is_hidden_or_system(part) for part in p.relative_to(path).parts))
+            found = _folder_images(path, missing)
             if not found:
                 missing.append((str(path), "folder holds no image files"))
             files.extend(found)
@@ -60,6 +57,24 @@ def collect_images(inputs: Iterable[str | os.PathLike]) -> tuple[list[str], list
         else:
             missing.append((str(path), "no such file or folder"))
     return files, missing
+
+
+def _folder_images(folder: Path, missing: list[tuple[str, str]]) -> list[str]:
+    """Image files under ``folder``, walked as ``extract`` lists a source (hidden folders and links to folders
+    not entered); image names that are not regular files and folders not searched go to ``missing``."""
+    from featurebench.data.sources import _classify_file, _walk_files
+
+    ignored: list[tuple[str, str]] = []
+    found = []
+    for path in _walk_files(folder, folder, ignored):
+        if _classify_file(path.name):
+            continue  # hidden, system or not an image: not an input
+        if path.is_file():
+            found.append(str(path))
+        else:
+            missing.append((str(path), "broken link" if path.is_symlink() else "not a regular file"))
+    missing.extend((str(folder / rel), reason) for rel, reason in ignored if not reason.startswith("hidden"))
+    return sorted(found)
 
 
 def _weights_arg(spec: dict[str, Any], weights: str | None) -> str:
@@ -78,8 +93,9 @@ def _weights_arg(spec: dict[str, Any], weights: str | None) -> str:
 
 
 def build_extractor(spec: dict[str, Any], model: str | None = None, weights: str | None = None,
-                    unsafe_model: bool = False, sink: list[str] | None = None) -> Any:
-    """Rebuild the extractor described by a bundle's spec (``model``/``weights`` override locations)."""
+                    unsafe_model: bool = False, sink: list[str] | None = None, engine: str | None = None) -> Any:
+    """Rebuild the extractor described by a bundle's spec (``model``/``weights`` override locations;
+    ``engine``: what runs a Keras model, default OpenVINO; ``explain`` needs ``tensorflow`` for gradients)."""
     from featurebench.extractors import load_extractor
 
     source = spec.get("model_source") or "registry"
@@ -101,6 +117,8 @@ def build_extractor(spec: dict[str, Any], model: str | None = None, weights: str
     layer = spec.get("layer") or None
     kwargs = dict(weights=_weights_arg(spec, weights), pool=pool, seed=seed, preprocess=preprocess,
                   unsafe_model=unsafe_model)
+    if source != "tflite":
+        kwargs["engine"] = engine
     if source == "tflite":
         # The default output tensor is cheapest; ask for a named tensor only if the spec used another one.
         extractor = load_extractor(model, layer=None, **kwargs)
@@ -139,6 +157,8 @@ def predict_images(bundle_path: str | Path | Bundle, inputs: Sequence[str | os.P
         raise FeaturebenchError(f"--top {top}: must be at least 1")
     bundle = bundle_path if isinstance(bundle_path, Bundle) else load_bundle(bundle_path, trust=trust)
     files, unreadable = collect_images(inputs)
+    if not files:  # nothing to classify: no need to build (and load) the extractor
+        return PredictResult([], unreadable, "probability", min(top, len(bundle.label_names)))
     sink: list[str] = []
     if extractor is None:
         extractor = build_extractor(bundle.extractor, model, weights, unsafe_model, sink)

@@ -4,8 +4,8 @@ Steps: open the file, resolve the grid and split, load the train slice once as
 float32 (or train out of core when it exceeds the memory budget), search on the
 train slice only, refit, predict the test rows block by block, then write the
 run folder atomically: ``metrics.json``, ``cv_results.csv``,
-``classification_report.txt``, ``confusion.csv``, ``model.skops`` (and
-``split.json`` for a stratified split).
+``classification_report.txt``, ``confusion.csv``, ``predictions.csv`` (one line per
+test row), ``model.skops`` (and ``split.json`` for a stratified split).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from featurebench.errors import FeaturebenchError
 from featurebench.fit import record
 from featurebench.fit.bundle import BUNDLE_NAME, extractor_spec, save_bundle
 from featurebench.fit.classifiers import get_classifier
+from featurebench.fit.exclude import PREDICTIONS_FILE, exclude_rows, predictions_csv, read_rows_file
 from featurebench.fit.grids import load_grid, main_param
 from featurebench.fit.memory import in_memory_bytes, parse_memory
 from featurebench.fit.monitor import Reporter, SearchMonitor
@@ -61,7 +62,7 @@ class RunResult:
         ci = f" (95% CI {low:.4f}-{high:.4f})" if low is not None else ""
         rank5 = f", rank-5 {m['rank5']:.4f}" if m.get("rank5") is not None else ""
         lines = [
-            f"{m['classifier']} on {m['dataset']} / {m['extractor']}: accuracy {m['accuracy']:.4f}{ci}{rank5}, "
+            f"{m['classifier']} on {m['dataset']} / {m['extractor']}: test accuracy {m['accuracy']:.4f}{ci}{rank5}, "
             f"mean per-class {m['mean_per_class_accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}",
             f"best {m['best_params']} by {m['scoring']} ({m['search_method']}); "
             f"{m['n_train']} train / {m['n_test']} test rows ({m['split']} split); "
@@ -69,6 +70,7 @@ class RunResult:
             + (" [out of core]" if m.get("out_of_core") else ""),
             *_budget_and_repeats_lines(m),
             f"wrote {self.run_dir}/ (metrics.json, cv_results.csv, classification_report.txt, confusion.csv, "
+            f"{PREDICTIONS_FILE}, "
             f"{BUNDLE_NAME})",
         ]
         return "\n".join(lines)
@@ -109,7 +111,7 @@ def dataset_name(attrs: dict[str, Any], path: Path) -> str:
 
 def run_name_for(features: FeatureFile, clf: str, protocol: str = "grid", scale: str = "none",
                  split_kind: str = "index", test_path: Path | None = None, template: str | None = None,
-                 pca: int | None = None, repeats: int = 1) -> str:
+                 exclude_path: Path | None = None, pca: int | None = None, repeats: int = 1) -> str:
     """The run folder name from ``template`` (default :data:`RUN_NAME_TEMPLATE`); an explicit
     ``--pca`` and ``--repeats`` add ``__pcaN`` / ``__repeatsN`` to the variant."""
     variant = ""
@@ -125,6 +127,8 @@ def run_name_for(features: FeatureFile, clf: str, protocol: str = "grid", scale:
         variant += "__stratified"
     if test_path is not None:
         variant += f"__test-{test_path.stem}"
+    if exclude_path is not None:
+        variant += f"__exclude-{exclude_path.stem}"
     fields = {"dataset": dataset_name(features.attrs, features.path), "extractor": extractor_name(features.attrs),
               "clf": clf, "layer": features.attrs.get("layer", ""), "pool": features.attrs.get("pool", ""),
               "protocol": protocol, "scale": scale, "split": split_kind, "variant": variant}
@@ -186,12 +190,14 @@ def run_fit(features_path: str | Path, clf: str = "logreg", grid: str | dict | l
             scale: str = "none", protocol: str = "grid", stratified: bool = False,
             test_file: str | Path | None = None, seed: int = 42, max_memory: str | int | None = None,
             run_name: str | None = None, command: str | None = None, n_boot: int = 1000,
+            exclude: str | Path | None = None,
             pca: int | None = None, time_budget: float | None = None, repeats: int = 1,
             reporter: Reporter | None = None) -> RunResult:
     """Search, refit, evaluate and record one classifier on one feature file.
 
     ``grid``: a preset name, JSON text, a YAML/JSON file or a mapping (default: the classifier's).
     ``run_name``: a name or a template with ``{dataset}``, ``{extractor}``, ``{clf}``, ... fields.
+    ``exclude``: a rows file (row numbers or stored paths, one a line) whose rows neither train nor test.
     Refuses to replace an existing run folder unless ``force``; ``skip_existing`` returns it instead.
     ``pca``: PCA components inside the pipeline, fitted on train rows only (``None`` or ``0``: none).
     ``time_budget``: seconds per search; no fit is launched past it, the best finished candidate wins.
@@ -220,7 +226,8 @@ def run_fit(features_path: str | Path, clf: str = "logreg", grid: str | dict | l
     features_path = Path(features_path)
     return _run(features_path, spec.name, grid, cv, n_jobs, Path(out), force, skip_existing, scale, protocol,
                 stratified or repeats > 1, test_file, seed, budget, run_name, command, n_boot,
-                _Extra(pca, time_budget, repeats, reporter))
+                _Extra(pca, time_budget, repeats, reporter,
+                       Path(exclude) if exclude is not None else None))
 
 
 @dataclass
@@ -229,6 +236,7 @@ class _Extra:
     time_budget: float | None
     repeats: int
     reporter: Reporter | None
+    exclude: Path | None
 
 
 @dataclass
@@ -238,6 +246,7 @@ class _Scored:
     result: SearchResult
     classes: np.ndarray
     y_pred: np.ndarray
+    scores: np.ndarray
     evaluation: dict[str, Any]
     score_kind: str
     fit_seconds: float
@@ -287,7 +296,7 @@ def _search_and_score(features: FeatureFile, test_features: FeatureFile | None, 
     y_pred, scores, score_kind = _predict(result.estimator, test_source, split, classes, block)
     predict_seconds = time.perf_counter() - started
     evaluation = M.evaluate(split.y_test, y_pred, scores, split.label_names, seed, n_boot)
-    return _Scored(result, classes, y_pred, evaluation, score_kind, fit_seconds, load_seconds, predict_seconds,
+    return _Scored(result, classes, y_pred, scores, evaluation, score_kind, fit_seconds, load_seconds, predict_seconds,
                    out_of_core, monitor.summary() if extra.time_budget is not None else None)
 
 
@@ -326,7 +335,7 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
     try:
         split_kind = "test-file" if test_features is not None else ("stratified" if stratified else "index")
         name = run_name_for(features, clf, protocol, scale, split_kind,
-                            Path(test_file) if test_file is not None else None, run_name,
+                            Path(test_file) if test_file is not None else None, run_name, extra.exclude,
                             extra.pca, extra.repeats)
         run_dir = out / name
         if run_dir.exists():
@@ -340,8 +349,11 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
         seeds = [seed + r for r in range(extra.repeats)]
         splits: list[Split] = []
         runs: list[_Scored] = []
+        excluded = read_rows_file(extra.exclude, features) if extra.exclude is not None else None
         for r, split_seed in enumerate(seeds):
             splits.append(make_split(features, stratified, test_features, split_seed))
+            if excluded is not None:
+                splits[-1] = exclude_rows(splits[-1], excluded)
             stage = f"split {r + 1}/{extra.repeats} (seed {split_seed})" if extra.repeats > 1 else ""
             runs.append(_search_and_score(features, test_features, splits[-1], clf, grid, cv, n_jobs, scale,
                                           protocol, split_seed, budget, n_boot, extra, stage))
@@ -377,7 +389,10 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
             "provenance": record.provenance(attrs), "versions": record.versions(), "command": command,
             "created": record.now_iso(),
             # Beyond the schema's required keys:
-            "split_detail": split.describe(), "protocol": protocol, "scale": scale, "scoring": result.scoring,
+            "split_detail": {**split.describe(), **({"excluded_rows": len(excluded), "exclude_file": str(extra.exclude),
+                                                       "train_rows": None, "test_rows": None}
+                                                      if excluded is not None else {})},
+            "protocol": protocol, "scale": scale, "scoring": result.scoring,
             "search_method": result.method, "cv_folds": result.n_splits, "seed": seed,
             "search_seconds": round(result.search_seconds, 4), "refit_seconds": round(result.refit_seconds, 4),
             "load_seconds": round(first.load_seconds, 4), "score_kind": first.score_kind,
@@ -394,6 +409,8 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
                                          f"({len(split.test)} test rows, {split.kind} split)\n\n"
                                          + M.classification_report_text(split.y_test, y_pred, split.label_names),
             "confusion.csv": M.confusion_csv(evaluation["confusion"]),
+            PREDICTIONS_FILE: predictions_csv(split.test.numbers(), (test_features if test_features is not None else features).paths, split.y_test,
+                                              y_pred, first.scores, split.label_names),
         }
         if split.kind == "stratified":
             files["split.json"] = json.dumps({"seed": seed, "train_fraction": split.train_fraction,

@@ -3,8 +3,10 @@
     from featurebench.report import build_report
     summary = build_report("results/", "report.html", md_path="report.md", csv_path="runs.csv")
 
-Reads only ``RESULTS_DIR/<run>/metrics.json`` (schema: ``docs/metrics.md``). Importing this
-package is cheap: pandas, matplotlib and Jinja2 are imported when a report is built, TensorFlow never.
+Reads ``RESULTS_DIR/<run>/metrics.json`` (schema: ``docs/metrics.md``), and a run's
+``predictions.csv`` / ``audit.json`` when present (:mod:`featurebench.report.gallery`). Importing this
+package is cheap: pandas, matplotlib and Jinja2 are imported when a report is built, TensorFlow only
+with ``heatmaps=True``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from featurebench.errors import FeaturebenchError
 from featurebench.report.collect import Run, UnreadableRun, collect_runs
+from featurebench.text import plural
 
 __all__ = ["ReportSummary", "Run", "UnreadableRun", "build_report", "collect_runs"]
 
@@ -37,11 +40,12 @@ class ReportSummary:
     def describe(self) -> str:
         """A few lines for the CLI: counts, best per dataset, unreadable runs, outputs."""
         datasets = len({r.metrics["dataset"] for r in self.runs})
-        lines = [f"{len(self.runs)} run(s) on {datasets} dataset(s) from {self.results_dir}"]
+        lines = [f"{plural(len(self.runs), 'run')} on {plural(datasets, 'dataset')} from {self.results_dir} "
+                 "(accuracy on each run's held-out test split)"]
         for dataset, run in self.best.items():
             m = run.metrics
             tag = " (random-init baseline)" if run.random_init else ""
-            lines.append(f"  best on {dataset}: {m['extractor']}{tag} + {m['classifier']} "
+            lines.append(f"  best test accuracy on {dataset}: {m['extractor']}{tag} + {m['classifier']} "
                          f"= {100 * m['accuracy']:.2f}% ({run.name})")
         for bad in self.unreadable:
             lines.append(f"  unreadable: {bad.name}: {bad.reason}")
@@ -56,12 +60,14 @@ def build_report(
     csv_path: str | Path | None = None,
     *,
     plots: bool = True,
+    heatmaps: bool = False,
 ) -> ReportSummary:
     """Collect every run under ``results_dir`` and write the HTML report (and optionally Markdown/CSV).
 
     Runs whose ``metrics.json`` is missing or broken are listed as unreadable (with the reason) in
     every output; the rest are still reported. Raises :class:`FeaturebenchError` when the folder
     does not exist or holds no readable run. ``plots=False`` skips the images (faster; for tests).
+    ``heatmaps=True`` draws the gallery of mistakes as heatmap overlays (loads each run's model: TensorFlow).
     """
     from featurebench.report import html, tables
 
@@ -73,7 +79,8 @@ def build_report(
             f"no readable run under {results_dir}: expected {results_dir}/<run-name>/metrics.json "
             f"as written by `featurebench fit --out {results_dir}`." + (f" Unreadable:{reasons}" if reasons else ""))
     pairs = tables.leaderboard_rows(collection.runs)
-    page = html.render_html(pairs, collection.unreadable, results_dir=results_dir, with_plots=plots)
+    page = html.render_html(pairs, collection.unreadable, results_dir=results_dir, with_plots=plots,
+                             heatmaps=heatmaps)
     summary = ReportSummary(results_dir, [run for run, _ in pairs], list(collection.unreadable),
                             tables.write_text(page, html_path),
                             best={row["dataset"]: run for run, row in pairs if row["best_in_dataset"]})

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from featurebench.report import formatting as fmt
+from featurebench.report import gallery
 from featurebench.report import plots
 from featurebench.report.collect import Run, UnreadableRun
-from featurebench.report.tables import BASELINE_LABEL
+from featurebench.report.tables import BASELINE_LABEL, dataset_baselines, setting_label
 
 TEMPLATES = Path(__file__).with_name("templates")
 TEMPLATE = "report.html.j2"
@@ -40,7 +41,8 @@ def _num(value: Any) -> str:
 def _leaderboard_row(index: int, run_id: str, row: dict[str, Any]) -> dict[str, Any]:
     view = {
         "id": run_id, "order": index, "run": row["run"], "dataset": row["dataset"], "extractor": row["extractor"],
-        "classifier": row["classifier"], "baseline": row["random_init"], "best": row["best_in_dataset"],
+        "classifier": row["classifier"], "variant": row["variant"], "setting": setting_label(row),
+        "baseline": row["random_init"], "badge": _badge(row), "best": row["best_in_dataset"],
         "rank": row["rank_in_dataset"], "group_start": row["rank_in_dataset"] == 1,
         "cells": [
             {"key": "accuracy", "text": fmt.pct(row["accuracy"]), "sub": fmt.ci(row["accuracy_ci_low"], row["accuracy_ci_high"]),
@@ -125,7 +127,7 @@ def _provenance(m: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def _run_view(run_id: str, run: Run, row: dict[str, Any], with_plots: bool) -> dict[str, Any]:
+def _run_view(run_id: str, run: Run, row: dict[str, Any], with_plots: bool, heatmaps: bool = False) -> dict[str, Any]:
     m = run.metrics
     tiles = [
         ("Accuracy", fmt.pct(m["accuracy"]) + "%", fmt.ci(row["accuracy_ci_low"], row["accuracy_ci_high"])),
@@ -156,12 +158,13 @@ def _run_view(run_id: str, run: Run, row: dict[str, Any], with_plots: bool) -> d
                 "chosen": bool(m.get("best_params")) and r.get("params") == m.get("best_params")} for r in (cv.get("results") or [])]
     p = m.get("provenance") or {}
     return {
-        "id": run_id, "name": run.name, "title": f"{m['dataset']} · {m['extractor']} · {m['classifier']}",
-        "baseline": run.random_init, "best": row["best_in_dataset"], "rank": row["rank_in_dataset"],
+        "id": run_id, "name": run.name, "title": f"{m['dataset']} · {m['extractor']} · {setting_label(row)}",
+        "baseline": run.random_init, "badge": _badge(row), "best": row["best_in_dataset"], "rank": row["rank_in_dataset"],
         "dataset": m["dataset"], "kind": m.get("kind") or "features", "path": str(run.path), "notes": list(run.notes),
         "tiles": tiles, "figures": figures, "provenance": _provenance(m), "per_class": per_class, "cv_rows": cv_rows,
         "command": m.get("command") or "", "extract_command": fmt.any_value(p.get("command")) if p.get("command") else "",
         "attributes": [(str(k), fmt.any_value(val)) for k, val in sorted(p.items())],
+        "mistakes": gallery.mistakes_view(run, heatmaps), "audit": gallery.audit_view(run),
     }
 
 
@@ -175,20 +178,39 @@ def _score(value: Any) -> str:
 
 
 def _matrix(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Accuracy by (extractor, classifier) × dataset, best per dataset flagged."""
+    """Accuracy by (extractor, classifier and variant) × dataset, best per dataset flagged: one cell per run."""
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    keys = sorted({(r["extractor"], r["random_init"], r["classifier"]) for r in rows}, key=lambda k: (k[1], k[0], k[2]))
+    keys = sorted({(r["extractor"], r["random_init"], setting_label(r)) for r in rows}, key=lambda k: (k[1], k[0], k[2]))
     best = {r["dataset"]: r["accuracy"] for r in rows if r["best_in_dataset"]}
     body = []
     for extractor, baseline, classifier in keys:
         cells = []
         for d in datasets:
-            match = [r for r in rows if r["dataset"] == d and (r["extractor"], r["random_init"], r["classifier"]) == (extractor, baseline, classifier)]
+            match = [r for r in rows if r["dataset"] == d and (r["extractor"], r["random_init"], setting_label(r)) == (extractor, baseline, classifier)]
             top = max(match, key=lambda r: r["accuracy"]) if match else None
             cells.append({"text": fmt.pct(top["accuracy"]) if top else "", "best": bool(top) and top["accuracy"] == best[d],
                           "sort": _num(top["accuracy"]) if top else ""})
-        body.append({"extractor": extractor, "baseline": baseline, "classifier": classifier, "cells": cells})
+        badge = next((_badge(r) for r in rows if (r["extractor"], r["random_init"]) == (extractor, baseline)), "")
+        body.append({"extractor": extractor, "baseline": baseline, "badge": badge, "classifier": classifier,
+                     "cells": cells})
     return {"datasets": datasets, "rows": body}
+
+
+def _badge(row: dict[str, Any]) -> str:
+    """The label a baseline run carries (random-init or raw-pixel features), else ``""``."""
+    return BASELINE_LABEL if row["random_init"] else f"{row['baseline']} baseline" if row["baseline"] else ""
+
+
+def _baseline_note(baseline: dict[str, Any] | None, best: dict[str, Any]) -> str:
+    """The dataset's best baseline next to its best run, so a reader sees what "good" means."""
+    if baseline is None:
+        return ""
+    if baseline is best:
+        return f"the best run is itself a baseline ({baseline['baseline']})"
+    gain = 100 * (best["accuracy"] - baseline["accuracy"])
+    kind = "random-init " if baseline["random_init"] else ""
+    return (f"baseline {fmt.pct(baseline['accuracy'])}% ({kind}{baseline['extractor']} + {setting_label(baseline)}); "
+            f"best is {gain:+.1f} points")
 
 
 def render_html(
@@ -196,12 +218,14 @@ def render_html(
     unreadable: Sequence[UnreadableRun] = (),
     results_dir: str | Path = "",
     with_plots: bool = True,
+    heatmaps: bool = False,
 ) -> str:
     """The report page for runs in leaderboard order (``tables.leaderboard_rows``)."""
     from featurebench import __version__
 
     rows = [row for _, row in pairs]
     ids = [f"run-{i + 1}" for i in range(len(pairs))]
+    baselines = dataset_baselines(rows)
     best_cards = []
     for run_id, (run, row) in zip(ids, pairs):
         if row["best_in_dataset"]:
@@ -210,7 +234,8 @@ def render_html(
                                "accuracy": fmt.pct(row["accuracy"]) + "%", "ci": fmt.ci(row["accuracy_ci_low"], row["accuracy_ci_high"]),
                                "macro_f1": _pct_unit(row["macro_f1"]),
                                "n_runs": sum(1 for r in rows if r["dataset"] == row["dataset"]),
-                               "n_test": fmt.integer(row["n_test"])})
+                               "n_test": fmt.integer(row["n_test"]), "variant": row["variant"],
+                               "reference": _baseline_note(baselines.get(row["dataset"]), row)})
     context = {
         "title": "featurebench report",
         "results_dir": str(results_dir),
@@ -221,10 +246,13 @@ def render_html(
         "n_baselines": sum(1 for r in rows if r["random_init"]),
         "columns": METRIC_COLUMNS,
         "leaderboard": [_leaderboard_row(i, run_id, row) for i, (run_id, row) in enumerate(zip(ids, rows))],
-        "bars": plots.accuracy_bars(rows) if with_plots else None,
+        "bars": plots.accuracy_bars(rows, baselines) if with_plots else None,
+        "bars_zoomed": any(plots.bar_axis([r for r in rows if r["dataset"] == d])[0] > 0
+                           for d in dict.fromkeys(r["dataset"] for r in rows)),
+        "n_dataset_baselines": len(baselines),
         "matrix": _matrix(rows),
         "best_cards": best_cards,
-        "runs": [_run_view(run_id, run, row, with_plots) for run_id, (run, row) in zip(ids, pairs)],
+        "runs": [_run_view(run_id, run, row, with_plots, heatmaps) for run_id, (run, row) in zip(ids, pairs)],
         "unreadable": [{"name": u.name, "path": str(u.path), "reason": u.reason} for u in unreadable],
         "baseline_label": BASELINE_LABEL,
     }

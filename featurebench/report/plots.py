@@ -18,6 +18,8 @@ from featurebench.report.formatting import missing
 
 #: Colour-blind-friendly palette (Okabe–Ito, reordered), one colour per classifier.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+#: Marker per line when a plot has several (colour is not the only cue).
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<")
 #: Parameters searched on a log scale.
 LOG_PARAMS = {"C", "alpha", "gamma", "learning_rate", "reg_alpha", "reg_lambda", "tol", "eta", "lr"}
 
@@ -77,62 +79,111 @@ def _short(text: str, limit: int = 28) -> str:
     return text.replace("$", r"\$")
 
 
-def accuracy_bars(rows: Sequence[dict[str, Any]]) -> str | None:
-    """Accuracy per extractor × classifier, one panel per dataset, CI as error bars.
+def bar_axis(rows: Sequence[dict[str, Any]]) -> tuple[float, float]:
+    """The y range (%) of one dataset's accuracy panel: zoomed to the accuracies and 95% CIs of its runs
+    (baselines left out when there are others, so 98.4 vs 98.8 stays visible), with a margin and room for
+    the value labels; it starts at 0 only when the data reach it."""
+    kept = [r for r in rows if not r.get("baseline")] or list(rows)
+    values = []
+    for r in kept:
+        values.append(100 * r["accuracy"])
+        values += [100 * r[k] for k in ("accuracy_ci_low", "accuracy_ci_high") if not missing(r.get(k))]
+    low, high = min(values), max(values)
+    pad = max(1.0, 0.08 * (high - low))
+    step = 5.0 if high - low > 10 else 1.0
+    low = max(0.0, math.floor((low - pad) / step) * step)
+    top = min(100.0, high + pad)
+    return low, top + 0.12 * (top - low)
 
-    ``rows`` are leaderboard rows (see :func:`featurebench.report.tables.leaderboard_rows`).
-    Random-init baselines are hatched and labelled; the best run of each dataset is outlined.
+
+def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str, Any]] | None = None) -> str | None:
+    """Test accuracy of every run, one panel per dataset, one bar per run, CI as error bars.
+
+    ``rows`` are leaderboard rows (see :func:`featurebench.report.tables.leaderboard_rows`): bars are
+    grouped by extractor and coloured by classifier setting (classifier plus the run's ``variant``), so
+    two runs that differ only in a setting both appear. Each panel's axis is zoomed to its data
+    (:func:`bar_axis`). Random-init baselines are hatched; the best run of each dataset is outlined;
+    ``baselines`` (dataset -> best baseline row) are drawn as a dashed line.
     """
+    from featurebench.report.tables import setting_label
+
     if not rows:
         return None
+    baselines = baselines or {}
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    classifiers = sorted({r["classifier"] for r in rows})
-    colour = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(classifiers)}
+    settings = sorted({setting_label(r) for r in rows})
+    colour = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(settings)}
     ncols = min(3, len(datasets))
     nrows = math.ceil(len(datasets) / ncols)
-    extractors_max = max(len({(r["extractor"], r["random_init"]) for r in rows if r["dataset"] == d}) for d in datasets)
-    panel_w = max(3.2, 0.9 + extractors_max * (0.35 + 0.28 * len(classifiers)))
+    per_dataset = [[r for r in rows if r["dataset"] == d] for d in datasets]
+    # Each extractor's group needs room for its bars and for its (wrapped) name under them.
+    panel_w = max(3.2, max(0.9 + sum(max(1.25, 0.3 * sum(1 for r in sub if (r["extractor"], r["random_init"]) == ext))
+                                     for ext in {(r["extractor"], r["random_init"]) for r in sub})
+                           for sub in per_dataset))
     with _rc():
-        fig = _figure(min(16.0, panel_w * ncols), 2.9 * nrows + 0.5)
+        legend_w = 1.9 * min(4, len(settings))  # inches the legend's widest row needs
+        fig = _figure(min(16.0, max(panel_w * ncols, legend_w)), 2.9 * nrows + 0.4 + 0.22 * math.ceil(len(settings) / 4))
         axes = fig.subplots(nrows, ncols, squeeze=False)
         for ax in axes.flat[len(datasets):]:
             ax.set_visible(False)
         for ax, dataset in zip(axes.flat, datasets):
             sub = [r for r in rows if r["dataset"] == dataset]
+            low, high = bar_axis(sub)
+            lift = 0.015 * (high - low)
             extractors = list(dict.fromkeys((r["extractor"], r["random_init"]) for r in sorted(sub, key=lambda r: (r["random_init"], r["extractor"]))))
-            width = 0.8 / len(classifiers)
-            for j, clf in enumerate(classifiers):
-                for i, ext in enumerate(extractors):
-                    match = [r for r in sub if r["classifier"] == clf and (r["extractor"], r["random_init"]) == ext]
-                    if not match:
-                        continue
-                    r = max(match, key=lambda r: r["accuracy"])
-                    x = i - 0.4 + width * (j + 0.5)
+            # One bar per run (variants are labelled apart by tables.leaderboard_rows), packed per extractor.
+            groups = [sorted((r for r in sub if (r["extractor"], r["random_init"]) == ext), key=setting_label)
+                      for ext in extractors]
+            width = 0.8 / max(len(g) for g in groups)
+            for i, group in enumerate(groups):
+                for j, r in enumerate(group):
+                    x = i + width * (j - (len(group) - 1) / 2)
                     acc = 100 * r["accuracy"]
+                    below = acc < low  # a baseline under the zoomed axis: drawn to the axis, value said
                     err = None
-                    if not missing(r["accuracy_ci_low"]) and not missing(r["accuracy_ci_high"]):
+                    if not below and not missing(r["accuracy_ci_low"]) and not missing(r["accuracy_ci_high"]):
                         err = [[max(0.0, acc - 100 * r["accuracy_ci_low"])], [max(0.0, 100 * r["accuracy_ci_high"] - acc)]]
-                    ax.bar(x, acc, width * 0.92, color=colour[clf], alpha=0.45 if r["random_init"] else 0.95,
-                           hatch="///" if r["random_init"] else None,
+                    ax.bar(x, max(acc, low) - low, width * 0.92, bottom=low, color=colour[setting_label(r)],
+                           alpha=0.45 if r.get("baseline") else 0.95, hatch="///" if r.get("baseline") else None,
                            edgecolor="#1f2328" if r["best_in_dataset"] else "white",
-                           linewidth=1.6 if r["best_in_dataset"] else 0.5, label=clf)
+                           linewidth=1.6 if r["best_in_dataset"] else 0.5)
                     if err is not None:
                         ax.errorbar(x, acc, yerr=err, fmt="none", ecolor="#444444", elinewidth=0.9, capsize=2)
-                    ax.text(x, min(acc, 100) + 1.5 if err is None else 100 * r["accuracy_ci_high"] + 1.5,
-                            f"{acc:.1f}", ha="center", va="bottom", fontsize=7, rotation=90 if len(classifiers) > 3 else 0,
+                    top = max(acc, low) if err is None else 100 * r["accuracy_ci_high"]
+                    ax.text(x, top + lift, f"{acc:.1f}" + (" ↓" if below else ""), ha="center", va="bottom",
+                            fontsize=7, rotation=90 if max(len(g) for g in groups) > 3 else 0,
                             fontweight="bold" if r["best_in_dataset"] else "normal")
+            if dataset in baselines:
+                base = 100 * baselines[dataset]["accuracy"]
+                where = base if base >= low else low
+                ax.axhline(where, color="#8a5a00", linestyle="--", linewidth=1)
+                ax.text(-0.55, where + lift, f"baseline {base:.1f}" + (" (below the axis)" if base < low else ""),
+                        ha="left", va="bottom", fontsize=7, color="#8a5a00", zorder=6,
+                        bbox={"facecolor": "white", "edgecolor": "none", "pad": 1, "alpha": 0.85})
             ax.set_xticks(range(len(extractors)))
-            ax.set_xticklabels([_short(e) + ("\n(random-init)" if rnd else "") for e, rnd in extractors], fontsize=8)
-            ax.set_ylim(0, 112)
-            ax.set_yticks(range(0, 101, 20))
+            ax.set_xticklabels([_wrap(e) + ("\n(random-init)" if rnd else "") for e, rnd in extractors], fontsize=8)
+            ax.set_ylim(low, high)
             ax.set_xlim(-0.6, len(extractors) - 0.4)
             ax.grid(axis="x", visible=False)
             ax.set_title(_short(dataset, 40), loc="left")
-            ax.set_ylabel("test accuracy %")
-        handles = [_patch(colour[c]) for c in classifiers]
-        fig.legend(handles, [_short(c, 20) for c in classifiers], loc="outside upper center", ncols=min(8, len(classifiers)),
+            ax.set_ylabel("test accuracy %" + (" (zoomed)" if low > 0 else ""))
+        handles = [_patch(colour[c]) for c in settings]
+        fig.legend(handles, [_short(c, 48) for c in settings], loc="outside upper center", ncols=min(4, len(settings)),
                    fontsize=8, title=None)
         return _data_uri(fig)
+
+
+def _wrap(text: str, width: int = 16, lines: int = 2) -> str:
+    """A tick label on up to ``lines`` lines of ``width`` characters, broken at ``_``/``-``/spaces."""
+    import re
+    import textwrap
+
+    words = re.sub(r"([_\-])", r"\1 ", " ".join(str(text).split())).split(" ")
+    wrapped = textwrap.wrap(" ".join(words), width, break_long_words=True)
+    joined = [line.replace("_ ", "_").replace("- ", "-") for line in wrapped]
+    if len(joined) > lines:
+        joined = joined[: lines - 1] + [_short(" ".join(joined[lines - 1:]).replace(" ", ""), width)]
+    return "\n".join(line.replace("$", r"\$") for line in joined)
 
 
 def _patch(colour: str):
@@ -252,8 +303,9 @@ def cv_curve(cv: dict[str, Any] | None, best_params: dict[str, Any] | None = Non
         key = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(rest.items()))
         groups.setdefault(key, []).append(r)
     shown = list(groups.items())[:8]
+    several = len(shown) > 1
     with _rc():
-        fig = _figure(4.4, 3.1)
+        fig = _figure(4.4, 3.1 + (0.18 * math.ceil(len(shown) / 2) if several else 0))
         ax = fig.subplots()
         for i, (key, rows) in enumerate(shown):
             rows = sorted(rows, key=lambda r: position[repr(r["params"][param])])
@@ -261,11 +313,21 @@ def cv_curve(cv: dict[str, Any] | None, best_params: dict[str, Any] | None = Non
             mean = [r["mean_test_score"] for r in rows]
             std = [0.0 if missing(r.get("std_test_score")) else r["std_test_score"] for r in rows]
             c = PALETTE[i % len(PALETTE)]
-            ax.plot(x, mean, "o-", color=c, markersize=4, linewidth=1.5, label=_short(key, 40) if key else None)
-            ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], color=c, alpha=0.15, linewidth=0)
-            for r in rows:
+            if several:
+                # One line per setting, each its own marker; ± std as thin error bars nudged sideways
+                # (bands of several settings would cover each other).
+                shift = (i - (len(shown) - 1) / 2) * 0.03
+                x_drawn = [v * 10 ** shift for v in x] if log_x else [v + shift * (max(x) - min(x) or 1) for v in x]
+                ax.errorbar(x_drawn, mean, yerr=std, fmt=_MARKERS[i % len(_MARKERS)] + "-", color=c, markersize=4,
+                            linewidth=1.3, elinewidth=0.8, capsize=2, label=_short(key, 40) if key else None)
+            else:
+                x_drawn = x
+                ax.plot(x, mean, "o-", color=c, markersize=4, linewidth=1.5, label=_short(key, 40) if key else None)
+                ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], color=c,
+                                alpha=0.15, linewidth=0)
+            for r, drawn in zip(rows, x_drawn):
                 if best_params and all(best_params.get(k) == v for k, v in r["params"].items()):
-                    ax.plot(position[repr(r["params"][param])], r["mean_test_score"], "*", color="#D55E00",
+                    ax.plot(drawn, r["mean_test_score"], "*", color="#D55E00",
                             markersize=13, markeredgecolor="white", zorder=5, label="chosen")
         if log_x:
             ax.set_xscale("log")
@@ -280,7 +342,9 @@ def cv_curve(cv: dict[str, Any] | None, best_params: dict[str, Any] | None = Non
             ax.set_xticks(order)
         ax.set_xlabel(_short(param, 40) + (" (log scale)" if log_x else ""))
         ax.set_ylabel("mean CV score (± std)")
-        if len(groups) > 1 or best_params:
+        if several:
+            fig.legend(fontsize=7, loc="outside lower center", ncols=2)
+        elif best_params:
             ax.legend(fontsize=7, loc="best")
         if len(groups) > len(shown):
             ax.set_title(f"first {len(shown)} of {len(groups)} settings", loc="left", fontsize=8, fontweight="normal")

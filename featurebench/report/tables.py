@@ -13,11 +13,17 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from featurebench.report import formatting as fmt
 from featurebench.report.collect import Run, UnreadableRun
+from featurebench.text import plural
 
 if TYPE_CHECKING:  # pandas is imported lazily: `featurebench.report` must import fast
     import pandas as pd
 
 BASELINE_LABEL = "random-init baseline"
+#: Extractor names of raw-pixel feature files (scripts/bench_offline_extractor.py): a baseline too.
+RAW_PIXEL_EXTRACTORS = frozenset({"raw-pixels", "raw_pixels", "pixels"})
+#: Run settings that can tell two runs of one dataset × extractor × classifier apart (fine-tuning runs
+#: add their recipe, i.e. ``best_params``); outcomes such as a grid search's chosen C are not settings.
+VARIANT_KEYS = ("layer", "pool", "weights", "scale", "protocol", "split", "seed", "test_feature_file")
 
 #: The CSV columns, in order (one row per run; every value is a scalar).
 COLUMNS = (
@@ -29,7 +35,7 @@ COLUMNS = (
     "best_params", "cv_param", "fit_seconds", "predict_seconds",
     "repeats", "accuracy_mean", "accuracy_std", "fits_skipped",
     "extract_images_per_second", "feature_file", "feature_file_bytes",
-    "rank_in_dataset", "best_in_dataset", "created", "command",
+    "rank_in_dataset", "best_in_dataset", "created", "command", "variant", "baseline",
 )
 
 _COPIED = ("dataset", "extractor", "classifier", "kind", "layer", "pool", "weights",
@@ -51,6 +57,8 @@ def _row(run: Run) -> dict[str, Any]:
     row["seed"] = provenance.get("seed")
     row["best_params"] = json.dumps(m["best_params"], sort_keys=True, default=str) if m.get("best_params") is not None else None
     row["cv_param"] = (m.get("cv") or {}).get("param")
+    row["baseline"] = ("random init" if row["random_init"] else
+                       "raw pixels" if str(row["extractor"]).lower() in RAW_PIXEL_EXTRACTORS else "")
     repeats = m.get("repeats") if isinstance(m.get("repeats"), dict) else {}
     row["repeats"] = repeats.get("n", 1)
     row["accuracy_mean"], row["accuracy_std"] = repeats.get("accuracy_mean"), repeats.get("accuracy_std")
@@ -58,6 +66,48 @@ def _row(run: Run) -> dict[str, Any]:
     row["fits_skipped"] = budget.get("fits_skipped", 0)
     row["_repeats_text"], row["_budget_text"] = fmt.repeats(repeats), fmt.budget(budget)
     return row
+
+
+def _settings(run: Run) -> dict[str, str]:
+    m = run.metrics
+    settings = {key: m.get(key) for key in VARIANT_KEYS}
+    if m.get("kind") == "finetune" and isinstance(m.get("best_params"), dict):
+        settings.update({key: value for key, value in m["best_params"].items() if key != "epochs_run"})
+    return {key: fmt.any_value(value) for key, value in settings.items() if not fmt.missing(value)}
+
+
+def _label_variants(pairs: list[tuple[Run, dict[str, Any]]]) -> None:
+    """Set ``row["variant"]``: what tells a run from the others with the same dataset, extractor and
+    classifier (the differing settings, else the run name); ``""`` for a run alone in its group."""
+    groups: dict[tuple, list[tuple[Run, dict[str, Any]]]] = {}
+    for run, row in pairs:
+        row["variant"] = ""
+        groups.setdefault((row["dataset"], row["extractor"], row["random_init"], row["classifier"]), []).append((run, row))
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        settings = [_settings(run) for run, _ in members]
+        keys = [key for key in dict.fromkeys(k for s in settings for k in s)
+                if len({s.get(key, fmt.BLANK) for s in settings}) > 1]
+        labels = [", ".join(f"{key} {s.get(key, fmt.BLANK)}" for key in keys) for s in settings]
+        if not keys or len(set(labels)) < len(labels):
+            labels = [run.name for run, _ in members]
+        for (_, row), label in zip(members, labels):
+            row["variant"] = label
+
+
+def setting_label(row: dict[str, Any]) -> str:
+    """The classifier plus what distinguishes the run from its siblings (charts and matrix rows)."""
+    return f"{row['classifier']} · {row['variant']}" if row.get("variant") else str(row["classifier"])
+
+
+def dataset_baselines(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The best baseline run (random-init or raw-pixel features) of each dataset that has one."""
+    best: dict[str, dict[str, Any]] = {}
+    for row in rows:  # leaderboard order: the first baseline of a dataset is its best
+        if row["baseline"] and row["dataset"] not in best:
+            best[row["dataset"]] = row
+    return best
 
 
 def _sort_key(row: dict[str, Any]) -> tuple:
@@ -70,6 +120,7 @@ def _sort_key(row: dict[str, Any]) -> tuple:
 def leaderboard_rows(runs: Iterable[Run]) -> list[tuple[Run, dict[str, Any]]]:
     """(run, flat row) pairs in leaderboard order, with ``rank_in_dataset`` and ``best_in_dataset`` set."""
     pairs = sorted(((run, _row(run)) for run in runs), key=lambda pair: _sort_key(pair[1]))
+    _label_variants(pairs)
     rank: dict[str, int] = {}
     for _, row in pairs:
         rank[row["dataset"]] = rank.get(row["dataset"], 0) + 1
@@ -124,7 +175,9 @@ def _table(header: list[str], rows: list[list[str]], align: list[str]) -> list[s
 
 def _extractor_cell(row: dict[str, Any]) -> str:
     text = md_escape(row["extractor"])
-    return f"{text} ({BASELINE_LABEL})" if row["random_init"] else text
+    if row["random_init"]:
+        return f"{text} ({BASELINE_LABEL})"
+    return f"{text} ({row['baseline']} baseline)" if row["baseline"] else text
 
 
 def _accuracy_cell(row: dict[str, Any], bold: bool) -> str:
@@ -135,6 +188,13 @@ def _accuracy_cell(row: dict[str, Any], bold: bool) -> str:
     return f"{value} {interval} {extra}".strip()
 
 
+def _baseline_cell(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return fmt.BLANK
+    kind = "random-init " if row["random_init"] else ""
+    return f"{fmt.pct(row['accuracy'])} ({kind}{md_escape(row['extractor'])} + {md_escape(setting_label(row))})"
+
+
 def markdown_summary(runs: Iterable[Run], unreadable: Iterable[UnreadableRun] = (), title: str = "featurebench report") -> str:
     """Leaderboard + best run per dataset (+ unreadable runs), as GitHub-flavoured Markdown."""
     pairs = leaderboard_rows(runs)
@@ -142,13 +202,13 @@ def markdown_summary(runs: Iterable[Run], unreadable: Iterable[UnreadableRun] = 
     unreadable = list(unreadable)
     out = [f"## {md_escape(title)}", ""]
     n_datasets = len({row["dataset"] for row in rows})
-    out.append(f"{len(rows)} run(s) on {n_datasets} dataset(s). Accuracy etc. in % on the held-out test split; "
-               "**bold** = best run of its dataset.")
+    out.append(f"{plural(len(rows), 'run')} on {plural(n_datasets, 'dataset')}. Accuracy etc. in % on the held-out "
+               "test split; **bold** = best run of its dataset.")
     out += ["", "### Leaderboard", ""]
     header = ["#", "Dataset", "Extractor", "Classifier", "Accuracy % [95% CI]", "Rank-1 %", "Rank-5 %",
               "Mean/class %", "Macro-F1 %", "Fit s", "Extract img/s", "Dim", "File", "Run"]
     align = list("rlll") + ["r"] * 9 + ["l"]
-    body = [[str(row["rank_in_dataset"]), md_escape(row["dataset"]), _extractor_cell(row), md_escape(row["classifier"]),
+    body = [[str(row["rank_in_dataset"]), md_escape(row["dataset"]), _extractor_cell(row), md_escape(setting_label(row)),
              _accuracy_cell(row, row["best_in_dataset"]), fmt.pct(row["rank1"]), fmt.pct(row["rank5"]),
              fmt.pct(row["mean_per_class_accuracy"]), fmt.pct(row["macro_f1"]), fmt.seconds(row["fit_seconds"]),
              fmt.rate(row["extract_images_per_second"]), fmt.integer(row["feature_dim"]),
@@ -156,15 +216,17 @@ def markdown_summary(runs: Iterable[Run], unreadable: Iterable[UnreadableRun] = 
     out += _table(header, body, align)
     out += ["", "### Best run per dataset", ""]
     header = ["Dataset", "Extractor", "Classifier", "Accuracy % [95% CI]", "Macro-F1 %", "Best params", "Test images",
-              "Runs", "Run"]
+              "Runs", "Baseline %", "Run"]
+    baselines = dataset_baselines(rows)
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["dataset"]] = counts.get(row["dataset"], 0) + 1
-    body = [[md_escape(row["dataset"]), _extractor_cell(row), md_escape(row["classifier"]), _accuracy_cell(row, False),
+    body = [[md_escape(row["dataset"]), _extractor_cell(row), md_escape(setting_label(row)), _accuracy_cell(row, False),
              fmt.pct(row["macro_f1"]), md_escape(fmt.params(json.loads(row["best_params"]) if row["best_params"] else None)),
-             fmt.integer(row["n_test"]), str(counts[row["dataset"]]), md_escape(row["run"])]
+             fmt.integer(row["n_test"]), str(counts[row["dataset"]]), _baseline_cell(baselines.get(row["dataset"])),
+             md_escape(row["run"])]
             for row in rows if row["best_in_dataset"]]
-    out += _table(header, body, ["l", "l", "l", "r", "r", "l", "r", "r", "l"])
+    out += _table(header, body, ["l", "l", "l", "r", "r", "l", "r", "r", "l", "l"])
     if unreadable:
         out += ["", "### Unreadable runs", ""]
         out += [f"- {md_escape(bad.name)}: {md_escape(bad.reason)}" for bad in unreadable]

@@ -1,0 +1,11 @@
+"""Small wording helpers shared by the commands' messages and the report."""
+
+from __future__ import annotations
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``"1 epoch"``, ``"2 epochs"``: the count with ``word`` in the right number (``many`` for irregular ones)."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
+__all__ = ["plural"]

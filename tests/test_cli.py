@@ -1,0 +1,137 @@
+"""The command line as a newcomer meets it: whole names at 80 columns and in pipes, plain help, ``-h``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+COMMANDS = ("models", "extract", "info", "fit", "predict", "report", "demo", "inspect", "build-images", "finetune",
+            "explain", "audit")
+#: Typer's internal placeholders that must not reach a user's help screen.
+PLACEHOLDERS = ("<str>", "<bool>", "<path>", "<int>", "<float>", "<list", "{source}", "{bundle}", "{features}")
+
+
+def _cli(*args: str, columns: int = 80) -> subprocess.CompletedProcess:
+    """``featurebench ARGS`` in a subprocess, stdout piped (not a terminal), ``COLUMNS`` set."""
+    env = {**os.environ, "COLUMNS": str(columns)}
+    return subprocess.run([sys.executable, "-m", "featurebench", *args], capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+def test_models_table_shows_whole_names_at_80_columns_when_piped():
+    from featurebench.extractors import list_specs
+
+    result = _cli("models")
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())
+    for spec in list_specs():
+        assert f" {spec.name} " in result.stdout, spec.name
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_models_machine_readable_formats_hold_every_field_whole(fmt):
+    from featurebench.extractors import list_specs
+
+    result = _cli("models", "--format", fmt, columns=40)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout) if fmt == "json" else list(csv.DictReader(io.StringIO(result.stdout)))
+    specs = list_specs()
+    assert [row["name"] for row in rows] == [spec.name for spec in specs]
+    assert [row["weights source"] for row in rows] == [spec.weights_source for spec in specs]
+    assert [int(row["dim"]) for row in rows] == [spec.feature_dim for spec in specs]
+
+
+def test_models_rejects_an_unknown_format():
+    result = _cli("models", "--format", "yaml")
+    assert result.returncode == 2 and "choose table, json or csv" in result.stderr and not result.stdout
+
+
+def test_help_of_every_command_is_whole_and_plain_at_80_columns():
+    from typer.testing import CliRunner
+
+    from featurebench.cli import app
+
+    runner = CliRunner()
+    texts = {}
+    for command in COMMANDS:
+        result = runner.invoke(app, [command, "--help"], terminal_width=80, prog_name="featurebench")
+        assert result.exit_code == 0, (command, result.output)
+        text = texts[command] = result.stdout
+        assert "…" not in text, command
+        assert all(len(line) <= 80 for line in text.splitlines()), command
+        for placeholder in PLACEHOLDERS:
+            assert placeholder not in text, (command, placeholder)
+    assert "Usage: featurebench extract [OPTIONS] SOURCE\n" in texts["extract"]
+    assert "[default: efficientnet_lite0]" in " ".join(texts["extract"].split())  # whole, not "efficientnet_lite…"
+    assert "Usage: featurebench predict [OPTIONS] BUNDLE INPUTS...\n" in texts["predict"]
+    piped = _cli("fit", "--help")  # a real pipe at COLUMNS=80, as a user's `| less`
+    assert piped.returncode == 0 and "…" not in piped.stdout and "<str>" not in piped.stdout
+
+
+def test_dash_h_is_help_for_the_app_and_for_commands():
+    from typer.testing import CliRunner
+
+    from featurebench.cli import app
+
+    runner = CliRunner()
+    for args in (["-h"], ["fit", "-h"], ["models", "-h"]):
+        short, long = runner.invoke(app, args), runner.invoke(app, [*args[:-1], "--help"])
+        assert short.exit_code == 0 and short.output == long.output and "Usage:" in short.output
+
+
+def test_extract_with_a_label_pattern_matching_nothing_exits_non_zero(tmp_path):
+    from conftest import write_image
+    import numpy as np
+
+    for name in ("cat.1.jpg", "dog.1.jpg"):
+        write_image(tmp_path / "flat" / name, np.zeros((8, 8, 3), np.uint8))
+    result = _cli("extract", str(tmp_path / "flat"), "-o", str(tmp_path / "f.h5"), "--label-pattern", "^(Cat)\\.")
+    assert result.returncode == 2 and not result.stdout
+    assert "No usable images" in result.stderr and "'cat.1.jpg'" in result.stderr and "^(Cat)" in result.stderr
+    assert not (tmp_path / "f.h5").exists()
+
+
+def test_predict_exits_non_zero_when_nothing_could_be_predicted(tmp_path):
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from featurebench.fit.bundle import save_bundle
+
+    est = LogisticRegression().fit(np.eye(4, 5)[[0, 1, 2, 3] * 2], [0, 1, 0, 1] * 2)
+    bundle = save_bundle(tmp_path / "m.skops", est, ["a", "b"], {"model": "tiny.keras", "model_source": "keras-file",
+                                                                 "model_path": str(tmp_path / "tiny.keras")}, "logreg")
+    (tmp_path / "empty").mkdir()
+    result = _cli("predict", str(bundle), str(tmp_path / "nope.jpg"), str(tmp_path / "empty"))
+    assert result.returncode == 2, result.stderr
+    assert result.stdout.splitlines() == [f"{tmp_path / 'nope.jpg'}\tUNREADABLE: no such file or folder",
+                                          f"{tmp_path / 'empty'}\tUNREADABLE: folder holds no image files"]
+    assert "Nothing could be predicted: none of the 2 input(s)" in result.stderr
+
+
+def test_demo_results_go_to_stdout_and_stage_messages_to_stderr(monkeypatch, tmp_path):
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from typer.testing import CliRunner
+
+    import featurebench.demo as demo
+    from featurebench.cli import app
+
+    def fake_run_demo(out, model, weights, per_class, force, say, progress, on_start, result):
+        say("Fitting svm (grid search on the train split, scored on the test split)...")
+        result("    svm: test accuracy 0.9000")
+        return SimpleNamespace(random_init=False, report=Path(out) / "report.html", plan=SimpleNamespace(out=Path(out)))
+
+    monkeypatch.setattr(demo, "run_demo", fake_run_demo)
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "    svm: test accuracy 0.9000"
+    assert f"Report: {(tmp_path / 'd' / 'report.html').resolve()}" in result.stdout
+    assert "Fitting svm" in result.stderr and "Fitting" not in result.stdout
