@@ -100,7 +100,7 @@ def models(fmt: str = typer.Option("table", "--format", help="table, json or csv
     elif fmt == "table":
         from rich.table import Table
 
-        table = Table(title="Registered extractors (--model NAME, or a .keras/.h5/.tflite/SavedModel path)")
+        table = Table(title="Registered extractors (--model NAME, or a .keras/.h5/.tflite/.onnx/SavedModel path)")
         for column in columns:
             # Names never wrap or shrink (they are what --model takes); the rest wraps, whole, at any width.
             whole = {"no_wrap": True, "min_width": max(len(row[0]) for row in rows)} if column == "name" else {}
@@ -119,10 +119,11 @@ def extract(
     output: Path = typer.Option(..., "-o", "--output", help="Feature file to write (HDF5)."),
     model: str = typer.Option("efficientnet_lite0", "--model", "-m",
                               help="Registered name (see `featurebench models`) or a model file "
-                                   "(.keras, .h5, SavedModel folder, .tflite)."),
+                                   "(.keras, .h5, SavedModel folder, .tflite, .onnx)."),
     weights: str = typer.Option("imagenet", help="imagenet (Keras cache/download), none (random init, seeded), "
                                 "or PATH to a weights file."),
-    layer: Optional[str] = typer.Option(None, help="Feature layer (default: the model's; TFLite: tensor name or index)."),
+    layer: Optional[str] = typer.Option(None, help="Feature layer (default: the model's; TFLite: tensor name or index; "
+                                        "ONNX: an output or any named tensor)."),
     pool: Optional[str] = typer.Option(None, help="How to turn a 4-D layer output into a vector: avg, max, flatten."),
     batch_size: Optional[int] = typer.Option(None, help="Images per forward pass (default: the model's)."),
     seed: int = typer.Option(42, help="Seed of the one shuffle of the image list (stored)."),
@@ -136,7 +137,9 @@ def extract(
     resize: str = typer.Option("stretch", help="stretch (classic: straight to the input size) or center-crop."),
     allow_truncated: bool = typer.Option(False, help="Keep truncated images (decoded partially) instead of skipping."),
     max_pixels: int = typer.Option(178_956_970, help="Refuse images with more pixels (decompression bombs)."),
-    preprocess: Optional[str] = typer.Option(None, help="Model files only: caffe, tf, torch, none, uint8."),
+    preprocess: Optional[str] = typer.Option(None, help="Model files only: caffe, tf, torch, lite, none, uint8, or "
+                                             "the model's mean/std on the 0..1 scale: "
+                                             "'mean=0.485,0.456,0.406;std=0.229,0.224,0.225'."),
     unsafe_model: bool = typer.Option(False, help="Allow Keras model files with Lambda layers (runs their code)."),
     workers: int = typer.Option(2, help="Decoding threads."),
     flush_rows: int = typer.Option(1000, help="Rows per journal flush (the resume granularity)."),
