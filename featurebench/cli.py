@@ -149,9 +149,10 @@ def extract(
                                      "features differ slightly, see docs/performance.md)."),
     precision: str = typer.Option("fp32", help="fp32, or bf16 for registry models (opt-in; 1.8-7x fp32's speed "
                                   "on AVX512-BF16/AMX CPUs, features move slightly; on other CPUs fp32 runs, "
-                                  "and the file says so; see docs/performance.md)."),
-    engine: Optional[str] = typer.Option(None, help="What runs a Keras model: openvino (default, faster) or "
-                                         "tensorflow (the reference)."),
+                                  "and the file says so; see docs/performance.md); fp16: mixed float16 on a GPU."),
+    engine: Optional[str] = typer.Option(None, help="What runs a Keras model: auto (default: TensorFlow on a GPU it "
+                                         "sees, else OpenVINO), openvino (CPU, faster there) or tensorflow "
+                                         "(the reference)."),
 ) -> None:
     """Stream pretrained CNN features of every image into a resumable HDF5 file.
 

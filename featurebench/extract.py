@@ -30,7 +30,7 @@ from featurebench.store.writer import assemble_feature_file
 #: Rows per journal shard (the classic scripts' buffer size).
 DEFAULT_FLUSH_ROWS = 1000
 #: Inference precisions (``--precision``).
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "fp16")
 #: Batches prepared (stacked, preprocessed) ahead in a background thread while the network
 #: runs; 0 prepares each batch inline. See docs/performance.md for what it gains.
 PREFETCH_BATCHES = 1
@@ -57,9 +57,10 @@ class ExtractOptions(SourceOptions):
     #: Decode large JPEGs at 1/2-1/8 scale before resizing: less decode CPU, but features move
     #: (mean cosine ~0.993 to a full decode on Flowers-17), so opt-in. docs/performance.md.
     fast_decode: bool = False
-    #: "fp32", or "bf16" (registry models; opt-in, see docs/performance.md).
+    #: "fp32", or "bf16" (registry models; opt-in, see docs/performance.md), or "fp16" (GPUs).
     precision: str = "fp32"
-    #: What runs a Keras model: "openvino" or "tensorflow"; None = the default (openvino).
+    #: What runs a Keras model: "auto", "openvino" or "tensorflow"; None = the default (auto:
+    #: TensorFlow on a visible GPU, OpenVINO on the CPU; extractors/devices.py).
     engine: str | None = None
     flush_rows: int = DEFAULT_FLUSH_ROWS
     compression: str | None = None

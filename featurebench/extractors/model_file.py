@@ -107,7 +107,7 @@ def load_model_file(model: str, layer: str | None = None, pool: str | None = Non
         raise FeaturebenchError(f"Model file {path} does not exist.")
     suffix = path.suffix.lower()
     runtime = "TensorFlow" if path.is_dir() else {".tflite": "LiteRT", ".onnx": "OpenVINO"}.get(suffix)
-    if engine is not None and runtime is not None:
+    if engine not in (None, "auto") and runtime is not None:
         raise FeaturebenchError(f"--engine applies to Keras models; {path.name} runs on {runtime}. Leave --engine out.")
     if suffix == ".tflite":
         return TFLiteExtractor(path, layer, preprocess, batch_size)
