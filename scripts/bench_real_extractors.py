@@ -171,9 +171,10 @@ def main() -> None:
                 lines += table(f"{name}", rows)
     lines += forward_table(forward_rates(args.rounds, args.batch), args.batch)
     lines.append(f"Wall time {time.time() - started:.0f} s; load average at the end: {os.getloadavg()[0]:.2f}")
+    report = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    args.out.write_text(report)
+    sys.stdout.write(report)
 
 
 if __name__ == "__main__":

@@ -136,6 +136,11 @@ def test_extract_and_info_with_an_onnx_file(tmp_path, class_folders):
     attrs = open_feature_file(out).attrs
     assert attrs["model_source"] == "onnx" and attrs["layer"] == "features" and attrs["feature_dim"] == 4
     assert attrs["weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    from featurebench.fit.predict import build_extractor
+
+    rebuilt = build_extractor(dict(attrs)).provenance  # what `predict` does with a bundle's spec
+    assert {k: rebuilt[k] for k in ("layer", "pool", "preprocessing", "weights_sha256")} == \
+        {k: attrs[k] for k in ("layer", "pool", "preprocessing", "weights_sha256")}
 
 
 def test_keras_model_exported_to_onnx_gives_the_keras_features(tmp_path, images):
