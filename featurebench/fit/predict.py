@@ -95,7 +95,7 @@ def _weights_arg(spec: dict[str, Any], weights: str | None) -> str:
 def build_extractor(spec: dict[str, Any], model: str | None = None, weights: str | None = None,
                     unsafe_model: bool = False, sink: list[str] | None = None, engine: str | None = None) -> Any:
     """Rebuild the extractor described by a bundle's spec (``model``/``weights`` override locations;
-    ``engine``: what runs a Keras model, default OpenVINO; ``explain`` needs ``tensorflow`` for gradients)."""
+    ``engine``: what runs a Keras model, default auto (OpenVINO on a CPU); ``explain`` needs ``tensorflow`` for gradients)."""
     from featurebench.extractors import load_extractor
 
     source = spec.get("model_source") or "registry"
