@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,11 +20,12 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from featurebench import __version__
-from featurebench.data.pipeline import Batch, DecodeOptions, SourceOptions, iter_batches, iter_decoded
+from featurebench.data.pipeline import Batch, SourceOptions, iter_batches, iter_decoded
 from featurebench.data.prefetch import prefetch
 from featurebench.data.resize import RESIZE_MODES
 from featurebench.data.sources import Candidate, DatasetListing, default_dataset_name
 from featurebench.errors import FeaturebenchError
+from featurebench.store.format import PARTIAL_SUFFIX
 from featurebench.store.journal import Journal
 from featurebench.store.writer import assemble_feature_file
 
@@ -92,11 +94,18 @@ class ExtractSummary:
 def shuffled(listing: DatasetListing, seed: int) -> list[list[Any]]:
     """Candidates as ``[path, label_index, skip_reason]`` in the seeded shuffled order."""
     order = np.random.default_rng(seed).permutation(len(listing.candidates))
-    return [[listing.candidates[i].path, listing.label_index(listing.candidates[i].label),
+    return [[listing.candidates[i].path, listing.label_index(listing.candidates[i]),
              listing.candidates[i].skip_reason] for i in order]
 
 
+#: ``--compression`` values (h5py's built-in filters); "none" or None: uncompressed.
+COMPRESSIONS = ("gzip", "lzf", "none")
+#: Longest suffix added to the output's name for its temporary files (``.NAME.tmp-PID``).
+_TEMP_NAME_EXTRA = len(".") + len(".tmp-") + 7
+
+
 def _check_options(opts: ExtractOptions, output: Path) -> None:
+    """Refuse bad options and unusable outputs before anything is computed."""
     if opts.dtype not in ("float32", "float16"):
         raise FeaturebenchError(f"--dtype {opts.dtype!r}: choose float32 or float16")
     if opts.precision not in PRECISIONS:
@@ -105,9 +114,37 @@ def _check_options(opts: ExtractOptions, output: Path) -> None:
         raise FeaturebenchError(f"--train-fraction {opts.train_fraction} must be between 0 and 1")
     if opts.resize not in RESIZE_MODES:
         raise FeaturebenchError(f"--resize {opts.resize!r}: choose one of {', '.join(RESIZE_MODES)}")
-    if not output.parent.exists():
+    if opts.compression is not None and opts.compression not in COMPRESSIONS:
+        raise FeaturebenchError(f"--compression {opts.compression!r}: choose one of {', '.join(COMPRESSIONS)}")
+    if not 0 <= opts.seed < 2**63:
+        raise FeaturebenchError(f"--seed {opts.seed}: use a whole number from 0 to 2**63-1")
+    for flag, value in (("--batch-size", opts.batch_size), ("--workers", opts.workers),
+                        ("--flush-rows", opts.flush_rows), ("--max-pixels", opts.max_pixels),
+                        ("--max-file-mb", opts.max_file_mb)):
+        if value is not None and value < 1:
+            raise FeaturebenchError(f"{flag} {value}: must be at least 1")
+    check_output_path(output, opts.force, "-o")
+
+
+def check_output_path(output: Path, force: bool, flag: str) -> None:
+    """An output file must be writable later: its folder exists, it is not a folder, its name
+    leaves room for the temporary and journal names, and it exists only with ``force``."""
+    if output.is_dir():
+        raise FeaturebenchError(f"{flag} {output} is a folder; give the path of a file to write, e.g. "
+                                f"{output / 'features.h5'}")
+    if not output.parent.is_dir():
         raise FeaturebenchError(f"Output folder {output.parent} does not exist; create it first.")
-    if output.exists() and not opts.force:
+    try:
+        name_max = os.pathconf(output.parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    length = len(os.fsencode(output.name))
+    if length + max(_TEMP_NAME_EXTRA, len(PARTIAL_SUFFIX)) > name_max:
+        raise FeaturebenchError(
+            f"{flag}: the file name is {length} bytes long; here names can have {name_max} bytes and featurebench "
+            f"adds up to {_TEMP_NAME_EXTRA} for its temporary files: use a name of at most "
+            f"{name_max - _TEMP_NAME_EXTRA} bytes.")
+    if output.exists() and not force:
         raise FeaturebenchError(f"{output} already exists; pass --force to overwrite it (or choose another -o).")
 
 
@@ -122,6 +159,8 @@ def _manifest(opts: ExtractOptions, listing: DatasetListing, provenance: dict[st
         "resize": opts.resize, "seed": opts.seed, "allow_truncated": opts.allow_truncated,
         "max_pixels": opts.max_pixels,
     }
+    if opts.max_file_mb != SourceOptions.max_file_mb:
+        settings["max_file_mb"] = opts.max_file_mb
     # Only when not the default, so fingerprints of default runs stay as they were.
     if opts.fast_decode:
         settings["fast_decode"] = True
@@ -172,11 +211,17 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
         if notify:
             notify(notice)
     manifest = _manifest(opts, listing, extractor.provenance)
-    decode = DecodeOptions(extractor.input_size, opts.resize, opts.max_pixels, opts.allow_truncated,
-                           opts.fast_decode)
+    decode = opts.decode_options(extractor.input_size, opts.resize, opts.fast_decode)
     batch_size = opts.batch_size or extractor.batch_size
     started = time.perf_counter()
     with Journal.open(output, manifest, force=opts.force) as journal:
+        # Checked again holding the lock: a run that was finishing when ours started may have
+        # renamed its file into place since (and removed its journal, so ours is new).
+        if output.exists() and not opts.force:
+            if journal.created:
+                journal.remove()
+            raise FeaturebenchError(f"{output} already exists (another run finished it just now); pass --force "
+                                    "to overwrite it (or choose another -o).")
         candidates = journal.manifest["candidates"]
         items = [Candidate(path, None, skip) for path, _, skip in candidates]
         resumed_from = done = journal.next_index()
@@ -213,7 +258,8 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
         seconds = time.perf_counter() - started
         rate = processed / seconds if seconds > 0 else 0.0
         counts = assemble_feature_file(journal, output, _file_attrs(opts, listing, extractor.provenance, seconds, rate),
-                                       dtype=opts.dtype, compression=opts.compression)
+                                       dtype=opts.dtype, compression=_h5_compression(opts.compression),
+                                       replace=opts.force)
         journal.remove()
     if counts["n_rows"] == 0:
         reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(counts["skipped_reasons"].items()))
@@ -222,6 +268,10 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
     return ExtractSummary(output, counts["n_candidates"], counts["n_rows"], counts["n_skipped"], counts["n_ignored"],
                           resumed_from, seconds, rate, output.stat().st_size, counts["skipped_reasons"],
                           listing.warnings, counts["n_duplicates"], counts["skipped"])
+
+
+def _h5_compression(value: str | None) -> str | None:
+    return None if value in (None, "none") else value
 
 
 def _prepared(batches: Iterator[Batch], extractor: Any) -> Iterator[tuple[Batch, Any]]:

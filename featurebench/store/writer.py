@@ -9,8 +9,10 @@ journal untouched, so re-running the command only redoes this step.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import numpy as np
 
 from featurebench.errors import FeaturebenchError
 from featurebench.store import format as fmt
-from featurebench.store.journal import Journal
+from featurebench.store.journal import Journal, leftover_temporaries
 
 #: Target bytes per HDF5 chunk of ``features``: whole rows, about 1 MiB, so a row
 #: slice reads few chunks and a chunk is cheap to decompress.
@@ -86,11 +88,52 @@ def find_duplicates(digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows.astype(np.int64), first_of_row[rows].astype(np.int64)
 
 
+def _estimated_bytes(n_rows: int, feature_dim: int, itemsize: int, manifest: dict[str, Any]) -> int:
+    """A generous estimate of the final file's size (features + strings + HDF5 overhead)."""
+    strings = sum(len(str(c[0])) + len(str(c[2] or "")) for c in manifest["candidates"])
+    return n_rows * feature_dim * itemsize + 4 * strings + 64 * len(manifest["candidates"]) + (1 << 20)
+
+
+def _check_free_space(folder: Path, needed: int, output: Path, journal: Journal) -> None:
+    """Refuse before writing when the disk cannot hold the file: HDF5 handles a full disk badly
+    (h5py raises RuntimeError mid-write, and closing the half-written file can crash the process)."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < needed:
+        raise FeaturebenchError(
+            f"Not enough free space for the feature file {output}: about {needed / 1e6:.1f} MB needed, "
+            f"{free / 1e6:.1f} MB free in {folder}. Every image is done and kept in {journal.directory}; free "
+            "disk space and re-run the same command to write the file without recomputing anything.")
+
+
+def _move_into_place(tmp: Path, output: Path, replace: bool) -> None:
+    """Rename ``tmp`` to ``output`` atomically; without ``replace`` never over an existing file
+    (hard link + unlink: fails if ``output`` appeared meanwhile, e.g. another run finished)."""
+    if replace:
+        os.replace(tmp, output)
+        return
+    try:
+        os.link(tmp, output)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (some network or FAT file systems): check, then rename
+        if output.exists():
+            raise FileExistsError(errno.EEXIST, "File exists", str(output)) from None
+        os.replace(tmp, output)
+        return
+    tmp.unlink()
+
+
 def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
-                          dtype: str = "float32", compression: str | None = None) -> dict[str, Any]:
+                          dtype: str = "float32", compression: str | None = None,
+                          replace: bool = True) -> dict[str, Any]:
     """Write ``output`` from the journal's shards; return the counts and skip reasons.
 
-    ``attrs`` are stored as file attributes (``complete`` is set last).
+    ``attrs`` are stored as file attributes (``complete`` is set last). Without
+    ``replace``, an ``output`` that appeared while this ran (another run finished
+    first) is kept, and this one stops with an error (the journal is kept).
     """
     manifest = journal.manifest
     candidates = manifest["candidates"]
@@ -114,8 +157,10 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
     del digest_blocks
     np_dtype = np.dtype(dtype)
     # Holding the journal's lock, any temporary file for this output is a killed run's leftover.
-    for stale in output.parent.glob(f".{output.name}.tmp-*"):
+    for stale in leftover_temporaries(output.parent, f".{output.name}"):
         stale.unlink(missing_ok=True)
+    _check_free_space(output.parent, _estimated_bytes(n_rows, feature_dim, np_dtype.itemsize, manifest),
+                      output, journal)
     tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     try:
         with h5py.File(tmp, "w") as h5:
@@ -155,10 +200,15 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
             h5.attrs["complete"] = True
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, output)
-    except OSError as exc:
+        _move_into_place(tmp, output, replace)
+    except FileExistsError:
         raise FeaturebenchError(
-            f"Could not write the feature file {output} ({exc.strerror or exc}). Every image is done and "
+            f"{output} appeared while this run was finishing (another run wrote it) and was left as it is. "
+            f"This run's images are kept in {journal.directory}; pass --force to replace the file with them."
+        ) from None
+    except (OSError, RuntimeError) as exc:  # h5py raises RuntimeError for some failed writes
+        raise FeaturebenchError(
+            f"Could not write the feature file {output} ({getattr(exc, 'strerror', None) or exc}). Every image is done and "
             f"kept in {journal.directory}; free disk space (or fix the error) and re-run the same command "
             "to write the file without recomputing anything."
         ) from exc
