@@ -137,6 +137,9 @@ def extract(
     resize: str = typer.Option("stretch", help="stretch (classic: straight to the input size) or center-crop."),
     allow_truncated: bool = typer.Option(False, help="Keep truncated images (decoded partially) instead of skipping."),
     max_pixels: int = typer.Option(178_956_970, help="Refuse images with more pixels (decompression bombs)."),
+    max_file_mb: int = typer.Option(1024, help="Refuse files bigger than this many MiB (never read more)."),
+    follow_class_links: bool = typer.Option(False, help="Use class folders that are symbolic links "
+                                            "(ignored by default: they can count images twice)."),
     preprocess: Optional[str] = typer.Option(None, help="Model files only: caffe, tf, torch, lite, none, uint8, or "
                                              "the model's mean/std on the 0..1 scale: "
                                              "'mean=0.485,0.456,0.406;std=0.229,0.224,0.225'."),
@@ -165,7 +168,8 @@ def extract(
         source=str(source), output=str(output), model=model, weights=weights, layer=layer, pool=pool,
         batch_size=batch_size, seed=seed, train_fraction=train_fraction, dtype=dtype, force=force,
         label_pattern=label_pattern, root=str(root) if root else None, allow_outside_root=allow_outside_root,
-        resize=resize, allow_truncated=allow_truncated, max_pixels=max_pixels, preprocess=preprocess,
+        resize=resize, allow_truncated=allow_truncated, max_pixels=max_pixels, max_file_mb=max_file_mb,
+        follow_class_links=follow_class_links, preprocess=preprocess,
         unsafe_model=unsafe_model, workers=workers, flush_rows=flush_rows, compression=compression,
         dataset_name=dataset_name, fast_decode=fast_decode, precision=precision, engine=engine,
         command=_command_line(),
@@ -248,12 +252,14 @@ def predict(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per forward pass."),
     trust: bool = typer.Option(False, "--trust", help="Load types outside the allow-list "
                                "(only for bundles you made yourself)."),
+    unsafe_model: bool = typer.Option(False, "--unsafe-model", help="Allow a Keras model file with Lambda "
+                                      "layers (runs their code)."),
 ) -> None:
     """Classify images with a saved bundle: decode, extract with the bundle's extractor, top-k labels."""
     from featurebench.fit.predict import format_predictions, predict_images, write_predictions_csv
 
     result = predict_images(bundle, [str(p) for p in inputs], top=top, trust=trust, model=model,
-                            weights=weights, batch_size=batch_size)
+                            weights=weights, batch_size=batch_size, unsafe_model=unsafe_model)
     typer.echo(format_predictions(result))
     _print_warnings(result.warnings)
     if csv:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from featurebench.data.prefetch import prefetch
 from featurebench.data.resize import RESIZE_MODES
 from featurebench.data.sources import Candidate, DatasetListing, default_dataset_name
 from featurebench.errors import FeaturebenchError
+from featurebench.outputs import check_output_file
 from featurebench.store.format import PARTIAL_SUFFIX
 from featurebench.store.journal import Journal
 from featurebench.store.writer import assemble_feature_file
@@ -123,29 +123,7 @@ def _check_options(opts: ExtractOptions, output: Path) -> None:
                         ("--max-file-mb", opts.max_file_mb)):
         if value is not None and value < 1:
             raise FeaturebenchError(f"{flag} {value}: must be at least 1")
-    check_output_path(output, opts.force, "-o")
-
-
-def check_output_path(output: Path, force: bool, flag: str) -> None:
-    """An output file must be writable later: its folder exists, it is not a folder, its name
-    leaves room for the temporary and journal names, and it exists only with ``force``."""
-    if output.is_dir():
-        raise FeaturebenchError(f"{flag} {output} is a folder; give the path of a file to write, e.g. "
-                                f"{output / 'features.h5'}")
-    if not output.parent.is_dir():
-        raise FeaturebenchError(f"Output folder {output.parent} does not exist; create it first.")
-    try:
-        name_max = os.pathconf(output.parent, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        name_max = 255
-    length = len(os.fsencode(output.name))
-    if length + max(_TEMP_NAME_EXTRA, len(PARTIAL_SUFFIX)) > name_max:
-        raise FeaturebenchError(
-            f"{flag}: the file name is {length} bytes long; here names can have {name_max} bytes and featurebench "
-            f"adds up to {_TEMP_NAME_EXTRA} for its temporary files: use a name of at most "
-            f"{name_max - _TEMP_NAME_EXTRA} bytes.")
-    if output.exists() and not force:
-        raise FeaturebenchError(f"{output} already exists; pass --force to overwrite it (or choose another -o).")
+    check_output_file(output, "-o", opts.force, max(_TEMP_NAME_EXTRA, len(PARTIAL_SUFFIX)), example="features.h5")
 
 
 def _manifest(opts: ExtractOptions, listing: DatasetListing, provenance: dict[str, Any]) -> dict[str, Any]:

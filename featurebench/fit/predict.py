@@ -155,6 +155,8 @@ def predict_images(bundle_path: str | Path | Bundle, inputs: Sequence[str | os.P
 
     if top < 1:
         raise FeaturebenchError(f"--top {top}: must be at least 1")
+    if batch_size is not None and batch_size < 1:
+        raise FeaturebenchError(f"--batch-size {batch_size}: must be at least 1")
     bundle = bundle_path if isinstance(bundle_path, Bundle) else load_bundle(bundle_path, trust=trust)
     files, unreadable = collect_images(inputs)
     if not files:  # nothing to classify: no need to build (and load) the extractor

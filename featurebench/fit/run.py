@@ -32,6 +32,7 @@ from featurebench.fit.memory import in_memory_bytes, parse_memory
 from featurebench.fit.rows import block_rows, iter_rows, read_selection
 from featurebench.fit.search import PROTOCOLS, SCALES, SearchResult, effective_jobs, search
 from featurebench.fit.splits import Split, make_split
+from featurebench.outputs import check_writable_folder
 from featurebench.store.reader import FeatureFile, open_feature_file
 
 #: Default run-name template; fields: dataset, extractor, clf, layer, pool, protocol, scale, split, variant.
@@ -203,6 +204,7 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
     spec = get_classifier(clf)
     grid = load_grid(grid_arg, clf, protocol)
     check_grid(grid, make_estimator(clf, seed), clf)
+    check_writable_folder(out, "--out")
     features = open_feature_file(features_path)
     test_features = open_feature_file(test_file) if test_file is not None else None
     try:
@@ -240,6 +242,7 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
             result = search(X, y_train, clf, grid, cv, n_jobs, scale, protocol, seed)
             del X
         fit_seconds = time.perf_counter() - started - load_seconds
+        split.warnings.extend(result.warnings)
         started = time.perf_counter()
         test_source = test_features if test_features is not None else features
         block = block_rows(test_source, budget // 4)

@@ -41,6 +41,8 @@ class SearchResult:
     search_seconds: float
     refit_seconds: float
     details: dict[str, Any] = field(default_factory=dict)
+    #: One-line notes for the user (e.g. grid points left out for the fold size).
+    warnings: list[str] = field(default_factory=list)
 
     def best_row(self) -> dict[str, Any]:
         return next(row for row in self.table if row["rank_test_score"] == 1)
@@ -241,6 +243,9 @@ def search(X: np.ndarray, y: np.ndarray, clf: str, grid: Grid | list[Grid], cv: 
     check_grid(grid, make_estimator(spec.name, seed), spec.name)
     X = np.require(X, np.float32, "C")
     folds = probe_folds(y, seed) if protocol == "probe" else cv_folds(y, cv)
+    notes: list[str] = []
+    if spec.name == "knn":
+        grid = _neighbours_for_folds(grid, min(len(train) for train, _ in folds), notes)
     scoring, scorer = _scorer(protocol)
     workers = effective_jobs(n_jobs)
     if _uses_path(spec.name, grid):
@@ -249,4 +254,21 @@ def search(X: np.ndarray, y: np.ndarray, clf: str, grid: Grid | list[Grid], cv: 
         result = _gridsearch(spec.name, X, y, grid, folds, scale, scoring, workers, seed)
     result.details.update(protocol=protocol, grid_size=grid_size(grid), n_jobs=workers,
                           validation_fraction=PROBE_VALIDATION_FRACTION if protocol == "probe" else None)
+    result.warnings.extend(notes)
     return result
+
+
+def _neighbours_for_folds(grid: Grid | list[Grid], fold_rows: int, notes: list[str]) -> Grid | list[Grid]:
+    """knn: drop ``n_neighbors`` values larger than the smallest fold's train rows (sklearn
+    would fail each such fit), keeping at least one value; say what was left out."""
+    parts = grid if isinstance(grid, list) else [grid]
+    fitted = []
+    for part in parts:
+        values = list(part.get("n_neighbors", []))
+        kept = [k for k in values if isinstance(k, int) and k <= fold_rows] or ([fold_rows] if values else [])
+        if kept != values:
+            notes.append(f"knn: n_neighbors {[k for k in values if k not in kept]} left out of the grid: a fold "
+                         f"has only {fold_rows} train rows" + ("" if set(kept) <= set(values) else
+                                                                 f" (using n_neighbors={fold_rows})"))
+        fitted.append({**part, "n_neighbors": kept} if values else part)
+    return fitted if isinstance(grid, list) else fitted[0]

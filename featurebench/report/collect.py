@@ -225,12 +225,15 @@ def read_run(run_dir: Path, name: str) -> Run | UnreadableRun:
         return UnreadableRun(name, run_dir, f"{METRICS_FILE} is empty")
     try:
         record = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except RecursionError:
+        return UnreadableRun(name, run_dir, f"{METRICS_FILE} is nested too deeply to read")
+    except ValueError as exc:  # JSONDecodeError, or an integer with more digits than Python converts
         return UnreadableRun(name, run_dir, f"{METRICS_FILE} is not valid JSON: {exc}")
     try:
         metrics, notes = validate(record)
-    except ValueError as exc:
-        return UnreadableRun(name, run_dir, f"{METRICS_FILE} does not match the run-record schema: {exc}")
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        return UnreadableRun(name, run_dir, f"{METRICS_FILE} does not match the run-record schema: "
+                             f"{exc if isinstance(exc, ValueError) else f'{type(exc).__name__}: {exc}'}")
     return Run(name, run_dir, metrics, tuple(notes))
 
 
