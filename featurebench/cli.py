@@ -353,15 +353,51 @@ def _command_line() -> str:
     return shlex.join(["featurebench", *sys.argv[1:]])
 
 
+def _crash_log(exc: BaseException) -> Path | None:
+    """Write the full traceback of an unexpected error to a log file; its path (None if unwritable)."""
+    import tempfile
+    import time
+    import traceback
+
+    folder = Path(os.environ.get("FEATUREBENCH_LOG_DIR") or Path(tempfile.gettempdir()) / "featurebench-logs")
+    path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{_command_line()}\nfeaturebench {__version__}, Python {sys.version.split()[0]}\n\n"
+                        + "".join(traceback.format_exception(exc)), encoding="utf-8")
+    except OSError:
+        return None
+    return path
+
+
+def _command_name() -> str:
+    return next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
+
+
 def main() -> None:
-    """Console-script entry point: run the app, turning FeaturebenchError into a clean message."""
+    """Console-script entry point: run the app, turning FeaturebenchError into a clean message.
+
+    The last line of defence: any other exception is one line naming the command, the file
+    it was working on and the exception, plus a log file with the full traceback (exit 1).
+    """
+    from rich.markup import escape
+
+    from featurebench.errors import noted_file
+
     try:
         app()
     except FeaturebenchError as exc:
-        from rich.markup import escape
-
         console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - the point: no bare traceback reaches a user
+        log = _crash_log(exc)
+        where = f" while processing {noted_file()}" if noted_file() else ""
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        console.print(f"[red]error:[/] featurebench {escape(_command_name())} failed unexpectedly{escape(where)}: "
+                      f"{type(exc).__name__}{': ' + escape(detail) if detail else ''}. "
+                      + (f"Full traceback in {escape(str(log))}; please report it." if log else
+                         "(the traceback could not be written to a log file)"), highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from featurebench.data.pipeline import Batch, SourceOptions, iter_batches, iter_
 from featurebench.data.prefetch import prefetch
 from featurebench.data.resize import RESIZE_MODES
 from featurebench.data.sources import Candidate, DatasetListing, default_dataset_name
-from featurebench.errors import FeaturebenchError
+from featurebench.errors import FeaturebenchError, note_file
 from featurebench.outputs import check_output_file
 from featurebench.store.format import PARTIAL_SUFFIX
 from featurebench.store.journal import Journal
@@ -178,6 +178,7 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
     called after every batch; ``on_start(done, total)`` once before the first; ``notify(line)``
     once per notice about how the extractor runs (e.g. bf16 asked for, fp32 running)."""
     output = Path(opts.output).expanduser().resolve()
+    note_file(opts.source)
     _check_options(opts, output)
     listing = opts.list_images(opts.source)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from featurebench.errors import FeaturebenchError
+from featurebench.errors import FeaturebenchError, note_file
 
 BUNDLE_FORMAT = "featurebench-bundle"
 BUNDLE_VERSION = 1
@@ -130,6 +130,7 @@ def load_bundle(path: str | Path, trust: bool = False) -> Bundle:
     import skops.io as sio
 
     path = Path(path)
+    note_file(path)
     if not path.is_file():
         raise FeaturebenchError(
             f"Model bundle {path} does not exist (a fit run writes RESULTS_DIR/<run>/{BUNDLE_NAME})"

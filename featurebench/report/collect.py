@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from featurebench.errors import FeaturebenchError
+from featurebench.errors import FeaturebenchError, note_file
 
 METRICS_FILE = "metrics.json"
 SCHEMA_NAME = "featurebench-run"
@@ -215,6 +215,7 @@ def validate(record: Any) -> tuple[dict[str, Any], list[str]]:
 def read_run(run_dir: Path, name: str) -> Run | UnreadableRun:
     """Read and validate ``run_dir/metrics.json``."""
     path = run_dir / METRICS_FILE
+    note_file(path)
     if not path.is_file():
         return UnreadableRun(name, run_dir, f"no {METRICS_FILE} in this folder (run unfinished, or not a run folder)")
     try:
