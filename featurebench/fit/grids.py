@@ -97,8 +97,9 @@ def check_grid(grid: Grid | list[Grid], estimator: Any, clf: str) -> None:
 def _check_value(estimator: Any, clf: str, key: str, value: Any) -> None:
     from sklearn.base import clone
 
-    validate = getattr(estimator, "_validate_params", None)  # scikit-learn >= 1.2 estimators
-    if validate is None:
+    # scikit-learn's own estimators declare their parameter constraints (>= 1.2); others
+    # (xgboost) inherit the method without the table and check values only when fitting.
+    if not hasattr(estimator, "_parameter_constraints"):
         return
     try:
         candidate = clone(estimator).set_params(**{key: value})
