@@ -50,6 +50,25 @@ def make_class_folders(root: Path, classes=("cat", "dog"), per_class: int = 6, s
     return root
 
 
+def mounted_tmpfs(folder: Path, options: str):
+    """Mount a tmpfs with ``options`` (e.g. ``size=8m``, ``ro,size=1m``) on the new folder
+    ``folder``; yields it and unmounts after. Skips the test without root or mount rights."""
+    import shutil
+    import subprocess
+
+    folder.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root to mount a tmpfs")
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip()})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
 @pytest.fixture()
 def class_folders(tmp_path: Path) -> Path:
     """Two classes x 6 JPEGs."""

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import crash_driver
-from conftest import make_class_folders
+from conftest import make_class_folders, mounted_tmpfs
 from featurebench.data.decode import SkipImage, read_image_bytes
 from featurebench.errors import FeaturebenchError
 from featurebench.extract import run_extract
@@ -276,18 +276,7 @@ def test_bad_extract_options_are_refused_before_any_work(changes, fragment, data
 @pytest.fixture()
 def read_only_folder(tmp_path):
     """A real read-only file system (root ignores permission bits): a tmpfs mounted ro."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("needs root to mount a read-only tmpfs")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True,
-                            text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip()})")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
+    yield from mounted_tmpfs(tmp_path / "ro", "ro,size=1m")
 
 
 def test_read_only_outputs_are_clear_errors(dataset, read_only_folder, tmp_path, color_stats):
