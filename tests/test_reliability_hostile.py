@@ -10,7 +10,6 @@ the one corpus extraction in test_reliability_corpus.py.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import signal
@@ -335,6 +334,56 @@ def test_disk_full_writing_the_final_file_is_clear_and_resumable(failure, datase
     crash_driver.use_color_stats(monkeypatch.setattr)
     summary = run_extract(crash_driver.options(dataset, output))
     assert summary.resumed_from == summary.n_candidates  # nothing recomputed
+
+
+@pytest.fixture()
+def tiny_disk(tmp_path):
+    """A 4 MB tmpfs (needs root and mount rights: skipped otherwise)."""
+    yield from mounted_tmpfs(tmp_path / "tiny", "size=4m")
+
+
+def test_real_disk_full_inside_hdf5_is_a_clear_error_not_a_segfault(tmp_path, tiny_disk):
+    """The free-space check switched off and the disk filled just before the final file: HDF5
+    fails mid-write (on the code before, the process then segfaulted freeing the file's objects).
+    One clear line, exit 2, the journal kept; with space again the same command finishes."""
+    disk = tiny_disk
+    data = make_class_folders(tmp_path / "data", classes=("a", "b"), per_class=100, size=(24, 32))
+    code = f"""
+import os, sys
+from pathlib import Path
+import crash_driver
+import featurebench.extract as extract
+from featurebench.store import writer
+disk = Path({str(disk)!r})
+crash_driver.use_color_stats()
+writer._check_free_space = lambda *args: None
+real = extract.assemble_feature_file
+def fill_then_assemble(*args, **kwargs):
+    if not (disk / "filler").exists() and os.path.ismount(disk):  # only ever fill the small tmpfs
+        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize > 20000:
+                os.write(fd, bytes(4096))
+        finally:
+            os.close(fd)
+    return real(*args, **kwargs)
+extract.assemble_feature_file = fill_then_assemble
+sys.argv = ["featurebench", "extract", {str(data)!r}, "-o", str(disk / "out.h5"), "--model", "color-stats"]
+from featurebench.cli import main
+main()
+"""
+    assert os.path.ismount(disk)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=_env())
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "No space left on device" in errors[0] and "without recomputing" in errors[0]
+    assert partial_dir_for(disk / "out.h5").exists() and not (disk / "out.h5").exists()
+    (disk / "filler").unlink()
+    (disk / "filler").mkdir()  # the hook must not fill the disk again
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=_env())
+    assert result.returncode == 0, result.stderr[-2000:]
+    with open_feature_file(disk / "out.h5") as features:
+        assert features.n_rows == 200
 
 
 def test_damaged_journal_shard_is_a_clear_error(dataset, tmp_path, color_stats):

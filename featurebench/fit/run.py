@@ -156,6 +156,9 @@ def _write_run(run_dir: Path, force: bool, files: dict[str, str], metrics: dict[
                 raise FeaturebenchError(f"{run_dir} appeared while this run was working; pass --force to replace it")
             os.replace(run_dir, old)
         os.replace(tmp, run_dir)
+    except OSError as exc:
+        raise FeaturebenchError(f"Could not write the run folder {run_dir} ({exc.strerror or exc}); free disk space "
+                                "(or fix the error) and run the same command again.") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -207,8 +208,12 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
             f"This run's images are kept in {journal.directory}; pass --force to replace the file with them."
         ) from None
     except (OSError, RuntimeError) as exc:  # h5py raises RuntimeError for some failed writes
+        # After a failed write (a full disk), freeing the file's h5py objects can crash HDF5
+        # (a segfault, seen on a full tmpfs). Keep them alive; the CLI exits without the
+        # final clean-up that would free them (see hdf5_write_failed).
+        _FAILED_WRITES.append(exc)
         raise FeaturebenchError(
-            f"Could not write the feature file {output} ({getattr(exc, 'strerror', None) or exc}). Every image is done and "
+            f"Could not write the feature file {output} ({_short(exc)}). Every image is done and "
             f"kept in {journal.directory}; free disk space (or fix the error) and re-run the same command "
             "to write the file without recomputing anything."
         ) from exc
@@ -217,6 +222,22 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
     counts["skipped_reasons"] = skip_reason_counts(reason for _, reason in skipped)
     counts["skipped"] = [(candidates[i][0], reason) for i, reason in skipped]
     return counts
+
+
+_FAILED_WRITES: list[BaseException] = []
+
+
+def hdf5_write_failed() -> bool:
+    """True once writing a feature file failed in this process: HDF5's state may be broken, so
+    a command should end with ``os._exit`` after reporting, not free the file's objects."""
+    return bool(_FAILED_WRITES)
+
+
+def _short(exc: BaseException) -> str:
+    """An OS or HDF5 error, short and on one line (HDF5's span several and bury the OS error)."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    found = re.search(r"error message = '([^']+)'", text)
+    return found.group(1) if found else " ".join(text.split())[:300]
 
 
 def skip_reason_counts(reasons) -> dict[str, int]:
