@@ -388,7 +388,13 @@ def main() -> None:
         app()
     except FeaturebenchError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        _exit(2)
+        if getattr(exc, "exit_without_cleanup", False):
+            # A failed HDF5 write (e.g. a full disk): freeing the half-written file's HDF5
+            # objects on the way out can crash the process, so leave at once.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(2)
+        sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - the point: no bare traceback reaches a user
         log = _crash_log(exc)
         where = f" while processing {noted_file()}" if noted_file() else ""
@@ -397,18 +403,7 @@ def main() -> None:
                       f"{type(exc).__name__}{': ' + escape(detail) if detail else ''}. "
                       + (f"Full traceback in {escape(str(log))}; please report it." if log else
                          "(the traceback could not be written to a log file)"), highlight=False, soft_wrap=True)
-        _exit(1)
-
-
-def _exit(code: int) -> None:
-    """Exit with ``code``; straight away (no clean-up) after a failed HDF5 write, because
-    freeing a half-written file's HDF5 objects can crash the process (a full disk)."""
-    writer = sys.modules.get("featurebench.store.writer")
-    if writer is not None and writer.hdf5_write_failed():
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,12 @@ def check_output_file(path: Path, flag: str, force: bool = True, name_extra: int
         raise FeaturebenchError(f"{path} already exists; pass --force to overwrite it (or choose another {flag}).")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a unique temporary file next to ``path``, then rename it to ``path``.
 
@@ -75,7 +81,7 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
     tmp = Path(name)
     try:
         write(tmp)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it the usual mode
         os.replace(tmp, path)
     except OSError as exc:
         raise FeaturebenchError(f"Could not write {path} ({_reason(exc)}).") from None

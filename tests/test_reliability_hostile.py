@@ -429,6 +429,8 @@ def test_fit_grid_values_and_out_are_checked_before_the_fit(tmp_path, monkeypatc
     monkeypatch.setattr(fit_run, "search", lambda *a, **k: pytest.fail("the fit ran before the check"))
     with pytest.raises(FeaturebenchError, match="--grid C='abc' is not valid for --clf logreg"):
         run_fit(features, "logreg", grid='{"C": "abc"}', out=tmp_path / "r", n_jobs=1)
+    with pytest.raises(FeaturebenchError, match="--seed -1"):
+        run_fit(features, "logreg", seed=-1, out=tmp_path / "r", n_jobs=1)
     with pytest.raises(FeaturebenchError, match="n_neighbors=-2"):
         run_fit(features, "knn", grid='{"n_neighbors": [3, -2]}', out=tmp_path / "r", n_jobs=1)
     (tmp_path / "a-file").write_text("x")

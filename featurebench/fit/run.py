@@ -204,6 +204,8 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
     from featurebench.fit.classifiers import make_estimator
     from featurebench.fit.grids import check_grid
 
+    if not 0 <= seed < 2**32:
+        raise FeaturebenchError(f"--seed {seed}: use a whole number from 0 to 2**32-1")
     spec = get_classifier(clf)
     grid = load_grid(grid_arg, clf, protocol)
     check_grid(grid, make_estimator(clf, seed), clf)

@@ -209,14 +209,15 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
         ) from None
     except (OSError, RuntimeError) as exc:  # h5py raises RuntimeError for some failed writes
         # After a failed write (a full disk), freeing the file's h5py objects can crash HDF5
-        # (a segfault, seen on a full tmpfs). Keep them alive; the CLI exits without the
-        # final clean-up that would free them (see hdf5_write_failed).
+        # (a segfault, seen on a full tmpfs). Keep them alive, and mark the error so that the
+        # CLI exits without the final clean-up that would free them.
         _FAILED_WRITES.append(exc)
-        raise FeaturebenchError(
+        error = FeaturebenchError(
             f"Could not write the feature file {output} ({_short(exc)}). Every image is done and "
             f"kept in {journal.directory}; free disk space (or fix the error) and re-run the same command "
-            "to write the file without recomputing anything."
-        ) from exc
+            "to write the file without recomputing anything.")
+        error.exit_without_cleanup = True
+        raise error from exc
     finally:
         tmp.unlink(missing_ok=True)
     counts["skipped_reasons"] = skip_reason_counts(reason for _, reason in skipped)
@@ -224,13 +225,8 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
     return counts
 
 
+#: Errors of failed HDF5 writes, with their tracebacks (and so the file's objects): never freed.
 _FAILED_WRITES: list[BaseException] = []
-
-
-def hdf5_write_failed() -> bool:
-    """True once writing a feature file failed in this process: HDF5's state may be broken, so
-    a command should end with ``os._exit`` after reporting, not free the file's objects."""
-    return bool(_FAILED_WRITES)
 
 
 def _short(exc: BaseException) -> str:
