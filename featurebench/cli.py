@@ -144,7 +144,7 @@ def extract(
                                              "the model's mean/std on the 0..1 scale: "
                                              "'mean=0.485,0.456,0.406;std=0.229,0.224,0.225'."),
     unsafe_model: bool = typer.Option(False, help="Allow Keras model files with Lambda layers (runs their code)."),
-    workers: int = typer.Option(2, help="Decoding threads."),
+    workers: int = typer.Option(2, help="Decoding threads; with --ray, Ray workers (one model each)."),
     flush_rows: int = typer.Option(1000, help="Rows per journal flush (the resume granularity)."),
     compression: Optional[str] = typer.Option(None, help="HDF5 compression for features: gzip or lzf."),
     dataset_name: Optional[str] = typer.Option(None, "--name", help="Dataset name recorded in the file."),
@@ -156,6 +156,15 @@ def extract(
     engine: Optional[str] = typer.Option(None, help="What runs a Keras model: auto (default: TensorFlow on a GPU it "
                                          "sees, else OpenVINO), openvino (CPU, faster there) or tensorflow "
                                          "(the reference)."),
+    ray: bool = typer.Option(False, "--ray", help="Run the model in Ray workers (pip install "
+                             "'featurebench\\[ray]'); this process writes the file. docs/scale.md."),
+    address: Optional[str] = typer.Option(None, help="With --ray: the cluster, auto or ray://HOST:PORT "
+                                          "(default: start one on this machine)."),
+    cpus_per_worker: int = typer.Option(1, help="With --ray: CPUs per worker (its decode and model threads)."),
+    gpus_per_worker: float = typer.Option(0.0, help="With --ray: GPUs per worker."),
+    shards: int = typer.Option(1, help="Split the seeded order into this many shards (see --shard-index, "
+                               "`featurebench merge`)."),
+    shard_index: int = typer.Option(0, help="Write only this shard (0-based) of --shards."),
 ) -> None:
     """Stream pretrained CNN features of every image into a resumable HDF5 file.
 
@@ -172,7 +181,8 @@ def extract(
         follow_class_links=follow_class_links, preprocess=preprocess,
         unsafe_model=unsafe_model, workers=workers, flush_rows=flush_rows, compression=compression,
         dataset_name=dataset_name, fast_decode=fast_decode, precision=precision, engine=engine,
-        command=_command_line(),
+        ray=ray, address=address, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
+        shards=shards, shard_index=shard_index, command=_command_line(),
     )
     from featurebench.progress import extraction_progress, print_extract_summary
 
@@ -344,6 +354,17 @@ def _register_look_inside_commands() -> None:
 
 
 _register_look_inside_commands()
+
+
+def _register_scale_commands() -> None:
+    # Ray is imported only inside the command bodies, and only with --ray.
+    from featurebench.scale import commands
+
+    app.command()(commands.merge)
+    app.command()(commands.sweep)
+
+
+_register_scale_commands()
 
 
 def _command_line() -> str:

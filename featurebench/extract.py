@@ -25,6 +25,7 @@ from featurebench.data.resize import RESIZE_MODES
 from featurebench.data.sources import Candidate, DatasetListing, default_dataset_name
 from featurebench.errors import FeaturebenchError, note_file
 from featurebench.outputs import check_output_file
+from featurebench.scale.shards import check_shard, shard_attrs, shard_manifest
 from featurebench.store.format import PARTIAL_SUFFIX
 from featurebench.store.journal import Journal
 from featurebench.store.writer import assemble_feature_file
@@ -65,6 +66,15 @@ class ExtractOptions(SourceOptions):
     #: TensorFlow on a visible GPU, OpenVINO on the CPU; extractors/devices.py).
     engine: str | None = None
     flush_rows: int = DEFAULT_FLUSH_ROWS
+    #: Run the model in Ray workers (``--workers`` of them) instead of this process; docs/scale.md.
+    ray: bool = False
+    #: The Ray cluster to join (``auto``, ``ray://HOST:PORT``); None starts a local one.
+    address: str | None = None
+    cpus_per_worker: int = 1
+    gpus_per_worker: float = 0.0
+    #: Write only shard ``shard_index`` of ``shards`` of the global order (``featurebench merge`` joins them).
+    shards: int = 1
+    shard_index: int = 0
     compression: str | None = None
     dataset_name: str | None = None
     command: str = field(default_factory=lambda: " ".join(sys.argv))
@@ -123,11 +133,19 @@ def _check_options(opts: ExtractOptions, output: Path) -> None:
                         ("--max-file-mb", opts.max_file_mb)):
         if value is not None and value < 1:
             raise FeaturebenchError(f"{flag} {value}: must be at least 1")
+    check_shard(opts.shards, opts.shard_index)
     check_output_file(output, "-o", opts.force, max(_TEMP_NAME_EXTRA, len(PARTIAL_SUFFIX)), example="features.h5")
 
 
 def _manifest(opts: ExtractOptions, listing: DatasetListing, provenance: dict[str, Any]) -> dict[str, Any]:
     candidates = shuffled(listing, opts.seed)
+    if opts.shards > 1:
+        return shard_manifest(_manifest_of(opts, listing, provenance, candidates), opts.shards, opts.shard_index)
+    return _manifest_of(opts, listing, provenance, candidates)
+
+
+def _manifest_of(opts: ExtractOptions, listing: DatasetListing, provenance: dict[str, Any],
+                 candidates: list[list[Any]]) -> dict[str, Any]:
     # Settings that determine the rows' contents; speed knobs (batch size, workers) are left out.
     settings = {
         "source": str(listing.root), "model": provenance["model"], "weights": provenance["weights"],
@@ -182,13 +200,34 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
     _check_options(opts, output)
     listing = opts.list_images(opts.source)
 
-    from featurebench.extractors import load_extractor
+    if opts.ray:
+        from featurebench.scale.distributor import start_ray_extractor
 
-    extractor = load_extractor(opts.model, opts.weights, opts.layer, opts.pool, opts.seed,
-                               opts.preprocess, opts.batch_size, opts.unsafe_model, opts.precision, opts.engine)
-    for notice in extractor.notices:
-        if notify:
-            notify(notice)
+        extractor = start_ray_extractor(opts, _model_args(opts), listing.root)
+    else:
+        from featurebench.extractors import load_extractor
+
+        extractor = load_extractor(**_model_args(opts))
+    try:
+        for notice in extractor.notices:
+            if notify:
+                notify(notice)
+        return _extract(opts, output, listing, extractor, progress, on_start)
+    finally:
+        if opts.ray:
+            extractor.close()
+
+
+def _model_args(opts: ExtractOptions) -> dict[str, Any]:
+    """The keyword arguments of ``load_extractor`` (locally, or in each Ray worker)."""
+    return {"model": opts.model, "weights": opts.weights, "layer": opts.layer, "pool": opts.pool,
+            "seed": opts.seed, "preprocess": opts.preprocess, "batch_size": opts.batch_size,
+            "unsafe_model": opts.unsafe_model, "precision": opts.precision, "engine": opts.engine}
+
+
+def _extract(opts: ExtractOptions, output: Path, listing: DatasetListing, extractor: Any,
+             progress: Callable[[int, int], None] | None, on_start: Callable[[int, int], None] | None
+             ) -> ExtractSummary:
     manifest = _manifest(opts, listing, extractor.provenance)
     decode = opts.decode_options(extractor.input_size, opts.resize, opts.fast_decode)
     batch_size = opts.batch_size or extractor.batch_size
@@ -213,11 +252,12 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
         shard_start = done
         writing = False
         try:
-            batches = iter_batches(iter_decoded(items, listing.root, decode, done, opts.workers), batch_size)
-            for batch, inputs in _prepared(batches, extractor):
-                features = extractor.extract_prepared(inputs) if batch.rows else None
-                for row in batch.rows:
-                    row.image = None  # only the features are kept until the flush
+            if opts.ray:
+                computed = extractor.iter_features(items, decode, done, batch_size, opts.flush_rows)
+            else:
+                computed = _computed(iter_batches(iter_decoded(items, listing.root, decode, done, opts.workers),
+                                                  batch_size), extractor)
+            for batch, features in computed:
                 pending.append((batch, features))
                 pending_rows += len(batch.rows)
                 processed += len(batch.rows)
@@ -236,9 +276,10 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
                 _flush(journal, shard_start, pending, extractor.feature_dim)
         seconds = time.perf_counter() - started
         rate = processed / seconds if seconds > 0 else 0.0
-        counts = assemble_feature_file(journal, output, _file_attrs(opts, listing, extractor.provenance, seconds, rate),
-                                       dtype=opts.dtype, compression=_h5_compression(opts.compression),
-                                       replace=opts.force)
+        attrs = {**_file_attrs(opts, listing, extractor.provenance, seconds, rate), **shard_attrs(journal.manifest)}
+        counts = assemble_feature_file(journal, output, attrs, dtype=opts.dtype,
+                                       compression=_h5_compression(opts.compression), replace=opts.force,
+                                       keep_digests=opts.shards > 1)
         journal.remove()
     if counts["n_rows"] == 0:
         reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(counts["skipped_reasons"].items()))
@@ -251,6 +292,15 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
 
 def _h5_compression(value: str | None) -> str | None:
     return None if value in (None, "none") else value
+
+
+def _computed(batches: Iterator[Batch], extractor: Any) -> Iterator[tuple[Batch, np.ndarray | None]]:
+    """``(batch, features)`` computed in this process; the images are dropped once used."""
+    for batch, inputs in _prepared(batches, extractor):
+        features = extractor.extract_prepared(inputs) if batch.rows else None
+        for row in batch.rows:
+            row.image = None  # only the features are kept until the flush
+        yield batch, features
 
 
 def _prepared(batches: Iterator[Batch], extractor: Any) -> Iterator[tuple[Batch, Any]]:

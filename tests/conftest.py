@@ -90,3 +90,28 @@ def tiny_model_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "tiny.keras"
     model.save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One small local Ray cluster for the whole test session (2 CPUs, ~100 MB object store);
+    its GCS address (for a second driver in a subprocess). Skips when the [ray] extra is absent."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'featurebench[ray]'")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False,
+                 log_to_driver=False, configure_logging=True, logging_level="WARNING")
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite_file(tiny_model_file, tmp_path_factory) -> Path:
+    """``tiny_model_file`` converted to TFLite: loads in a fraction of a second without TensorFlow
+    (for tests that start many worker processes)."""
+    import keras
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras.models.load_model(tiny_model_file))
+    path = tmp_path_factory.mktemp("models") / "tiny.tflite"
+    path.write_bytes(converter.convert())
+    return path

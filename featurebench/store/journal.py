@@ -91,7 +91,7 @@ class Shard:
 
     start: int
     end: int
-    features: np.ndarray
+    features: np.ndarray | None
     row_index: np.ndarray
     skip_index: np.ndarray
     skip_reason: np.ndarray
@@ -247,13 +247,15 @@ class Journal:
                 f"{self.directory}; free disk space (or fix the error) and re-run the same command to resume."
             ) from exc
 
-    def shards(self) -> Iterator[Shard]:
-        """Yield the committed shards in candidate order, one at a time."""
+    def shards(self, features: bool = True) -> Iterator[Shard]:
+        """Yield the committed shards in candidate order, one at a time (``features=False``:
+        without reading the features, whose field is then None)."""
         for start, end, path in shard_ranges(self.directory):
             try:
                 with np.load(path, allow_pickle=False) as data:
-                    shard = Shard(start, end, data["features"], data["row_index"], data["skip_index"],
-                                  data["skip_reason"], data["row_digest"] if "row_digest" in data.files else None)
+                    shard = Shard(start, end, data["features"] if features else None, data["row_index"],
+                                  data["skip_index"], data["skip_reason"],
+                                  data["row_digest"] if "row_digest" in data.files else None)
             except Exception as exc:  # noqa: BLE001 - zip, npy and key errors alike: the shard is damaged
                 raise FeaturebenchError(
                     f"Journal shard {path} is damaged ({type(exc).__name__}: {exc}); delete it and every later "

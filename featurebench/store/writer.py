@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import h5py
 import numpy as np
@@ -128,13 +128,18 @@ def _move_into_place(tmp: Path, output: Path, replace: bool) -> None:
 
 
 def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
-                          dtype: str = "float32", compression: str | None = None,
-                          replace: bool = True) -> dict[str, Any]:
+                          dtype: str = "float32", compression: str | None = None, replace: bool = True,
+                          keep_digests: bool = False,
+                          write_features: Callable[[h5py.File, int, int, np.dtype], None] | None = None
+                          ) -> dict[str, Any]:
     """Write ``output`` from the journal's shards; return the counts and skip reasons.
 
     ``attrs`` are stored as file attributes (``complete`` is set last). Without
     ``replace``, an ``output`` that appeared while this ran (another run finished
     first) is kept, and this one stops with an error (the journal is kept).
+    ``keep_digests`` also stores the rows' content digests (``row_digest``, (N, 16) uint8:
+    shard files keep them for ``featurebench merge``). ``write_features(h5, n_rows, dim, dtype)``
+    creates the ``features`` dataset instead of copying the shards' features (``merge --virtual``).
     """
     manifest = journal.manifest
     candidates = manifest["candidates"]
@@ -143,7 +148,7 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
     skipped: list[tuple[int, str]] = []
     digest_blocks: list[np.ndarray] = []
     duplicates_checked = True
-    for shard in journal.shards():
+    for shard in journal.shards(features=False):
         row_index.extend(int(i) for i in shard.row_index)
         skipped.extend(zip((int(i) for i in shard.skip_index), (str(r) for r in shard.skip_reason)))
         if shard.row_digest is None or len(shard.row_digest) != len(shard.row_index):
@@ -151,11 +156,14 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
         elif duplicates_checked:
             digest_blocks.append(shard.row_digest)
     n_rows = len(row_index)
-    if duplicates_checked and digest_blocks:
-        dup_rows, dup_first = find_duplicates(np.concatenate(digest_blocks))
+    digests = np.concatenate(digest_blocks) if duplicates_checked and digest_blocks else None
+    del digest_blocks
+    if digests is not None:
+        dup_rows, dup_first = find_duplicates(digests)
     else:
         dup_rows = dup_first = np.zeros(0, np.int64)
-    del digest_blocks
+    if not keep_digests:
+        digests = None
     np_dtype = np.dtype(dtype)
     # Holding the journal's lock, any temporary file for this output is a killed run's leftover.
     for stale in leftover_temporaries(output.parent, f".{output.name}"):
@@ -165,15 +173,9 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
     tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     try:
         with h5py.File(tmp, "w") as h5:
-            chunks = (chunk_rows(feature_dim, np_dtype.itemsize, n_rows), feature_dim) if n_rows else None
-            features = h5.create_dataset(fmt.FEATURES, shape=(n_rows, feature_dim), dtype=np_dtype,
-                                         chunks=chunks, compression=compression if n_rows else None)
-            offset = 0
-            for shard in journal.shards():
-                count = len(shard.row_index)
-                if count:
-                    features[offset:offset + count] = shard.features.astype(np_dtype, copy=False)
-                offset += count
+            (write_features or _copy_features(journal, compression))(h5, n_rows, feature_dim, np_dtype)
+            if digests is not None:
+                h5.create_dataset(fmt.ROW_DIGEST, data=digests)
             h5.create_dataset(fmt.LABELS, data=np.array([candidates[i][1] for i in row_index], dtype=np.int32))
             _write_strings(h5, fmt.LABEL_NAMES, manifest["label_names"])
             _write_strings(h5, fmt.PATHS, [candidates[i][0] for i in row_index])
@@ -234,6 +236,21 @@ def _short(exc: BaseException) -> str:
     text = getattr(exc, "strerror", None) or str(exc)
     found = re.search(r"error message = '([^']+)'", text)
     return found.group(1) if found else " ".join(text.split())[:300]
+
+
+def _copy_features(journal: Journal, compression: str | None) -> Callable[[h5py.File, int, int, np.dtype], None]:
+    """The default ``write_features``: a chunked ``features`` dataset filled shard by shard."""
+    def write(h5: h5py.File, n_rows: int, feature_dim: int, np_dtype: np.dtype) -> None:
+        chunks = (chunk_rows(feature_dim, np_dtype.itemsize, n_rows), feature_dim) if n_rows else None
+        features = h5.create_dataset(fmt.FEATURES, shape=(n_rows, feature_dim), dtype=np_dtype,
+                                     chunks=chunks, compression=compression if n_rows else None)
+        offset = 0
+        for shard in journal.shards():
+            count = len(shard.row_index)
+            if count:
+                features[offset:offset + count] = shard.features.astype(np_dtype, copy=False)
+            offset += count
+    return write
 
 
 def skip_reason_counts(reasons) -> dict[str, int]:
