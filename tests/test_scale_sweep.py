@@ -4,6 +4,8 @@ tasks, with the same results as ``fit`` run one after another (featurebench.scal
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,6 +68,17 @@ def test_local_sweep_equals_sequential_fit_and_reports_failed_cells(feature_file
     assert len(result.runs) == 4 and len(result.failures) == 2
     assert all(clf == "no-such-clf" for _, clf, _ in result.failures)
     _assert_same(_metrics(out), sequential)
+
+
+def test_sweep_cli_takes_comma_separated_classifiers_and_exits_2_on_a_failed_cell(feature_files, tmp_path):
+    command = [sys.executable, "-m", "featurebench", "sweep", str(feature_files[0]), "--clf", "logreg,knn",
+               "--clf", "nope", "--out", str(tmp_path / "r"), "--n-jobs", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "logreg on set0" in result.stdout and "knn on set0" in result.stdout
+    assert "failed:" in result.stderr and "1 of 3 sweep cells failed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(list((tmp_path / "r").glob("*/metrics.json"))) == 2
 
 
 def test_missing_feature_file_is_refused(tmp_path):
