@@ -73,7 +73,9 @@ def test_in_global_order_reorders_and_blocks_cover_the_range():
 
 
 def test_ray_extract_equals_local_extract(images, tiny_model_file, reference, ray_cluster, tmp_path):
-    summary = run_extract(_options(images, tmp_path / "ray.h5", tiny_model_file, ray=True, workers=2))
+    # The Keras model: TensorFlow + OpenVINO load inside the worker process. One worker (each
+    # imports TensorFlow); the two-worker runs below use the TFLite model.
+    summary = run_extract(_options(images, tmp_path / "ray.h5", tiny_model_file, ray=True, workers=1))
     assert summary.n_skipped == 1 and summary.n_duplicates == 1
     assert "not an image" in summary.skipped[0][1]
     assert_same_file(tmp_path / "ray.h5", reference)
@@ -127,3 +129,10 @@ def test_killed_driver_resumes_from_the_journal(images, tiny_tflite_file, refere
 def test_ray_worker_load_error_is_one_clear_message(images, ray_cluster, tmp_path):
     with pytest.raises(FeaturebenchError, match="not_a_model.keras"):
         run_extract(_options(images, tmp_path / "x.h5", tmp_path / "not_a_model.keras", ray=True, workers=1))
+
+
+def test_missing_ray_is_one_clear_message(images, tiny_tflite_file, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` sees without the [ray] extra
+    with pytest.raises(FeaturebenchError, match=r"pip install 'featurebench\[ray\]'"):
+        run_extract(_options(images, tmp_path / "x.h5", tiny_tflite_file, ray=True))
+    assert not (tmp_path / "x.h5.partial").exists()
