@@ -131,6 +131,13 @@ def test_ray_worker_load_error_is_one_clear_message(images, ray_cluster, tmp_pat
         run_extract(_options(images, tmp_path / "x.h5", tmp_path / "not_a_model.keras", ray=True, workers=1))
 
 
+def test_more_workers_than_the_cluster_holds_is_refused(images, tiny_tflite_file, ray_cluster, tmp_path):
+    with pytest.raises(FeaturebenchError, match="needs 3 CPUs; the Ray cluster has 2"):
+        run_extract(_options(images, tmp_path / "x.h5", tiny_tflite_file, ray=True, workers=3))
+    with pytest.raises(FeaturebenchError, match="GPUs; the Ray cluster has 0"):
+        run_extract(_options(images, tmp_path / "x.h5", tiny_tflite_file, ray=True, workers=1, gpus_per_worker=1))
+
+
 def test_missing_ray_is_one_clear_message(images, tiny_tflite_file, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` sees without the [ray] extra
     with pytest.raises(FeaturebenchError, match=r"pip install 'featurebench\[ray\]'"):

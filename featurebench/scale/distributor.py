@@ -32,6 +32,16 @@ def block_ranges(start: int, total: int, block_size: int) -> list[tuple[int, int
     return [(a, min(a + block_size, total)) for a in range(start, total, block_size)]
 
 
+def _check_resources(available: dict[str, float], workers: int, cpus: int, gpus: float) -> None:
+    """Refuse workers the cluster cannot hold all at once (Ray would wait for them forever)."""
+    for name, each, flag in (("CPU", cpus, "--cpus-per-worker"), ("GPU", gpus, "--gpus-per-worker")):
+        have = available.get(name, 0.0)
+        if each and workers * each > have:
+            raise FeaturebenchError(
+                f"--workers {workers} x {flag} {each:g} needs {workers * each:g} {name}s; the Ray cluster has "
+                f"{have:g}. Lower --workers or {flag}, or add nodes to the cluster.")
+
+
 def start_ray_extractor(opts: Any, model_args: dict[str, Any], root: Path) -> "RayExtractor":
     """The :class:`RayExtractor` for ``ExtractOptions`` ``opts``: model and weights files are passed
     to the workers as absolute paths (their working folder is not the driver's)."""
@@ -52,6 +62,8 @@ class RayExtractor:
         if workers < 1:
             raise FeaturebenchError(f"--workers {workers}: --ray needs at least one worker")
         self.ray = connect(address)
+        self.actors: list[Any] = []
+        _check_resources(self.ray.cluster_resources(), workers, cpus_per_worker, gpus_per_worker)
         actor = self.ray.remote(ExtractWorker).options(
             num_cpus=cpus_per_worker, num_gpus=gpus_per_worker or None, max_restarts=MAX_RESTARTS,
             max_task_retries=MAX_RESTARTS)
