@@ -251,12 +251,12 @@ def _extract(opts: ExtractOptions, output: Path, listing: DatasetListing, extrac
         pending_rows = processed = 0
         shard_start = done
         writing = False
+        if opts.ray:
+            computed = extractor.iter_features(items, decode, done, batch_size, opts.flush_rows)
+        else:
+            computed = _computed(iter_batches(iter_decoded(items, listing.root, decode, done, opts.workers),
+                                              batch_size), extractor)
         try:
-            if opts.ray:
-                computed = extractor.iter_features(items, decode, done, batch_size, opts.flush_rows)
-            else:
-                computed = _computed(iter_batches(iter_decoded(items, listing.root, decode, done, opts.workers),
-                                                  batch_size), extractor)
             for batch, features in computed:
                 pending.append((batch, features))
                 pending_rows += len(batch.rows)
@@ -270,6 +270,10 @@ def _extract(opts: ExtractOptions, output: Path, listing: DatasetListing, extrac
                 if progress:
                     progress(done, len(items))
         finally:
+            # Stop the decode threads / workers now, in this thread: left to the garbage
+            # collector, the generator would be closed in whatever thread runs it next, which
+            # deadlocked on concurrent.futures' global lock.
+            computed.close()
             # Keep every whole batch already computed, also on Ctrl+C or an error
             # (but do not retry a write that just failed: the committed shards stand).
             if pending and not writing:
