@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -31,22 +30,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 FLOWERS = REPO.parent / "shared" / "datasets" / "flowers17"
-
-
-def cpu_flags() -> str:
-    """CPU model and the ISA flags that change extraction speed."""
-    model, flags = platform.processor() or "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
-    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
-    return f"{model}; {os.cpu_count()} CPUs; flags: {', '.join(f for f in wanted if f in flags) or 'none of'}"
 
 
 def subset(n: int, folder: Path) -> Path:
@@ -106,6 +89,8 @@ def main() -> None:
         sys.exit(f"{FLOWERS} not found: the benchmark reads the real Flowers-17 images")
     import ray
 
+    from featurebench.extractors.cpu import isa_summary
+
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
         source = subset(args.images, tmp / "data")
@@ -139,7 +124,7 @@ def main() -> None:
         "Command: `python scripts/bench_scale.py" + (f" --images {args.images}" if args.images != 680 else "")
         + (f" --repeat {args.repeat}" if args.repeat != 2 else "") + "`",
         "",
-        f"Machine: {cpu_flags()}. **Shared**: 7 other jobs ran on the same 2 cores during the run "
+        f"Machine: {isa_summary()}; {os.cpu_count()} CPUs. **Shared**: 7 other jobs ran on the same 2 cores during the run "
         f"(1-min load average before each run: {', '.join(f'{v:.1f}' for v in loads)}), so absolute "
         f"rates are low and noisy; every config ran {args.repeat}x, interleaved, in one run; the best is shown.",
         "",
