@@ -100,7 +100,7 @@ def models(fmt: str = typer.Option("table", "--format", help="table, json or csv
     elif fmt == "table":
         from rich.table import Table
 
-        table = Table(title="Registered extractors (--model NAME, or a .keras/.h5/.tflite/SavedModel path)")
+        table = Table(title="Registered extractors (--model NAME, or a .keras/.h5/.tflite/.onnx/SavedModel path)")
         for column in columns:
             # Names never wrap or shrink (they are what --model takes); the rest wraps, whole, at any width.
             whole = {"no_wrap": True, "min_width": max(len(row[0]) for row in rows)} if column == "name" else {}
@@ -119,10 +119,11 @@ def extract(
     output: Path = typer.Option(..., "-o", "--output", help="Feature file to write (HDF5)."),
     model: str = typer.Option("efficientnet_lite0", "--model", "-m",
                               help="Registered name (see `featurebench models`) or a model file "
-                                   "(.keras, .h5, SavedModel folder, .tflite)."),
+                                   "(.keras, .h5, SavedModel folder, .tflite, .onnx)."),
     weights: str = typer.Option("imagenet", help="imagenet (Keras cache/download), none (random init, seeded), "
                                 "or PATH to a weights file."),
-    layer: Optional[str] = typer.Option(None, help="Feature layer (default: the model's; TFLite: tensor name or index)."),
+    layer: Optional[str] = typer.Option(None, help="Feature layer (default: the model's; TFLite: tensor name or index; "
+                                        "ONNX: an output or any named tensor)."),
     pool: Optional[str] = typer.Option(None, help="How to turn a 4-D layer output into a vector: avg, max, flatten."),
     batch_size: Optional[int] = typer.Option(None, help="Images per forward pass (default: the model's)."),
     seed: int = typer.Option(42, help="Seed of the one shuffle of the image list (stored)."),
@@ -136,9 +137,14 @@ def extract(
     resize: str = typer.Option("stretch", help="stretch (classic: straight to the input size) or center-crop."),
     allow_truncated: bool = typer.Option(False, help="Keep truncated images (decoded partially) instead of skipping."),
     max_pixels: int = typer.Option(178_956_970, help="Refuse images with more pixels (decompression bombs)."),
-    preprocess: Optional[str] = typer.Option(None, help="Model files only: caffe, tf, torch, none, uint8."),
+    max_file_mb: int = typer.Option(1024, help="Refuse files bigger than this many MiB (never read more)."),
+    follow_class_links: bool = typer.Option(False, help="Use class folders that are symbolic links "
+                                            "(ignored by default: they can count images twice)."),
+    preprocess: Optional[str] = typer.Option(None, help="Model files only: caffe, tf, torch, lite, none, uint8, or "
+                                             "the model's mean/std on the 0..1 scale: "
+                                             "'mean=0.485,0.456,0.406;std=0.229,0.224,0.225'."),
     unsafe_model: bool = typer.Option(False, help="Allow Keras model files with Lambda layers (runs their code)."),
-    workers: int = typer.Option(2, help="Decoding threads."),
+    workers: int = typer.Option(2, help="Decoding threads; with --ray, Ray workers (one model each)."),
     flush_rows: int = typer.Option(1000, help="Rows per journal flush (the resume granularity)."),
     compression: Optional[str] = typer.Option(None, help="HDF5 compression for features: gzip or lzf."),
     dataset_name: Optional[str] = typer.Option(None, "--name", help="Dataset name recorded in the file."),
@@ -146,9 +152,19 @@ def extract(
                                      "features differ slightly, see docs/performance.md)."),
     precision: str = typer.Option("fp32", help="fp32, or bf16 for registry models (opt-in; 1.8-7x fp32's speed "
                                   "on AVX512-BF16/AMX CPUs, features move slightly; on other CPUs fp32 runs, "
-                                  "and the file says so; see docs/performance.md)."),
-    engine: Optional[str] = typer.Option(None, help="What runs a Keras model: openvino (default, faster) or "
-                                         "tensorflow (the reference)."),
+                                  "and the file says so; see docs/performance.md); fp16: mixed float16 on a GPU."),
+    engine: Optional[str] = typer.Option(None, help="What runs a Keras model: auto (default: TensorFlow on a GPU it "
+                                         "sees, else OpenVINO), openvino (CPU, faster there) or tensorflow "
+                                         "(the reference)."),
+    ray: bool = typer.Option(False, "--ray", help="Run the model in Ray workers (pip install "
+                             "'featurebench\\[ray]'); this process writes the file. docs/scale.md."),
+    address: Optional[str] = typer.Option(None, help="With --ray: the cluster, auto or ray://HOST:PORT "
+                                          "(default: start one on this machine)."),
+    cpus_per_worker: int = typer.Option(1, help="With --ray: CPUs per worker (its decode and model threads)."),
+    gpus_per_worker: float = typer.Option(0.0, help="With --ray: GPUs per worker."),
+    shards: int = typer.Option(1, help="Split the seeded order into this many shards (see --shard-index, "
+                               "`featurebench merge`)."),
+    shard_index: int = typer.Option(0, help="Write only this shard (0-based) of --shards."),
 ) -> None:
     """Stream pretrained CNN features of every image into a resumable HDF5 file.
 
@@ -161,10 +177,12 @@ def extract(
         source=str(source), output=str(output), model=model, weights=weights, layer=layer, pool=pool,
         batch_size=batch_size, seed=seed, train_fraction=train_fraction, dtype=dtype, force=force,
         label_pattern=label_pattern, root=str(root) if root else None, allow_outside_root=allow_outside_root,
-        resize=resize, allow_truncated=allow_truncated, max_pixels=max_pixels, preprocess=preprocess,
+        resize=resize, allow_truncated=allow_truncated, max_pixels=max_pixels, max_file_mb=max_file_mb,
+        follow_class_links=follow_class_links, preprocess=preprocess,
         unsafe_model=unsafe_model, workers=workers, flush_rows=flush_rows, compression=compression,
         dataset_name=dataset_name, fast_decode=fast_decode, precision=precision, engine=engine,
-        command=_command_line(),
+        ray=ray, address=address, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
+        shards=shards, shard_index=shard_index, command=_command_line(),
     )
     from featurebench.progress import extraction_progress, print_extract_summary
 
@@ -259,12 +277,14 @@ def predict(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per forward pass."),
     trust: bool = typer.Option(False, "--trust", help="Load types outside the allow-list "
                                "(only for bundles you made yourself)."),
+    unsafe_model: bool = typer.Option(False, "--unsafe-model", help="Allow a Keras model file with Lambda "
+                                      "layers (runs their code)."),
 ) -> None:
     """Classify images with a saved bundle: decode, extract with the bundle's extractor, top-k labels."""
     from featurebench.fit.predict import format_predictions, predict_images, write_predictions_csv
 
     result = predict_images(bundle, [str(p) for p in inputs], top=top, trust=trust, model=model,
-                            weights=weights, batch_size=batch_size)
+                            weights=weights, batch_size=batch_size, unsafe_model=unsafe_model)
     typer.echo(format_predictions(result))
     _print_warnings(result.warnings)
     if csv:
@@ -351,6 +371,17 @@ def _register_look_inside_commands() -> None:
 _register_look_inside_commands()
 
 
+def _register_scale_commands() -> None:
+    # Ray is imported only inside the command bodies, and only with --ray.
+    from featurebench.scale import commands
+
+    app.command()(commands.merge)
+    app.command()(commands.sweep)
+
+
+_register_scale_commands()
+
+
 def _command_line() -> str:
     """The command as the user typed it (program name normalised), for provenance."""
     import shlex
@@ -358,15 +389,57 @@ def _command_line() -> str:
     return shlex.join(["featurebench", *sys.argv[1:]])
 
 
+def _crash_log(exc: BaseException) -> Path | None:
+    """Write the full traceback of an unexpected error to a log file; its path (None if unwritable)."""
+    import tempfile
+    import time
+    import traceback
+
+    folder = Path(os.environ.get("FEATUREBENCH_LOG_DIR") or Path(tempfile.gettempdir()) / "featurebench-logs")
+    path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{_command_line()}\nfeaturebench {__version__}, Python {sys.version.split()[0]}\n\n"
+                        + "".join(traceback.format_exception(exc)), encoding="utf-8")
+    except OSError:
+        return None
+    return path
+
+
+def _command_name() -> str:
+    return next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
+
+
 def main() -> None:
-    """Console-script entry point: run the app, turning FeaturebenchError into a clean message."""
+    """Console-script entry point: run the app, turning FeaturebenchError into a clean message.
+
+    The last line of defence: any other exception is one line naming the command, the file
+    it was working on and the exception, plus a log file with the full traceback (exit 1).
+    """
+    from rich.markup import escape
+
+    from featurebench.errors import noted_file
+
     try:
         app()
     except FeaturebenchError as exc:
-        from rich.markup import escape
-
         console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        if getattr(exc, "exit_without_cleanup", False):
+            # A failed HDF5 write (e.g. a full disk): freeing the half-written file's HDF5
+            # objects on the way out can crash the process, so leave at once.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(2)
         sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - the point: no bare traceback reaches a user
+        log = _crash_log(exc)
+        where = f" while processing {noted_file()}" if noted_file() else ""
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        console.print(f"[red]error:[/] featurebench {escape(_command_name())} failed unexpectedly{escape(where)}: "
+                      f"{type(exc).__name__}{': ' + escape(detail) if detail else ''}. "
+                      + (f"Full traceback in {escape(str(log))}; please report it." if log else
+                         "(the traceback could not be written to a log file)"), highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

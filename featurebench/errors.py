@@ -7,3 +7,19 @@ class FeaturebenchError(Exception):
 
 class WeightsUnavailableError(FeaturebenchError):
     """Pretrained weights could not be obtained (offline with no cache, package missing)."""
+
+
+_processing: list[str] = []
+
+
+def note_file(path: object) -> None:
+    """Record the file a command is working on, for the message of an unexpected error.
+
+    Cheap (one assignment); the CLI's last line of defence names the latest one.
+    """
+    _processing[:] = [str(path)]
+
+
+def noted_file() -> str | None:
+    """The file last passed to :func:`note_file` in this process, or None."""
+    return _processing[0] if _processing else None

@@ -19,18 +19,21 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from featurebench import __version__
-from featurebench.data.pipeline import Batch, DecodeOptions, SourceOptions, iter_batches, iter_decoded
+from featurebench.data.pipeline import Batch, SourceOptions, iter_batches, iter_decoded
 from featurebench.data.prefetch import prefetch
 from featurebench.data.resize import RESIZE_MODES
 from featurebench.data.sources import Candidate, DatasetListing, default_dataset_name
-from featurebench.errors import FeaturebenchError
+from featurebench.errors import FeaturebenchError, note_file
+from featurebench.outputs import check_output_file
+from featurebench.scale.shards import check_shard, shard_attrs, shard_manifest
+from featurebench.store.format import PARTIAL_SUFFIX
 from featurebench.store.journal import Journal
 from featurebench.store.writer import assemble_feature_file
 
 #: Rows per journal shard (the classic scripts' buffer size).
 DEFAULT_FLUSH_ROWS = 1000
 #: Inference precisions (``--precision``).
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "fp16")
 #: Batches prepared (stacked, preprocessed) ahead in a background thread while the network
 #: runs; 0 prepares each batch inline. See docs/performance.md for what it gains.
 PREFETCH_BATCHES = 1
@@ -57,11 +60,21 @@ class ExtractOptions(SourceOptions):
     #: Decode large JPEGs at 1/2-1/8 scale before resizing: less decode CPU, but features move
     #: (mean cosine ~0.993 to a full decode on Flowers-17), so opt-in. docs/performance.md.
     fast_decode: bool = False
-    #: "fp32", or "bf16" (registry models; opt-in, see docs/performance.md).
+    #: "fp32", or "bf16" (registry models; opt-in, see docs/performance.md), or "fp16" (GPUs).
     precision: str = "fp32"
-    #: What runs a Keras model: "openvino" or "tensorflow"; None = the default (openvino).
+    #: What runs a Keras model: "auto", "openvino" or "tensorflow"; None = the default (auto:
+    #: TensorFlow on a visible GPU, OpenVINO on the CPU; extractors/devices.py).
     engine: str | None = None
     flush_rows: int = DEFAULT_FLUSH_ROWS
+    #: Run the model in Ray workers (``--workers`` of them) instead of this process; docs/scale.md.
+    ray: bool = False
+    #: The Ray cluster to join (``auto``, ``ray://HOST:PORT``); None starts a local one.
+    address: str | None = None
+    cpus_per_worker: int = 1
+    gpus_per_worker: float = 0.0
+    #: Write only shard ``shard_index`` of ``shards`` of the global order (``featurebench merge`` joins them).
+    shards: int = 1
+    shard_index: int = 0
     compression: str | None = None
     dataset_name: str | None = None
     command: str = field(default_factory=lambda: " ".join(sys.argv))
@@ -91,11 +104,18 @@ class ExtractSummary:
 def shuffled(listing: DatasetListing, seed: int) -> list[list[Any]]:
     """Candidates as ``[path, label_index, skip_reason]`` in the seeded shuffled order."""
     order = np.random.default_rng(seed).permutation(len(listing.candidates))
-    return [[listing.candidates[i].path, listing.label_index(listing.candidates[i].label),
+    return [[listing.candidates[i].path, listing.label_index(listing.candidates[i]),
              listing.candidates[i].skip_reason] for i in order]
 
 
+#: ``--compression`` values (h5py's built-in filters); "none" or None: uncompressed.
+COMPRESSIONS = ("gzip", "lzf", "none")
+#: Longest suffix added to the output's name for its temporary files (``.NAME.tmp-PID``).
+_TEMP_NAME_EXTRA = len(".") + len(".tmp-") + 7
+
+
 def _check_options(opts: ExtractOptions, output: Path) -> None:
+    """Refuse bad options and unusable outputs before anything is computed."""
     if opts.dtype not in ("float32", "float16"):
         raise FeaturebenchError(f"--dtype {opts.dtype!r}: choose float32 or float16")
     if opts.precision not in PRECISIONS:
@@ -104,14 +124,28 @@ def _check_options(opts: ExtractOptions, output: Path) -> None:
         raise FeaturebenchError(f"--train-fraction {opts.train_fraction} must be between 0 and 1")
     if opts.resize not in RESIZE_MODES:
         raise FeaturebenchError(f"--resize {opts.resize!r}: choose one of {', '.join(RESIZE_MODES)}")
-    if not output.parent.exists():
-        raise FeaturebenchError(f"Output folder {output.parent} does not exist; create it first.")
-    if output.exists() and not opts.force:
-        raise FeaturebenchError(f"{output} already exists; pass --force to overwrite it (or choose another -o).")
+    if opts.compression is not None and opts.compression not in COMPRESSIONS:
+        raise FeaturebenchError(f"--compression {opts.compression!r}: choose one of {', '.join(COMPRESSIONS)}")
+    if not 0 <= opts.seed < 2**63:
+        raise FeaturebenchError(f"--seed {opts.seed}: use a whole number from 0 to 2**63-1")
+    for flag, value in (("--batch-size", opts.batch_size), ("--workers", opts.workers),
+                        ("--flush-rows", opts.flush_rows), ("--max-pixels", opts.max_pixels),
+                        ("--max-file-mb", opts.max_file_mb)):
+        if value is not None and value < 1:
+            raise FeaturebenchError(f"{flag} {value}: must be at least 1")
+    check_shard(opts.shards, opts.shard_index)
+    check_output_file(output, "-o", opts.force, max(_TEMP_NAME_EXTRA, len(PARTIAL_SUFFIX)), example="features.h5")
 
 
 def _manifest(opts: ExtractOptions, listing: DatasetListing, provenance: dict[str, Any]) -> dict[str, Any]:
     candidates = shuffled(listing, opts.seed)
+    if opts.shards > 1:
+        return shard_manifest(_manifest_of(opts, listing, provenance, candidates), opts.shards, opts.shard_index)
+    return _manifest_of(opts, listing, provenance, candidates)
+
+
+def _manifest_of(opts: ExtractOptions, listing: DatasetListing, provenance: dict[str, Any],
+                 candidates: list[list[Any]]) -> dict[str, Any]:
     # Settings that determine the rows' contents; speed knobs (batch size, workers) are left out.
     settings = {
         "source": str(listing.root), "model": provenance["model"], "weights": provenance["weights"],
@@ -121,6 +155,8 @@ def _manifest(opts: ExtractOptions, listing: DatasetListing, provenance: dict[st
         "resize": opts.resize, "seed": opts.seed, "allow_truncated": opts.allow_truncated,
         "max_pixels": opts.max_pixels,
     }
+    if opts.max_file_mb != SourceOptions.max_file_mb:
+        settings["max_file_mb"] = opts.max_file_mb
     # Only when not the default, so fingerprints of default runs stay as they were.
     if opts.fast_decode:
         settings["fast_decode"] = True
@@ -160,22 +196,50 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
     called after every batch; ``on_start(done, total)`` once before the first; ``notify(line)``
     once per notice about how the extractor runs (e.g. bf16 asked for, fp32 running)."""
     output = Path(opts.output).expanduser().resolve()
+    note_file(opts.source)
     _check_options(opts, output)
     listing = opts.list_images(opts.source)
 
-    from featurebench.extractors import load_extractor
+    if opts.ray:
+        from featurebench.scale.distributor import start_ray_extractor
 
-    extractor = load_extractor(opts.model, opts.weights, opts.layer, opts.pool, opts.seed,
-                               opts.preprocess, opts.batch_size, opts.unsafe_model, opts.precision, opts.engine)
-    for notice in extractor.notices:
-        if notify:
-            notify(notice)
+        extractor = start_ray_extractor(opts, _model_args(opts), listing.root)
+    else:
+        from featurebench.extractors import load_extractor
+
+        extractor = load_extractor(**_model_args(opts))
+    try:
+        for notice in extractor.notices:
+            if notify:
+                notify(notice)
+        return _extract(opts, output, listing, extractor, progress, on_start)
+    finally:
+        if opts.ray:
+            extractor.close()
+
+
+def _model_args(opts: ExtractOptions) -> dict[str, Any]:
+    """The keyword arguments of ``load_extractor`` (locally, or in each Ray worker)."""
+    return {"model": opts.model, "weights": opts.weights, "layer": opts.layer, "pool": opts.pool,
+            "seed": opts.seed, "preprocess": opts.preprocess, "batch_size": opts.batch_size,
+            "unsafe_model": opts.unsafe_model, "precision": opts.precision, "engine": opts.engine}
+
+
+def _extract(opts: ExtractOptions, output: Path, listing: DatasetListing, extractor: Any,
+             progress: Callable[[int, int], None] | None, on_start: Callable[[int, int], None] | None
+             ) -> ExtractSummary:
     manifest = _manifest(opts, listing, extractor.provenance)
-    decode = DecodeOptions(extractor.input_size, opts.resize, opts.max_pixels, opts.allow_truncated,
-                           opts.fast_decode)
+    decode = opts.decode_options(extractor.input_size, opts.resize, opts.fast_decode)
     batch_size = opts.batch_size or extractor.batch_size
     started = time.perf_counter()
     with Journal.open(output, manifest, force=opts.force) as journal:
+        # Checked again holding the lock: a run that was finishing when ours started may have
+        # renamed its file into place since (and removed its journal, so ours is new).
+        if output.exists() and not opts.force:
+            if journal.created:
+                journal.remove()
+            raise FeaturebenchError(f"{output} already exists (another run finished it just now); pass --force "
+                                    "to overwrite it (or choose another -o).")
         candidates = journal.manifest["candidates"]
         items = [Candidate(path, None, skip) for path, _, skip in candidates]
         resumed_from = done = journal.next_index()
@@ -187,12 +251,13 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
         pending_rows = processed = 0
         shard_start = done
         writing = False
+        if opts.ray:
+            computed = extractor.iter_features(items, decode, done, batch_size, opts.flush_rows)
+        else:
+            computed = _computed(iter_batches(iter_decoded(items, listing.root, decode, done, opts.workers),
+                                              batch_size), extractor)
         try:
-            batches = iter_batches(iter_decoded(items, listing.root, decode, done, opts.workers), batch_size)
-            for batch, inputs in _prepared(batches, extractor):
-                features = extractor.extract_prepared(inputs) if batch.rows else None
-                for row in batch.rows:
-                    row.image = None  # only the features are kept until the flush
+            for batch, features in computed:
                 pending.append((batch, features))
                 pending_rows += len(batch.rows)
                 processed += len(batch.rows)
@@ -205,14 +270,20 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
                 if progress:
                     progress(done, len(items))
         finally:
+            # Stop the decode threads / workers now, in this thread: left to the garbage
+            # collector, the generator would be closed in whatever thread runs it next, which
+            # deadlocked on concurrent.futures' global lock.
+            computed.close()
             # Keep every whole batch already computed, also on Ctrl+C or an error
             # (but do not retry a write that just failed: the committed shards stand).
             if pending and not writing:
                 _flush(journal, shard_start, pending, extractor.feature_dim)
         seconds = time.perf_counter() - started
         rate = processed / seconds if seconds > 0 else 0.0
-        counts = assemble_feature_file(journal, output, _file_attrs(opts, listing, extractor.provenance, seconds, rate),
-                                       dtype=opts.dtype, compression=opts.compression)
+        attrs = {**_file_attrs(opts, listing, extractor.provenance, seconds, rate), **shard_attrs(journal.manifest)}
+        counts = assemble_feature_file(journal, output, attrs, dtype=opts.dtype,
+                                       compression=_h5_compression(opts.compression), replace=opts.force,
+                                       keep_digests=opts.shards > 1)
         journal.remove()
     if counts["n_rows"] == 0:
         reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(counts["skipped_reasons"].items()))
@@ -221,6 +292,19 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
     return ExtractSummary(output, counts["n_candidates"], counts["n_rows"], counts["n_skipped"], counts["n_ignored"],
                           resumed_from, seconds, rate, output.stat().st_size, counts["skipped_reasons"],
                           listing.warnings, counts["n_duplicates"], counts["skipped"])
+
+
+def _h5_compression(value: str | None) -> str | None:
+    return None if value in (None, "none") else value
+
+
+def _computed(batches: Iterator[Batch], extractor: Any) -> Iterator[tuple[Batch, np.ndarray | None]]:
+    """``(batch, features)`` computed in this process; the images are dropped once used."""
+    for batch, inputs in _prepared(batches, extractor):
+        features = extractor.extract_prepared(inputs) if batch.rows else None
+        for row in batch.rows:
+            row.image = None  # only the features are kept until the flush
+        yield batch, features
 
 
 def _prepared(batches: Iterator[Batch], extractor: Any) -> Iterator[tuple[Batch, Any]]:

@@ -11,8 +11,8 @@ from featurebench.store.writer import skip_reason_counts
 
 _PROVENANCE_KEYS = (
     "dataset", "source", "source_kind", "model", "model_source", "layer", "pool", "input_size", "resize",
-    "preprocessing_description", "engine", "precision", "precision_requested", "fast_decode", "weights",
-    "weights_sha256", "seed",
+    "preprocessing_description", "engine", "device", "engine_selection", "precision", "precision_requested",
+    "fast_decode", "weights", "weights_sha256", "seed",
     "train_fraction", "split_index", "dtype", "featurebench_version", "tensorflow_version", "keras_version",
     "openvino_version", "created", "images_per_second",
     "command",
@@ -38,9 +38,13 @@ def describe(path: str | Path, max_skipped: int = 20) -> str:
     with open_feature_file(path, require_complete=False) as features:
         attrs = features.attrs
         complete = bool(attrs.get("complete", False))
+        if features.problem:
+            state = f"NO (unusable: {features.problem}; re-create it with `featurebench extract ... --force`)"
+        else:
+            state = "yes" if complete else "NO (interrupted; re-run extract to finish)"
         lines = [
             f"{path}",
-            f"  complete:     {'yes' if complete else 'NO (interrupted; re-run extract to finish)'}",
+            f"  complete:     {state}",
             f"  rows:         {features.n_rows} x {features.feature_dim} ({attrs.get('dtype', features.features.dtype)})",
             f"  classes:      {len(features.label_names)}: {', '.join(map(_shown, features.label_names[:12]))}"
             + (" ..." if len(features.label_names) > 12 else ""),
@@ -57,13 +61,14 @@ def describe(path: str | Path, max_skipped: int = 20) -> str:
                 lines.append(f"    ... and {len(skipped) - max_skipped} more (read the 'skipped' group with h5py)")
         duplicates = features.duplicates
         if duplicates:
-            labels = dict(zip(features.paths, features.labels.tolist())) if len(duplicates) else {}
+            labels = dict(zip(features.paths, features.labels.tolist())) if not features.problem else {}
             conflicts = sum(1 for p, first in duplicates if labels.get(p) != labels.get(first))
             lines.append(f"  duplicates:   {len(duplicates)} rows have the same bytes as an earlier row (kept)"
                          + (f"; {conflicts} of them with a different label" if conflicts else ""))
             lines += [f"    {p!r} = {first!r}" for p, first in duplicates[:max_skipped]]
             if len(duplicates) > max_skipped:
                 lines.append(f"    ... and {len(duplicates) - max_skipped} more (the 'duplicates' group)")
-        for warning in features.json_attr("warnings", []):
+        warnings = [] if features.problem else features.json_attr("warnings", [])
+        for warning in warnings:
             lines.append(f"  warning: {warning}")
     return "\n".join(lines)

@@ -50,6 +50,25 @@ def make_class_folders(root: Path, classes=("cat", "dog"), per_class: int = 6, s
     return root
 
 
+def mounted_tmpfs(folder: Path, options: str):
+    """Mount a tmpfs with ``options`` (e.g. ``size=8m``, ``ro,size=1m``) on the new folder
+    ``folder``; yields it and unmounts after. Skips the test without root or mount rights."""
+    import shutil
+    import subprocess
+
+    folder.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root to mount a tmpfs")
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip()})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
 @pytest.fixture()
 def class_folders(tmp_path: Path) -> Path:
     """Two classes x 6 JPEGs."""
@@ -70,4 +89,29 @@ def tiny_model_file(tmp_path_factory) -> Path:
     model = keras.Model(inputs, outputs, name="tiny")
     path = tmp_path_factory.mktemp("models") / "tiny.keras"
     model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One small local Ray cluster for the whole test session (2 CPUs, ~100 MB object store);
+    its GCS address (for a second driver in a subprocess). Skips when the [ray] extra is absent."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'featurebench[ray]'")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False,
+                 log_to_driver=False, configure_logging=True, logging_level="WARNING")
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite_file(tiny_model_file, tmp_path_factory) -> Path:
+    """``tiny_model_file`` converted to TFLite: loads in a fraction of a second without TensorFlow
+    (for tests that start many worker processes)."""
+    import keras
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras.models.load_model(tiny_model_file))
+    path = tmp_path_factory.mktemp("models") / "tiny.tflite"
+    path.write_bytes(converter.convert())
     return path

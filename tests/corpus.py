@@ -171,6 +171,55 @@ def radiance_hdr(side: int, scanlines: int | None = None) -> bytes:
     return header + line * (side if scanlines is None else scanlines)
 
 
+def raw_tiff(array: np.ndarray, photometric: int, sample_format: int = 1) -> bytes:
+    """A minimal little-endian, uncompressed, one-strip TIFF of ``array`` (H, W[, C]) with the given
+    PhotometricInterpretation (1 gray, 2 RGB, 8 CIELab) and SampleFormat (1 uint, 2 int, 3 float)."""
+    array = np.ascontiguousarray(array)
+    height, width = array.shape[:2]
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    bits = array.dtype.itemsize * 8
+    data = array.astype(array.dtype.newbyteorder("<")).tobytes()
+    extra = b""
+
+    def per_channel(value: int) -> int:  # more than 2 shorts do not fit in a tag: stored after the data
+        nonlocal extra
+        if channels <= 2:
+            return value
+        offset = 8 + len(data) + len(extra)
+        extra += struct.pack(f"<{channels}H", *([value] * channels))
+        return offset
+
+    tags = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, channels, per_channel(bits)), (259, 3, 1, 1),
+            (262, 3, 1, photometric), (273, 4, 1, 8), (277, 3, 1, channels), (278, 4, 1, height),
+            (279, 4, 1, len(data)), (284, 3, 1, 1), (339, 3, channels, per_channel(sample_format))]
+    ifd = struct.pack("<H", len(tags))
+    for tag, kind, count, value in tags:
+        packed = struct.pack("<HH", value, 0) if kind == 3 and count == 1 else struct.pack("<I", value)
+        ifd += struct.pack("<HHI", tag, kind, count) + packed
+    return b"II*\0" + struct.pack("<I", 8 + len(data) + len(extra)) + data + extra + ifd + struct.pack("<I", 0)
+
+
+def two_level_check(low: int, high: int, tol: int = 1) -> Callable[[np.ndarray], None]:
+    """Left half ``low``, right half ``high`` in every channel (a scaled two-level image)."""
+    def check(array: np.ndarray) -> None:
+        assert array.dtype == np.uint8 and array.shape[2] == 3, array.shape
+        half = array.shape[1] // 2
+        assert np.abs(array[:, :half].astype(int) - low).max() <= tol, array[0, 0]
+        assert np.abs(array[:, half:].astype(int) - high).max() <= tol, array[0, -1]
+    return check
+
+
+def two_level(low, high, dtype, shape=(12, 20)) -> np.ndarray:
+    array = np.full(shape, low, dtype=dtype)
+    array[:, shape[1] // 2:] = high
+    return array
+
+
+#: Read at most this many MiB per file in the corpus run (``--max-file-mb``), so the
+#: "too large" file can stay small.
+CORPUS_MAX_FILE_MB = 1
+
+
 # -- the corpus ------------------------------------------------------------------------------
 
 def _can_read_when_mode_000(probe_dir: Path) -> bool:
@@ -282,6 +331,33 @@ def build_corpus(root: Path) -> Corpus:
     c = next(colors)
     row("extreme_aspect", f"{PLAIN}/wide_10000x10.png", _encode(_solid(c, (10_000, 10)), "PNG"),
         "10000x10 pixels (extreme aspect ratio)", color_check(c, (10, 10_000), 0))
+    # --- high bit depth: scaled by what the values mean, never clipped to black or white ------
+    row("tiff_float_unit", f"{PLAIN}/float01.tif", raw_tiff(two_level(0.25, 1.0, np.float32), 1, 3),
+        "float32 grayscale TIFF with values in [0, 1] (x 255)", two_level_check(64, 255))
+    row("tiff_float_rgb", f"{PLAIN}/float_rgb.tif", raw_tiff(np.dstack([two_level(0.0, 0.5, np.float32)] * 3), 2, 3),
+        "float32 RGB TIFF in [0, 1] (OpenCV fallback; x 255)", two_level_check(0, 128))
+    row("tiff_float_hdr", f"{PLAIN}/float_hdr.tif", raw_tiff(two_level(-10.0, 5000.0, np.float32), 1, 3),
+        "float32 TIFF with values outside [0, 255] (scaled by its range)", two_level_check(0, 255))
+    row("tiff_int32", f"{PLAIN}/int32.tif", raw_tiff(two_level(0, 1_000_000, np.int32), 1, 2),
+        "int32 TIFF with values up to 10^6 (scaled by its range, not saturated)", two_level_check(0, 255))
+    row("tiff_int32_small", f"{PLAIN}/int32_small.tif", raw_tiff(two_level(10, 200, np.int32), 1, 2),
+        "int32 TIFF holding 8-bit values (kept as they are)", two_level_check(10, 200))
+    c = next(colors)
+    from PIL import ImageCms
+
+    to_lab = ImageCms.buildTransformFromOpenProfiles(ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"),
+                                                     "RGB", "LAB")
+    row("tiff_lab_8bit", f"{PLAIN}/lab8.tif", _encode(ImageCms.applyTransform(_solid(c), to_lab), "TIFF"),
+        "8-bit CIELab TIFF (converted to RGB colours)", color_check(c, tol=6))
+    skip("tiff_lab_16bit", f"{PLAIN}/lab16.tif", raw_tiff(np.full((12, 20, 3), 30000, np.uint16), 8),
+         "unsupported", "16-bit CIELab TIFF (Pillow cannot read it; OpenCV would misread the colours)")
+    nan_image = two_level(0.5, 0.5, np.float32)
+    nan_image[3, 3] = np.nan
+    skip("tiff_float_nan", f"{PLAIN}/float_nan.tif", raw_tiff(nan_image, 1, 3), "corrupt",
+         "float TIFF with NaN pixels (no right value for them)")
+    c = next(colors)
+    row("extreme_aspect_1x20000", f"{PLAIN}/tall_1x20000.png", _encode(_solid(c, (1, 20_000)), "PNG"),
+        "1x20000 pixels (center-crop cuts in source coordinates: memory flat)", color_check(c, (20_000, 1), 0))
     c = next(colors)
     row("image_in_folder_named_like_image", f"{PLAIN}/album.jpg/inside.png", _encode(_solid(c), "PNG"),
         "a folder named album.jpg is a folder: the images inside it are used", color_check(c))
@@ -373,6 +449,16 @@ def build_corpus(root: Path) -> Corpus:
     (root / PLAIN / "broken_link.jpg").symlink_to("does-not-exist.jpg")
     skip("symlink_loop", f"{PLAIN}/loop.jpg", None, "unreadable", "symbolic link loop (loop.jpg -> loop.jpg)")
     (root / PLAIN / "loop.jpg").symlink_to("loop.jpg")
+    skip("fifo", f"{PLAIN}/fifo.jpg", None, "unreadable",
+         "a FIFO named .jpg (never opened: reading it would block forever)")
+    os.mkfifo(root / PLAIN / "fifo.jpg")
+    skip("link_to_dev_zero", f"{PLAIN}/zeros.jpg", None, "unreadable",
+         "symbolic link to /dev/zero (a device: never read, it has no end)")
+    (root / PLAIN / "zeros.jpg").symlink_to("/dev/zero")
+    skip("socket", f"{PLAIN}/s.png", None, "unreadable", "a Unix socket named .png")
+    _make_socket(root / PLAIN / "s.png")
+    skip("over_byte_cap", f"{PLAIN}/huge.jpg", baseline + bytes((CORPUS_MAX_FILE_MB << 20) + 1), "too large",
+         "a file over --max-file-mb (here 1 MiB; default 1024)")
 
     # --- not candidates: listed as ignored ---------------------------------------------------
     ignored("hidden_file", f"{PLAIN}/.hidden.jpg", baseline, "hidden or system file", "hidden file (.name)")
@@ -392,8 +478,31 @@ def build_corpus(root: Path) -> Corpus:
     (root / PLAIN / "linked folder").symlink_to(root / SPACE, target_is_directory=True)
     ignored("file_outside_class_folders", "stray.jpg", baseline, "not inside a class folder",
             "image at the top level, outside every class folder")
+    ignored("class_link_to_root", "everything", None, "link to a folder (not followed); pass --follow-class-links "
+            "to use it as a class", "a class folder that is a link to the root itself (would count every image twice)")
+    (root / "everything").symlink_to(".", target_is_directory=True)
+    outside = root.parent / f"{root.name}-outside"
+    outside.mkdir(exist_ok=True)
+    (outside / "elsewhere.png").write_bytes(_encode(_solid(next(colors)), "PNG"))
+    ignored("class_link_outside", "outside", None, "link to a folder (not followed); pass --follow-class-links "
+            "to use it as a class", "a class folder that is a link to a folder outside the root")
+    (root / "outside").symlink_to(outside, target_is_directory=True)
     (root / EMPTY).mkdir()  # no images: left out with a warning
     return Corpus(root, cases, readable_anyway)
+
+
+def _make_socket(path: Path) -> None:
+    """A Unix socket file at ``path`` (bound relative to its folder: socket paths are short)."""
+    import socket
+
+    here = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(path.name)
+        server.close()
+    finally:
+        os.chdir(here)
 
 
 def _bgr16(color) -> np.ndarray:

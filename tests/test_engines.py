@@ -130,7 +130,7 @@ def test_cli_engine_flag(tmp_path, class_folders, tiny_model_file, monkeypatch, 
     with h5py.File(out) as h5:
         assert h5.attrs["engine"] == "tensorflow"
     assert run("-o", str(tmp_path / "bad.h5"), "--engine", "torch") == 2
-    assert "error: --engine 'torch': choose one of openvino, tensorflow" in capsys.readouterr().err
+    assert "error: --engine 'torch': choose one of auto, openvino, tensorflow" in capsys.readouterr().err
     assert not (tmp_path / "bad.h5").exists()
 
 

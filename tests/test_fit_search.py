@@ -11,7 +11,7 @@ from featurebench.errors import FeaturebenchError
 from featurebench.fit.classifiers import get_classifier, make_estimator
 from featurebench.fit.grids import load_grid
 from featurebench.fit.run import run_fit
-from featurebench.fit.search import cv_folds, fit_fold_size, plateau_choice, probe_folds, probe_tolerance, search
+from featurebench.fit.search import plateau_choice, probe_folds, probe_tolerance, search
 from tests.test_fit import blobs, write
 
 CS = [1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3]
@@ -93,17 +93,12 @@ def test_xgb_stops_early_on_train_rows_only() -> None:
     assert np.mean(model.predict(X) == y) > 0.9
 
 
-def test_knn_grid_is_cut_to_the_fold_size() -> None:
-    y = np.repeat([0, 1], 6)  # 3 folds of 12 rows: 8 train rows each
-    folds = cv_folds(y, 3)
-    assert fit_fold_size("knn", {"n_neighbors": [1, 5, 9, 15]}, folds) == {"n_neighbors": [1, 5]}
-    assert fit_fold_size("svm", {"C": [1]}, folds) == {"C": [1]}
-    with pytest.raises(FeaturebenchError, match="n_neighbors"):
-        fit_fold_size("knn", {"n_neighbors": [50]}, folds)
-    X, yy = blobs(12, 3, 2, sep=6.0)
+def test_knn_default_grid_is_cut_to_the_fold_size() -> None:
+    X, yy = blobs(12, 3, 2, sep=6.0)  # 3 folds of 12 rows: 8 train rows each
     result = search(X, yy, "knn", load_grid(None, "knn"), cv=3, n_jobs=1)
     assert {r["params"]["n_neighbors"] for r in result.table} == {1, 3, 5}
     assert np.all(np.isfinite([r["mean_test_score"] for r in result.table]))
+    assert any("left out of the grid" in w for w in result.warnings)
 
 
 def test_pca_sits_in_the_pipeline_and_is_recorded(tmp_path: Path) -> None:

@@ -223,7 +223,7 @@ def test_bf16_request_on_a_cpu_without_bf16_is_recorded_as_fp32(tmp_path, class_
     monkeypatch.setattr(openvino_engine, "_compiled_precision", lambda compiled, ov: "fp32")
     notes: list[str] = []
     opts = ExtractOptions(str(class_folders), str(tmp_path / "f.h5"), model="mobilenet", weights="none",
-                          precision="bf16")
+                          precision="bf16", engine="openvino")
     summary = run_extract(opts, notify=notes.append)
     assert summary.n_rows == 12
     assert len(notes) == 1 and "no native bf16" in notes[0] and "runs fp32" in notes[0]

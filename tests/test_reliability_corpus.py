@@ -35,7 +35,7 @@ def built(tmp_path_factory, tiny_model_file):
     output = root.parent / "corpus.h5"
     try:
         summary = run_extract(ExtractOptions(str(root), str(output), str(tiny_model_file), batch_size=4,
-                                             flush_rows=7, workers=2))
+                                             flush_rows=7, workers=2, max_file_mb=C.CORPUS_MAX_FILE_MB))
         yield corpus, summary, output
     finally:
         C.restore_permissions(root)
@@ -110,7 +110,7 @@ def test_decoded_pixels_are_right(built):
         if case.check is not None:
             case.check(decode_image(corpus.root / case.path))
             checked += 1
-    assert checked >= 30
+    assert checked >= 36
 
 
 def test_class_names_and_warnings(built):

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import crash_driver
-from conftest import make_class_folders
+from conftest import make_class_folders, mounted_tmpfs
 from featurebench.errors import FeaturebenchError
 from featurebench.extract import run_extract
 from featurebench.info import describe
@@ -219,18 +219,7 @@ def test_write_error_in_the_final_file_keeps_every_shard_and_resumes(dataset, re
 @pytest.fixture()
 def tiny_filesystem(tmp_path):
     """A small (8 MB) tmpfs (needs root and mount rights: skipped otherwise)."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("a real disk-full test needs root to mount a small tmpfs")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True,
-                            text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip()})")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    yield from mounted_tmpfs(tmp_path / "tiny", "size=8m")
 
 
 def test_real_disk_full_mid_run_then_resume(dataset, reference, tiny_filesystem, color_stats):

@@ -19,6 +19,8 @@ import hashlib
 import io
 import math
 import os
+import stat
+import struct
 import threading
 import warnings
 from pathlib import Path
@@ -28,6 +30,9 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 #: Default pixel limit: Pillow's own hard limit (2 x MAX_IMAGE_PIXELS).
 DEFAULT_MAX_PIXELS = 178_956_970
+#: Default cap on the bytes read per file (``--max-file-mb``): a 178-megapixel uncompressed
+#: RGB BMP fits; a link to /dev/zero or a multi-GB file does not.
+DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024
 
 # Our own check (DecodeOptions.max_pixels) replaces Pillow's global one so the
 # limit is configurable per run; it runs on the header, before decoding.
@@ -50,16 +55,50 @@ class SkipImage(Exception):
         return str(self)
 
 
-def read_image_bytes(path: Path) -> bytes:
-    """The file's bytes, or :class:`SkipImage` (missing, unreadable, directory, link problems, empty)."""
+def _file_kind(mode: int) -> str:
+    """What a non-regular file is, for the skip reason."""
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+def _check_regular(info: os.stat_result, max_bytes: int) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise SkipImage("unreadable", "is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        # A FIFO, socket or device would block the read or never end (/dev/zero).
+        raise SkipImage("unreadable", f"not a regular file ({_file_kind(info.st_mode)})")
+    if info.st_size > max_bytes:
+        _too_many_bytes(info.st_size, max_bytes)
+
+
+def _too_many_bytes(size: int, max_bytes: int) -> None:
+    raise SkipImage("too large", f"the file has {'more than ' if size > max_bytes + 1 else ''}{size:,} bytes, over "
+                    f"the limit of {max_bytes:,} (raise --max-file-mb to allow)")
+
+
+def read_image_bytes(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    """The file's bytes, or :class:`SkipImage` (missing, unreadable, not a regular file, link
+    problems, empty, more than ``max_bytes``).
+
+    Only regular files are read: the type is checked before the file is opened (a FIFO,
+    socket or device is never opened, so it can neither block nor stream without end),
+    and again on the open descriptor (the name could be swapped in between). At most
+    ``max_bytes`` + 1 bytes are read whatever the file claims.
+    """
     try:
-        if path.is_dir():
-            raise SkipImage("unreadable", "is a directory")
-        data = path.read_bytes()
+        _check_regular(os.stat(path), max_bytes)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with open(fd, "rb", closefd=True) as handle:
+            _check_regular(os.fstat(fd), max_bytes)
+            os.set_blocking(fd, True)
+            data = handle.read(max_bytes + 1)
     except SkipImage:
         raise
     except FileNotFoundError:
-        if path.is_symlink():
+        if os.path.islink(path):
             raise SkipImage("unreadable", "broken symbolic link") from None
         raise SkipImage("missing", "file not found") from None
     except PermissionError:
@@ -70,24 +109,59 @@ def read_image_bytes(path: Path) -> bytes:
         raise SkipImage("unreadable", exc.strerror or str(exc)) from None
     if not data:
         raise SkipImage("empty file", "0 bytes")
+    if len(data) > max_bytes:  # it grew after the size check
+        _too_many_bytes(len(data), max_bytes)
     return data
 
 
-def _sixteen_bit_to_uint8(array: np.ndarray) -> np.ndarray:
-    return (np.clip(array, 0, 65535).astype(np.uint32) >> 8).astype(np.uint8)
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """Pixel values of any numeric type as uint8, scaled by their meaning, never clipped blindly.
+
+    uint8 as is; uint16 by its range (>> 8); float in [0, 1] (the usual convention) x 255,
+    float already in [0, 255] as is; other integers in [0, 255] as is and in [0, 65535] as
+    16-bit; anything else (int32 counts, negative values, HDR floats) by its actual
+    min..max range. NaN or infinite pixels are refused (there is no right value for them).
+    """
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * 255
+    if array.dtype == np.uint16:
+        return (array >> 8).astype(np.uint8)
+    if array.size == 0:
+        return array.astype(np.uint8)
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all():
+            raise SkipImage("corrupt", "floating-point pixels include NaN or infinity")
+        low, high = float(array.min()), float(array.max())
+        if low >= 0.0 and high <= 1.0:
+            return np.rint(array.astype(np.float32) * 255).astype(np.uint8)
+        if low >= 0.0 and high <= 255.0:
+            return np.rint(array).astype(np.uint8)
+    elif array.dtype.kind in "iu":
+        low, high = int(array.min()), int(array.max())
+        if low >= 0 and high <= 255:
+            return array.astype(np.uint8)
+        if low >= 0 and high <= 65535:
+            return (array.astype(np.uint32) >> 8).astype(np.uint8)
+    else:
+        raise SkipImage("unsupported", f"pixel type {array.dtype}")
+    if high == low:
+        return np.zeros(array.shape, np.uint8)
+    scaled = (array.astype(np.float32) - np.float32(low)) * np.float32(255.0 / (high - low))
+    return np.rint(scaled).astype(np.uint8)
+
+
+def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
+    return np.repeat(gray[..., None], 3, axis=2)
 
 
 def _to_rgb_array(img: Image.Image) -> np.ndarray:
     mode = img.mode
-    if mode.startswith("I;16") or mode == "I":
-        array = np.asarray(img)
-        gray = _sixteen_bit_to_uint8(array) if mode != "I" or array.max(initial=0) > 255 else array.astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=2)
-    if mode == "F":
-        gray = np.clip(np.asarray(img), 0, 255).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=2)
+    if mode.startswith("I") or mode == "F":  # 16/32-bit integer or float grayscale
+        return _gray_to_rgb(to_uint8(np.asarray(img)))
     if img.mode != "RGB":
-        img = img.convert("RGB")
+        img = img.convert("RGB")  # also LAB, CMYK, YCbCr, palettes: Pillow converts colours properly
     return np.asarray(img, dtype=np.uint8)
 
 
@@ -143,6 +217,38 @@ def _opencv_limit_active(cv2) -> bool:
     return _OPENCV_LIMIT_ACTIVE
 
 
+#: TIFF PhotometricInterpretation values OpenCV decodes as what they are (gray, RGB, palette,
+#: CMYK, YCbCr); others (CIELab 8, ICCLab 9, ITULab 10, LogL/LogLuv...) it would misread as RGB.
+_TIFF_PHOTOMETRIC_OK = {0: "WhiteIsZero", 1: "BlackIsZero", 2: "RGB", 3: "palette", 5: "CMYK", 6: "YCbCr"}
+_TIFF_PHOTOMETRIC_NAMES = {8: "CIELab", 9: "ICCLab", 10: "ITULab", 32844: "LogL", 32845: "LogLuv"}
+
+
+def tiff_photometric(data: bytes) -> int | None:
+    """The PhotometricInterpretation of a TIFF's first image (None: not a TIFF or no such tag)."""
+    if data[:4] not in (b"II*\0", b"MM\0*") or len(data) < 8:
+        return None
+    order = "<" if data[:2] == b"II" else ">"
+    try:
+        (ifd,) = struct.unpack_from(order + "I", data, 4)
+        (count,) = struct.unpack_from(order + "H", data, ifd)
+        for entry in range(min(count, 4096)):
+            tag, kind = struct.unpack_from(order + "HH", data, ifd + 2 + 12 * entry)
+            if tag == 262:
+                fmt = order + ("H" if kind == 3 else "I")
+                return struct.unpack_from(fmt, data, ifd + 2 + 12 * entry + 8)[0]
+    except struct.error:
+        return None
+    return None
+
+
+def _check_tiff_colour_space(data: bytes) -> None:
+    photometric = tiff_photometric(data)
+    if photometric is not None and photometric not in _TIFF_PHOTOMETRIC_OK:
+        name = _TIFF_PHOTOMETRIC_NAMES.get(photometric, f"photometric {photometric}")
+        raise SkipImage("unsupported", f"{name} TIFF in a form Pillow cannot read (OpenCV would misread its "
+                        "colours); convert it to RGB first")
+
+
 def _decode_with_opencv(data: bytes, max_pixels: int) -> np.ndarray:
     import cv2
 
@@ -152,6 +258,7 @@ def _decode_with_opencv(data: bytes, max_pixels: int) -> np.ndarray:
         raise SkipImage("not an image", "Pillow does not recognise the contents, and the OpenCV fallback is off "
                         "because cv2 was imported before featurebench without OPENCV_IO_MAX_IMAGE_PIXELS "
                         "(set OPENCV_IO_MAX_IMAGE_PIXELS=178956970 to enable it)")
+    _check_tiff_colour_space(data)
     buffer = np.frombuffer(data, dtype=np.uint8)
     try:
         array = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
@@ -163,10 +270,7 @@ def _decode_with_opencv(data: bytes, max_pixels: int) -> np.ndarray:
     if array is None:
         raise SkipImage("not an image", "no decoder recognises the file contents")
     _check_pixels(array.shape[1], array.shape[0], max_pixels)
-    if array.dtype == np.uint16:
-        array = _sixteen_bit_to_uint8(array)
-    elif array.dtype != np.uint8:
-        array = np.clip(array, 0, 255).astype(np.uint8)
+    array = to_uint8(array)
     if array.ndim == 2:
         return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
     code = cv2.COLOR_BGRA2RGB if array.shape[2] == 4 else cv2.COLOR_BGR2RGB
@@ -179,7 +283,8 @@ def content_digest(data: bytes) -> bytes:
 
 
 def decode_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 allow_truncated: bool = False, draft: tuple[int, int] | None = None) -> np.ndarray:
+                 allow_truncated: bool = False, draft: tuple[int, int] | None = None,
+                 max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> np.ndarray:
     """Decode ``path`` to an (H, W, 3) RGB uint8 array, or raise :class:`SkipImage` saying why.
 
     ``draft`` = (height, width): a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (libjpeg
@@ -187,7 +292,7 @@ def decode_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
     either orientation. Other formats ignore it. See docs/performance.md for its speed
     and how close the features stay to a full decode.
     """
-    return decode_image_bytes(read_image_bytes(Path(path)), max_pixels, allow_truncated, draft)
+    return decode_image_bytes(read_image_bytes(Path(path), max_bytes), max_pixels, allow_truncated, draft)
 
 
 def _draft_scale(size: tuple[int, int], draft: tuple[int, int] | None) -> int:

@@ -4,20 +4,24 @@ Decoding runs in a thread pool (Pillow and OpenCV release the GIL) a bounded
 distance ahead of the consumer, so inference on one batch overlaps with
 decoding of the next and memory stays flat however many images there are.
 Order is preserved exactly: batch contents depend only on the candidate order,
-never on thread timing, so an interrupted run resumes to identical rows.
+never on thread timing, so an interrupted run resumes to identical rows. The
+threads are daemons that nobody waits for on the way out: a read blocked on a
+slow or hung file system cannot keep Ctrl+C from ending the command.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 
-from featurebench.data.decode import (DEFAULT_MAX_PIXELS, SkipImage, content_digest, decode_image,
+from featurebench.data.decode import (DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PIXELS, SkipImage, content_digest, decode_image,
                                       decode_image_bytes, read_image_bytes)
 from featurebench.data.resize import resize_image
 from featurebench.data.sources import Candidate, DatasetListing, list_source
@@ -37,12 +41,21 @@ class SourceOptions:
     allow_truncated: bool = False
     #: Refuse images with more pixels (decompression bombs).
     max_pixels: int = DEFAULT_MAX_PIXELS
+    #: Refuse files with more bytes (and read no more than that from any file), in MiB.
+    max_file_mb: int = DEFAULT_MAX_FILE_BYTES >> 20
+    #: Follow class folders that are symbolic links (ignored, with a reason, by default).
+    follow_class_links: bool = False
     #: Decoding threads.
     workers: int = 2
 
     def list_images(self, source: str) -> DatasetListing:
         """List ``source`` (class folders, CSV/TSV, or a folder plus ``label_pattern``)."""
-        return list_source(source, self.label_pattern, self.root, self.allow_outside_root)
+        return list_source(source, self.label_pattern, self.root, self.allow_outside_root, self.follow_class_links)
+
+    def decode_options(self, size: tuple[int, int], resize: str, fast_decode: bool = False) -> "DecodeOptions":
+        """How images of this source are decoded for a ``size`` input (the limits set here)."""
+        return DecodeOptions(tuple(size), resize, self.max_pixels, self.allow_truncated, fast_decode,
+                             self.max_file_mb << 20)
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,8 @@ class DecodeOptions:
     allow_truncated: bool = False
     #: Decode large JPEGs at reduced size (libjpeg DCT scaling) before the resize.
     fast_decode: bool = False
+    #: Bytes read per file at most (bigger files are skipped as "too large").
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES
 
     @property
     def draft(self) -> tuple[int, int] | None:
@@ -94,7 +109,7 @@ class Batch:
 
 def load_image(path: str | Path, options: DecodeOptions) -> np.ndarray:
     """Decode and resize one file for a model; raises :class:`SkipImage` when unusable."""
-    image = decode_image(path, options.max_pixels, options.allow_truncated, options.draft)
+    image = decode_image(path, options.max_pixels, options.allow_truncated, options.draft, options.max_bytes)
     return resize_image(image, options.size, options.resize)
 
 
@@ -103,7 +118,7 @@ def _decode_candidate(index: int, candidate: Candidate, root: Path, options: Dec
         return Decoded(index, candidate, skip=candidate.skip_reason)
     digest = None
     try:
-        data = read_image_bytes(root / candidate.path)
+        data = read_image_bytes(root / candidate.path, options.max_bytes)
         digest = content_digest(data)
         image = decode_image_bytes(data, options.max_pixels, options.allow_truncated, options.draft)
         del data
@@ -114,21 +129,58 @@ def _decode_candidate(index: int, candidate: Candidate, root: Path, options: Dec
         return Decoded(index, candidate, skip=f"decode error: {type(exc).__name__}: {exc}")
 
 
+class DaemonPool:
+    """Worker threads that never keep the process alive or make it wait on the way out.
+
+    Unlike :class:`concurrent.futures.ThreadPoolExecutor` (whose threads are joined at
+    exit), a task stuck in a read that never returns cannot stall Ctrl+C or the exit.
+    """
+
+    def __init__(self, workers: int, name: str = "decode"):
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
+                         for i in range(max(1, workers))]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn, *args) -> Future:
+        """Run ``fn(*args)`` on a worker; the :class:`~concurrent.futures.Future` of its result."""
+        future: Future = Future()
+        self._tasks.put((future, fn, args))
+        return future
+
+    def _work(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            future, fn, args = task
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
+                future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        """Let the workers end after their current task, without waiting for them."""
+        for _ in self._threads:
+            self._tasks.put(None)
+
+
 def iter_decoded(candidates: Sequence[Candidate], root: Path, options: DecodeOptions,
                  start: int = 0, workers: int = 2, lookahead: int = 64) -> Iterator[Decoded]:
     """Yield ``candidates[start:]`` decoded, in order, with up to ``lookahead`` in flight."""
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool:
-        pending: deque = deque()
-        position = start
-        try:
-            while position < len(candidates) or pending:
-                while position < len(candidates) and len(pending) < lookahead:
-                    pending.append(pool.submit(_decode_candidate, position, candidates[position], root, options))
-                    position += 1
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+    pool = DaemonPool(workers)
+    pending: deque = deque()
+    position = start
+    try:
+        while position < len(candidates) or pending:
+            while position < len(candidates) and len(pending) < lookahead:
+                pending.append(pool.submit(_decode_candidate, position, candidates[position], root, options))
+                position += 1
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown()
 
 
 def iter_batches(decoded: Iterator[Decoded], batch_size: int) -> Iterator[Batch]:

@@ -5,19 +5,24 @@ the framework) while the network runs on batch k, so the forward pass is not lef
 waiting on Python between batches (docs/performance.md). Order is kept, at most
 ``depth`` items are computed ahead, an exception in the producer is raised in the
 consumer, and when the consumer stops (end, error, Ctrl+C) the producer stops too
-and closes its source, which shuts down the decoding threads.
+and closes its source, which shuts down the decoding threads. The consumer waits
+for that at most :data:`STOP_WAIT_SECONDS`: a producer stuck in a read that never
+returns (a hung network share) is a daemon thread left behind, so Ctrl+C stays prompt.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Callable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 _END = object()
+#: How long a stopping consumer waits for the producer to wind down.
+STOP_WAIT_SECONDS = 2.0
 
 
 def prefetch(source: Iterable[T], transform: Callable[[T], R], depth: int = 1) -> Iterator[R]:
@@ -61,7 +66,8 @@ def prefetch(source: Iterable[T], transform: Callable[[T], R], depth: int = 1) -
             yield value
     finally:
         stop.set()
-        while thread.is_alive():
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        while thread.is_alive() and time.monotonic() < deadline:
             try:  # make room so a producer blocked on a full queue sees the stop
                 items.get_nowait()
             except queue.Empty:

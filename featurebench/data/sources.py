@@ -45,9 +45,12 @@ class DatasetListing:
     ignored: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
-    def label_index(self, label: str | None) -> int:
-        """Index of ``label`` in ``label_names`` (-1 for no label)."""
-        return -1 if label is None else self.label_names.index(label)
+    def label_index(self, candidate: Candidate) -> int:
+        """Index of the candidate's label in ``label_names``; -1 for a candidate without a
+        label or already skipped (its label, e.g. of a CSV row outside the root, is not a class)."""
+        if candidate.label is None or candidate.skip_reason:
+            return -1
+        return self.label_names.index(candidate.label)
 
 
 #: Folder names that say which part of a dataset a folder is, not which dataset.
@@ -94,7 +97,7 @@ def _walk_files(top: Path, root: Path, ignored: list[tuple[str, str]]):
             if name.startswith("."):
                 ignored.append((_relative(path, root), "hidden folder (not searched)"))
             elif path.is_symlink():
-                ignored.append((_relative(path, root), "link to a folder (not followed)"))
+                ignored.append((_relative(path, root), LINK_NOT_FOLLOWED))
             else:
                 entered.append(name)
         dirnames[:] = entered
@@ -106,21 +109,37 @@ def _relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def list_class_folders(root: Path) -> DatasetListing:
-    """The classic layout: one sub-folder per class, images anywhere below it."""
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+LINK_NOT_FOLLOWED = "link to a folder (not followed)"
+
+
+def list_class_folders(root: Path, follow_class_links: bool = False) -> DatasetListing:
+    """The classic layout: one sub-folder per class, images anywhere below it.
+
+    A class folder that is a symbolic link (to ``.``, to a folder outside the root) is
+    listed as ignored and not followed, like links inside class folders, unless
+    ``follow_class_links``: followed, it would give rows twice under a bogus class or
+    turn outside images into a class.
+    """
+    entries = sorted(root.iterdir())
+    ignored: list[tuple[str, str]] = []
+    classes = []
+    for entry in entries:
+        if not entry.is_dir() or entry.name.startswith("."):
+            ignored.append((entry.name, "not inside a class folder"))
+        elif entry.is_symlink() and not follow_class_links:
+            ignored.append((entry.name, LINK_NOT_FOLLOWED + "; pass --follow-class-links to use it as a class"))
+        else:
+            classes.append(entry.name)
     if not classes:
+        links = sum(1 for entry in entries if entry.is_symlink() and entry.is_dir())
+        hint = f" ({links} class folder link(s) were not followed: pass --follow-class-links)" if links else ""
         raise FeaturebenchError(
-            f"{root} has no class sub-folders. Put each class's images in its own folder "
+            f"{root} has no class sub-folders{hint}. Put each class's images in its own folder "
             "(ROOT/cat/*.jpg, ROOT/dog/*.jpg), or for labels in file names pass "
             "--label-pattern '^(cat|dog)\\.'"
         )
     candidates: list[Candidate] = []
-    ignored: list[tuple[str, str]] = []
     warnings: list[str] = []
-    for entry in sorted(root.iterdir()):
-        if not entry.is_dir() or entry.name.startswith("."):
-            ignored.append((entry.name, "not inside a class folder"))
     used: list[str] = []
     for cls in classes:
         found = 0
@@ -239,11 +258,12 @@ def _require_usable(listing: DatasetListing, path: Path, label_pattern: str | No
 
 
 def list_source(source: str | os.PathLike, label_pattern: str | None = None,
-                root: str | os.PathLike | None = None, allow_outside_root: bool = False) -> DatasetListing:
+                root: str | os.PathLike | None = None, allow_outside_root: bool = False,
+                follow_class_links: bool = False) -> DatasetListing:
     """Detect the source type and list it.
 
     ``source`` is a class-folder directory, a ``.csv``/``.tsv``/``.txt`` table, or a
-    directory plus ``label_pattern``.
+    directory plus ``label_pattern``. ``follow_class_links``: see :func:`list_class_folders`.
     """
     path = Path(source).expanduser()
     if not path.exists():
@@ -255,7 +275,7 @@ def list_source(source: str | os.PathLike, label_pattern: str | None = None,
     elif label_pattern:
         listing = list_by_pattern(path.resolve(), label_pattern)
     else:
-        listing = list_class_folders(path.resolve())
+        listing = list_class_folders(path.resolve(), follow_class_links)
     if not listing.candidates:
         raise FeaturebenchError(
             f"No images found in {path} ({len(listing.ignored)} files ignored, e.g. non-image extensions). "

@@ -1,7 +1,7 @@
 """Extractors: the model registry and the backends that turn images into feature vectors.
 
 ``load_extractor`` is the one entry point: a registry name (``resnet50``) or a
-model file path (``.keras``, ``.h5``, SavedModel folder, ``.tflite``).
+model file path (``.keras``, ``.h5``, SavedModel folder, ``.tflite``, ``.onnx``).
 TensorFlow is imported only when an extractor is built.
 """
 
@@ -32,9 +32,11 @@ def load_extractor(model: str, weights: str = "imagenet", layer: str | None = No
     ``model``: registry name or model file. ``weights``: ``imagenet``, ``none`` (random
     init, seeded) or a weights file (registry models only). ``layer``/``pool``: which
     layer and how to pool a 4-D output (``avg``, ``max``, ``flatten``). ``preprocess``:
-    override for model files (registry models always use their own). ``precision``:
-    ``fp32`` or ``bf16`` (registry models only; see docs/performance.md). ``engine``: what runs
-    a Keras model, ``openvino`` (default) or ``tensorflow``; ``None`` picks the default.
+    override for model files (registry models always use their own): a mode or
+    ``mean=R,G,B;std=R,G,B``. ``precision``: ``fp32``, ``bf16`` or (on a GPU) ``fp16``
+    (registry models only; see docs/performance.md). ``engine``: what runs a Keras model,
+    ``auto`` (default: TensorFlow on a visible GPU, else OpenVINO), ``openvino`` or
+    ``tensorflow``; ``None`` picks the default.
     """
     from featurebench.errors import FeaturebenchError
     from featurebench.extractors.model_file import load_model_file, looks_like_model_file

@@ -15,6 +15,7 @@ import numpy as np
 
 from featurebench.errors import FeaturebenchError, WeightsUnavailableError
 from featurebench.extractors.base import Extractor
+from featurebench.extractors.devices import DEFAULT_ENGINE, EngineChoice, choose_engine, gpu_batch_size
 from featurebench.extractors.hashing import file_sha256
 from featurebench.extractors.preprocessing import DESCRIPTIONS, get_preprocessor
 from featurebench.extractors.spec import POOLS, ModelSpec
@@ -23,19 +24,8 @@ from featurebench.extractors.spec import POOLS, ModelSpec
 #: ``--precision`` -> the Keras dtype policy the network is built under. ``bf16`` computes
 #: in bfloat16 with float32 weights (oneDNN/AMX on CPUs with AVX512-BF16); opt-in: see
 #: docs/performance.md for its speed per model and how close its features stay to fp32.
-PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
-
-#: Runtimes that can run a Keras model (``--engine``). OpenVINO is the default: 1.5-2x
-#: TensorFlow's fp32 forward pass on the reference CPU for the same features
-#: (docs/performance.md); TensorFlow stays as the reference and for models OpenVINO cannot convert.
-ENGINES = ("openvino", "tensorflow")
-DEFAULT_ENGINE = "openvino"
-
-
-def check_engine(engine: str) -> None:
-    """Refuse an ``--engine`` that is not one of :data:`ENGINES`."""
-    if engine not in ENGINES:
-        raise FeaturebenchError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
+#: ``fp16`` (mixed float16) is for GPUs, with the TensorFlow engine.
+PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
 @contextmanager
@@ -100,15 +90,18 @@ def feature_model(base: Any, layer: str | None, pool: str | None) -> tuple[Any, 
 
 
 class KerasExtractor(Extractor):
-    """A Keras feature model plus its preprocessing and provenance, run by one of :data:`ENGINES`.
+    """A Keras feature model plus its preprocessing and provenance, run by OpenVINO or TensorFlow.
 
-    ``engine="openvino"`` (the default) converts the model and runs it in ``precision``;
-    ``engine="tensorflow"`` calls it as built (a bf16 model is built under a bf16 policy).
+    ``engine="openvino"`` converts the model and runs it in ``precision`` on the CPU;
+    ``engine="tensorflow"`` calls it as built (a bf16/fp16 model is built under that policy),
+    on a GPU when TensorFlow sees one; ``"auto"`` (the default) or an :class:`EngineChoice`
+    already made: see :func:`featurebench.extractors.devices.choose_engine`.
     """
 
     def __init__(self, model: Any, preprocessing: str, provenance: dict[str, Any], batch_size: int = 32,
-                 engine: str = DEFAULT_ENGINE, precision: str = "fp32"):
-        check_engine(engine)
+                 engine: str | EngineChoice = DEFAULT_ENGINE, precision: str = "fp32"):
+        choice = engine if isinstance(engine, EngineChoice) else choose_engine(engine)
+        engine = choice.engine
         self.model = model
         self.input_size = tuple(int(d) for d in model.input_shape[1:3])
         self.feature_dim = int(model.output_shape[-1])
@@ -118,7 +111,10 @@ class KerasExtractor(Extractor):
         self._provenance = {**provenance, "feature_dim": self.feature_dim,
                             "input_size": list(self.input_size), "preprocessing": preprocessing,
                             "preprocessing_description": DESCRIPTIONS.get(preprocessing, preprocessing),
-                            "backend": "keras", "engine": engine, **framework_versions()}
+                            "backend": "keras", "engine": engine, "device": choice.device,
+                            **framework_versions()}
+        if choice.requested == "auto":
+            self._provenance["engine_selection"] = choice.reason
         # Each engine: how a preprocessed batch becomes its input (done in prepare(), off the
         # thread that runs the network), and the call that turns that input into numpy features.
         if engine == "openvino":
@@ -136,7 +132,12 @@ class KerasExtractor(Extractor):
             call = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True)
             self._to_input = tf.convert_to_tensor
             self._run = lambda batch: call(batch).numpy()
-            self._record_precision(precision, precision, engine)
+            if choice.on_gpu:  # the CPU's bf16 support does not matter there
+                self._provenance["precision"] = precision
+            else:
+                self._record_precision(precision, precision, engine)
+        if choice.requested == "auto":
+            self.notices = (choice.reason, *self.notices)
 
     def _record_precision(self, requested: str, running: str, engine: str) -> None:
         """Record the precision that really runs (and the request, when it differs), with a
@@ -208,14 +209,27 @@ def build_base(spec: ModelSpec, weights: str, include_top: bool, seed: int) -> t
     return base, {"weights": f"file:{path.name}", "weights_sha256": file_sha256(path), "random_init": False}
 
 
+def check_precision_device(precision: str, choice: EngineChoice) -> None:
+    """Refuse fp16 off a GPU: mixed float16 is a GPU path (OpenVINO's CPU runtime has none)."""
+    if precision == "fp16" and not choice.on_gpu:
+        raise FeaturebenchError(f"--precision fp16 (mixed float16) runs on a GPU with the TensorFlow engine; "
+                                f"here {choice.reason.split(': ', 1)[-1]}. Use fp32, or bf16 on CPUs with "
+                                "AVX512-BF16/AMX.")
+
+
 def load_registry_model(spec: ModelSpec, weights: str = "imagenet", layer: str | None = None,
                         pool: str | None = None, seed: int = 42, batch_size: int | None = None,
                         precision: str = "fp32", engine: str = DEFAULT_ENGINE) -> KerasExtractor:
-    """Build the extractor for a registered model spec (``precision``: fp32 or bf16; ``engine``: see ENGINES)."""
-    check_engine(engine)
+    """Build the extractor for a registered model spec (``precision``: fp32, bf16, or fp16 on a GPU;
+    ``engine``: see ENGINES). On a GPU the default batch size is sized for its memory."""
+    choice = choose_engine(engine)
+    check_precision_device(precision, choice)
+    engine = choice.engine
+    if batch_size is None and choice.on_gpu:
+        batch_size = gpu_batch_size(choice.gpu_memory_mib, spec.input_size, precision, spec.batch_size)
     layer = layer or spec.default_layer
     include_top = bool(layer) and layer in spec.top_layers
-    # OpenVINO takes the precision at compile time; TensorFlow needs a bf16 model built as such.
+    # OpenVINO takes the precision at compile time; TensorFlow needs a bf16/fp16 model built as such.
     with dtype_policy(precision if engine == "tensorflow" else "fp32"):
         base, weights_info = build_base(spec, weights, include_top, seed)
         if layer and not include_top and layer not in {lay.name for lay in base.layers}:
@@ -226,4 +240,4 @@ def load_registry_model(spec: ModelSpec, weights: str = "imagenet", layer: str |
         model, layer_name, pool_used = feature_model(base, layer, pool)
     provenance = {"model": spec.name, "model_source": "registry", "layer": layer_name, "pool": pool_used,
                   "include_top": include_top, "seed": seed, "precision": precision, **weights_info}
-    return KerasExtractor(model, spec.preprocessing, provenance, batch_size or spec.batch_size, engine, precision)
+    return KerasExtractor(model, spec.preprocessing, provenance, batch_size or spec.batch_size, choice, precision)

@@ -1,4 +1,4 @@
-"""User model files as extractors: ``.keras``/``.h5`` (Keras), SavedModel folders, ``.tflite``."""
+"""User model files as extractors: ``.keras``/``.h5`` (Keras), SavedModel folders, ``.tflite``, ``.onnx``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from featurebench.extractors.keras_backend import (DEFAULT_ENGINE, KerasExtracto
                                                    framework_versions)
 from featurebench.extractors.preprocessing import DESCRIPTIONS, get_preprocessor
 
-MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5", ".tflite")
+MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5", ".tflite", ".onnx")
 
 
 def looks_like_model_file(model: str) -> bool:
@@ -23,7 +23,8 @@ def looks_like_model_file(model: str) -> bool:
     return path.suffix.lower() in MODEL_FILE_SUFFIXES or (path.is_dir() and (path / "saved_model.pb").exists())
 
 
-def _file_provenance(path: Path, source: str) -> dict[str, Any]:
+def file_provenance(path: Path, source: str) -> dict[str, Any]:
+    """Identity of a model file for the feature file: name, source kind, path and sha256."""
     return {"model": path.name, "model_source": source, "model_path": str(path.resolve()),
             "weights": f"file:{path.name}", "weights_sha256": file_sha256(path), "random_init": False}
 
@@ -45,7 +46,7 @@ def load_keras_file(path: Path, layer: str | None, pool: str | None, preprocess:
     except Exception as exc:  # noqa: BLE001
         raise FeaturebenchError(f"Could not load Keras model {path} ({type(exc).__name__}: {exc})") from None
     model, layer_name, pool_used = feature_model(base, layer, pool)
-    provenance = {**_file_provenance(path, "keras-file"), "layer": layer_name, "pool": pool_used}
+    provenance = {**file_provenance(path, "keras-file"), "layer": layer_name, "pool": pool_used}
     return KerasExtractor(model, preprocess, provenance, batch_size, engine)
 
 
@@ -76,7 +77,7 @@ class SavedModelExtractor(Extractor):
         self.preprocess_fn = get_preprocessor(preprocess)
         self.batch_size = batch_size
         self.feature_dim = int(np.prod(self._fn.structured_outputs[self._output].shape[1:]))
-        self._provenance = {**_file_provenance(path, "savedmodel"), "layer": self._output, "pool": "flatten",
+        self._provenance = {**file_provenance(path, "savedmodel"), "layer": self._output, "pool": "flatten",
                             "input_size": list(self.input_size), "feature_dim": self.feature_dim,
                             "preprocessing": preprocess,
                             "preprocessing_description": DESCRIPTIONS.get(preprocess, preprocess),
@@ -97,19 +98,23 @@ def load_model_file(model: str, layer: str | None = None, pool: str | None = Non
                     preprocess: str | None = None, unsafe: bool = False, batch_size: int = 32,
                     engine: str | None = None) -> Extractor:
     """Open a model file as an extractor. ``preprocess`` defaults to ``none`` (0..255 float),
-    or raw bytes for quantised uint8 TFLite models. ``engine`` applies to Keras files only
-    (``.tflite`` runs on LiteRT, a SavedModel on TensorFlow)."""
+    or raw bytes for quantised uint8 TFLite/ONNX models. ``engine`` applies to Keras files only
+    (``.tflite`` runs on LiteRT, ``.onnx`` on OpenVINO, a SavedModel on TensorFlow)."""
     from featurebench.extractors.tflite_backend import TFLiteExtractor
 
     path = Path(model).expanduser()
     if not path.exists():
         raise FeaturebenchError(f"Model file {path} does not exist.")
-    is_keras = path.suffix.lower() != ".tflite" and not path.is_dir()
-    if engine is not None and not is_keras:
-        raise FeaturebenchError(f"--engine applies to Keras models; {path.name} runs on "
-                                f"{'LiteRT' if path.suffix.lower() == '.tflite' else 'TensorFlow'}. Leave --engine out.")
-    if path.suffix.lower() == ".tflite":
+    suffix = path.suffix.lower()
+    runtime = "TensorFlow" if path.is_dir() else {".tflite": "LiteRT", ".onnx": "OpenVINO"}.get(suffix)
+    if engine not in (None, "auto") and runtime is not None:
+        raise FeaturebenchError(f"--engine applies to Keras models; {path.name} runs on {runtime}. Leave --engine out.")
+    if suffix == ".tflite":
         return TFLiteExtractor(path, layer, preprocess, batch_size)
+    if suffix == ".onnx":
+        from featurebench.extractors.onnx_file import ONNXExtractor
+
+        return ONNXExtractor(path, layer, pool, preprocess, batch_size)
     if path.is_dir():
         return SavedModelExtractor(path, layer, preprocess or "none", batch_size)
     return load_keras_file(path, layer, pool, preprocess or "none", unsafe, batch_size, engine or DEFAULT_ENGINE)

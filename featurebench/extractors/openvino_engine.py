@@ -59,10 +59,7 @@ class OpenVINOForward:
         try:
             converted = ov.convert_model(model)
             converted.reshape([-1, *(int(d) for d in model.input_shape[1:])])  # any batch size, the last one too
-            # LATENCY: one stream over all cores for the single synchronous request extract makes;
-            # THROUGHPUT's several streams halve a synchronous caller's speed.
-            compiled = ov.Core().compile_model(converted, "CPU", {
-                "INFERENCE_PRECISION_HINT": INFERENCE_PRECISIONS[precision], "PERFORMANCE_HINT": "LATENCY"})
+            compiled = compile_for_cpu(converted, precision)
         except Exception as exc:  # noqa: BLE001 - the converter raises many types
             raise FeaturebenchError(
                 f"OpenVINO could not convert {model.name} ({type(exc).__name__}: {str(exc)[:300]}); "
@@ -79,6 +76,15 @@ class OpenVINOForward:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Features of a preprocessed float32 batch (a fresh array, not the request's buffer)."""
         return self._request.infer({0: batch}, share_inputs=True, share_outputs=False)[0]
+
+
+def compile_for_cpu(model: Any, precision: str = "fp32") -> Any:
+    """Compile an OpenVINO model (converted from Keras or read from ONNX) for extract's one
+    synchronous request on the CPU, in ``precision`` (asked for explicitly, also fp32)."""
+    # LATENCY: one stream over all cores for the single synchronous request extract makes;
+    # THROUGHPUT's several streams halve a synchronous caller's speed.
+    return import_openvino().Core().compile_model(model, "CPU", {
+        "INFERENCE_PRECISION_HINT": INFERENCE_PRECISIONS[precision], "PERFORMANCE_HINT": "LATENCY"})
 
 
 def _compiled_precision(compiled: Any, ov: Any) -> str:

@@ -10,6 +10,7 @@ in ``tests/test_efficientnet_lite.py``.
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import numpy as np
@@ -72,13 +73,47 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
+#: ``--preprocess`` for a model's own normalisation: ``mean=R,G,B;std=R,G,B`` (or a space instead
+#: of ``;``; one value each is broadcast), on the 0..1 scale as timm/torchvision configs give them.
+MEAN_STD_SYNTAX = "mean=0.485,0.456,0.406;std=0.229,0.224,0.225"
+_NUMBERS = r"\s*([-+0-9.eE]+(?:\s*,\s*[-+0-9.eE]+)*)\s*"
+_MEAN_STD = re.compile(rf"^\s*mean\s*={_NUMBERS}[;\s]\s*std\s*={_NUMBERS}$")
+
+
+def mean_std(mean: np.ndarray, std: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """(x/255 - mean) / std per RGB channel: a model's own normalisation (``--preprocess mean=...;std=...``)."""
+    mean, std = np.float32(mean), np.float32(std)
+
+    def normalise(x: np.ndarray) -> np.ndarray:
+        return (x.astype(np.float32) / np.float32(255.0) - mean) / std
+
+    return normalise
+
+
+def _parse_mean_std(text: str) -> Callable[[np.ndarray], np.ndarray] | None:
+    match = _MEAN_STD.match(text)
+    if not match:
+        return None
+    try:
+        mean, std = (np.array([float(v) for v in group.split(",")], np.float32) for group in match.groups())
+    except ValueError:
+        return None
+    if {len(mean), len(std)} - {1, 3} or not np.all(std > 0):
+        return None
+    return mean_std(mean, std)
+
+
 def get_preprocessor(name: str) -> Callable[[np.ndarray], np.ndarray]:
-    """Return the preprocessing function called ``name``; raise with the valid names if unknown."""
+    """Return the preprocessing function called ``name`` (a mode, or ``mean=...;std=...``);
+    raise with the valid names if unknown."""
     from featurebench.errors import FeaturebenchError
 
-    try:
+    if name in PREPROCESSORS:
         return PREPROCESSORS[name]
-    except KeyError:
+    custom = _parse_mean_std(name)
+    if custom is None:
         raise FeaturebenchError(
-            f"Unknown preprocessing {name!r}; choose one of: {', '.join(PREPROCESSORS)}"
-        ) from None
+            f"Unknown preprocessing {name!r}; choose one of: {', '.join(PREPROCESSORS)}, or the model's "
+            f"own mean/std on the 0..1 scale as '{MEAN_STD_SYNTAX}' (3 positive std values, or 1)"
+        )
+    return custom

@@ -37,8 +37,12 @@ def default_threads() -> int:
 def _interpreter(path: Path, preserve_all: bool, threads: int | None):
     from ai_edge_litert.interpreter import Interpreter
 
-    return Interpreter(model_path=str(path), num_threads=threads,
-                       experimental_preserve_all_tensors=preserve_all)
+    try:
+        return Interpreter(model_path=str(path), num_threads=threads,
+                           experimental_preserve_all_tensors=preserve_all)
+    except (ValueError, RuntimeError) as exc:  # LiteRT verifies the flatbuffer before using it
+        raise FeaturebenchError(f"{path} is not a usable TFLite model ({exc}); the file is damaged or "
+                                "incomplete: copy or download it again.") from None
 
 
 def find_tensor(details: list[dict[str, Any]], layer: str) -> dict[str, Any]:

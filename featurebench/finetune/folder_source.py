@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from featurebench.data.pipeline import DecodeOptions, SourceOptions, iter_decoded
+from featurebench.data.pipeline import SourceOptions, iter_decoded
 from featurebench.data.sources import Candidate, default_dataset_name
 from featurebench.errors import FeaturebenchError
 from featurebench.finetune.image_file import ImageFile, is_image_file
@@ -44,7 +44,7 @@ class FolderSource:
         self.n_listed_skipped = len(self.listing.candidates) - len(rows)
         self.bounds = split_bounds(len(rows), train_fraction, val_fraction)
         self.image_size = (size, size)
-        self.decode = DecodeOptions((size, size), resize, options.max_pixels, options.allow_truncated)
+        self.decode = options.decode_options((size, size), resize)
         self.workers = options.workers
         self.dataset = dataset_name or default_dataset_name(self.listing.root)
         self.skipped: dict[str, str] = {}

@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 
 from featurebench import __version__
-from featurebench.data.pipeline import DecodeOptions, SourceOptions, iter_batches, iter_decoded
+from featurebench.data.pipeline import SourceOptions, iter_batches, iter_decoded
 from featurebench.data.resize import RESIZE_MODES
 from featurebench.data.sources import Candidate, default_dataset_name
 from featurebench.errors import FeaturebenchError
@@ -92,7 +92,7 @@ def build_images(opts: BuildImagesOptions, progress: Callable[[int, int], None] 
     listing = opts.list_images(opts.source)
     order = shuffled(listing, opts.seed)
     items = [Candidate(path, None, skip) for path, _, skip in order]
-    decode = DecodeOptions((opts.size, opts.size), opts.resize, opts.max_pixels, opts.allow_truncated)
+    decode = opts.decode_options((opts.size, opts.size), opts.resize)
     partial = output.with_name(output.name + ".partial")
     started = time.perf_counter()
     skipped: list[tuple[str, str]] = []

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from featurebench.errors import FeaturebenchError
+from featurebench.errors import FeaturebenchError, note_file
 
 BUNDLE_FORMAT = "featurebench-bundle"
 BUNDLE_VERSION = 1
@@ -100,6 +100,30 @@ def untrusted_types(path: str | Path) -> list[str]:
     return sorted(set(sio.get_untrusted_types(file=str(path))) - ALLOWED_TYPES)
 
 
+#: The most a bundle's ``schema.json`` may inflate to (ours are a few kB to a few MB).
+MAX_SCHEMA_BYTES = 64 << 20
+#: A compressed member bigger than this once inflated, and compressed more than
+#: :data:`MAX_COMPRESSION_RATIO` times, is a zip bomb (skops stores arrays uncompressed).
+MAX_INFLATED_MEMBER_BYTES = 256 << 20
+MAX_COMPRESSION_RATIO = 100
+
+
+def _check_inflated_sizes(path: Path) -> None:
+    """Refuse a bundle whose members would inflate to far more than they take on disk,
+    from the zip directory, before anything is decompressed."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.infolist():
+            ratio = member.file_size / max(1, member.compress_size)
+            if ((member.filename == "schema.json" and member.file_size > MAX_SCHEMA_BYTES)
+                    or (member.file_size > MAX_INFLATED_MEMBER_BYTES and ratio > MAX_COMPRESSION_RATIO)):
+                raise FeaturebenchError(
+                    f"Refusing to load {path}: its member {member.filename!r} would inflate from "
+                    f"{member.compress_size:,} to {member.file_size:,} bytes (a zip bomb, or not a featurebench "
+                    "bundle). Re-create the bundle with `featurebench fit`.")
+
+
 def load_bundle(path: str | Path, trust: bool = False) -> Bundle:
     """Load a bundle, refusing unknown types (naming them) unless ``trust=True``."""
     import zipfile
@@ -107,11 +131,13 @@ def load_bundle(path: str | Path, trust: bool = False) -> Bundle:
     import skops.io as sio
 
     path = Path(path)
+    note_file(path)
     if not path.is_file():
         raise FeaturebenchError(
             f"Model bundle {path} does not exist (a fit run writes RESULTS_DIR/<run>/{BUNDLE_NAME})"
         )
     try:
+        _check_inflated_sizes(path)
         found = sio.get_untrusted_types(file=str(path))
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise FeaturebenchError(f"{path} is not a skops model bundle ({type(exc).__name__}: {exc})") from None

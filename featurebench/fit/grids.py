@@ -79,7 +79,8 @@ def load_grid(grid: str | dict | list | None, clf: str, protocol: str = "grid") 
 
 
 def check_grid(grid: Grid | list[Grid], estimator: Any, clf: str) -> None:
-    """Refuse parameters the estimator does not have, naming the valid ones."""
+    """Refuse parameters the estimator does not have, naming the valid ones, and values it
+    would reject (checked against scikit-learn's parameter constraints before any fit)."""
     valid = set(estimator.get_params(deep=False))
     for part in grid if isinstance(grid, list) else [grid]:
         unknown = sorted(set(part) - valid)
@@ -88,6 +89,23 @@ def check_grid(grid: Grid | list[Grid], estimator: Any, clf: str) -> None:
                 f"--grid sets {', '.join(unknown)}, which --clf {clf} ({type(estimator).__name__}) does not have; "
                 f"its parameters are: {', '.join(sorted(valid))}"
             )
+        for key, values in part.items():
+            for value in values:
+                _check_value(estimator, clf, key, value)
+
+
+def _check_value(estimator: Any, clf: str, key: str, value: Any) -> None:
+    from sklearn.base import clone
+
+    # scikit-learn's own estimators declare their parameter constraints (>= 1.2); others
+    # (xgboost) inherit the method without the table and check values only when fitting.
+    if not hasattr(estimator, "_parameter_constraints"):
+        return
+    try:
+        candidate = clone(estimator).set_params(**{key: value})
+        candidate._validate_params()
+    except (ValueError, TypeError) as exc:  # InvalidParameterError is a ValueError
+        raise FeaturebenchError(f"--grid {key}={value!r} is not valid for --clf {clf}: {exc}") from None
 
 
 def grid_size(grid: Grid | list[Grid]) -> int:

@@ -95,7 +95,7 @@ def _weights_arg(spec: dict[str, Any], weights: str | None) -> str:
 def build_extractor(spec: dict[str, Any], model: str | None = None, weights: str | None = None,
                     unsafe_model: bool = False, sink: list[str] | None = None, engine: str | None = None) -> Any:
     """Rebuild the extractor described by a bundle's spec (``model``/``weights`` override locations;
-    ``engine``: what runs a Keras model, default OpenVINO; ``explain`` needs ``tensorflow`` for gradients)."""
+    ``engine``: what runs a Keras model, default auto (OpenVINO on a CPU); ``explain`` needs ``tensorflow`` for gradients)."""
     from featurebench.extractors import load_extractor
 
     source = spec.get("model_source") or "registry"
@@ -155,6 +155,8 @@ def predict_images(bundle_path: str | Path | Bundle, inputs: Sequence[str | os.P
 
     if top < 1:
         raise FeaturebenchError(f"--top {top}: must be at least 1")
+    if batch_size is not None and batch_size < 1:
+        raise FeaturebenchError(f"--batch-size {batch_size}: must be at least 1")
     bundle = bundle_path if isinstance(bundle_path, Bundle) else load_bundle(bundle_path, trust=trust)
     files, unreadable = collect_images(inputs)
     if not files:  # nothing to classify: no need to build (and load) the extractor

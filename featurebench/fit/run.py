@@ -33,6 +33,7 @@ from featurebench.fit.monitor import Reporter, SearchMonitor
 from featurebench.fit.rows import block_rows, iter_rows, read_selection
 from featurebench.fit.search import PROTOCOLS, SCALES, SearchResult, effective_jobs, search
 from featurebench.fit.splits import Split, make_split
+from featurebench.outputs import check_writable_folder
 from featurebench.store.reader import FeatureFile, open_feature_file
 
 #: Default run-name template; fields: dataset, extractor, clf, layer, pool, protocol, scale, split, variant.
@@ -180,6 +181,9 @@ def _write_run(run_dir: Path, force: bool, files: dict[str, str], metrics: dict[
                 raise FeaturebenchError(f"{run_dir} appeared while this run was working; pass --force to replace it")
             os.replace(run_dir, old)
         os.replace(tmp, run_dir)
+    except OSError as exc:
+        raise FeaturebenchError(f"Could not write the run folder {run_dir} ({exc.strerror or exc}); free disk space "
+                                "(or fix the error) and run the same command again.") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
@@ -289,6 +293,7 @@ def _search_and_score(features: FeatureFile, test_features: FeatureFile | None, 
         finally:
             monitor.finish()
         del X
+    split.warnings.extend(result.warnings)
     fit_seconds = time.perf_counter() - started - load_seconds
     started = time.perf_counter()
     test_source = test_features if test_features is not None else features
@@ -327,9 +332,12 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
     from featurebench.fit.classifiers import make_estimator
     from featurebench.fit.grids import check_grid
 
+    if not 0 <= seed < 2**32:
+        raise FeaturebenchError(f"--seed {seed}: use a whole number from 0 to 2**32-1")
     spec = get_classifier(clf)
     grid = load_grid(grid_arg, clf, protocol)
     check_grid(grid, make_estimator(clf, seed), clf)
+    check_writable_folder(out, "--out")
     features = open_feature_file(features_path)
     test_features = open_feature_file(test_file) if test_file is not None else None
     try:

@@ -40,6 +40,8 @@ class SearchResult:
     search_seconds: float
     refit_seconds: float
     details: dict[str, Any] = field(default_factory=dict)
+    #: One-line notes for the user (e.g. grid points left out for the fold size).
+    warnings: list[str] = field(default_factory=list)
 
     def best_row(self) -> dict[str, Any]:
         return next(row for row in self.table if row["rank_test_score"] == 1)
@@ -300,7 +302,9 @@ def search(X: np.ndarray, y: np.ndarray, clf: str, grid: Grid | list[Grid], cv: 
     if pca is not None and not 1 <= int(pca) <= min(X.shape):
         raise FeaturebenchError(f"--pca {pca}: must be between 1 and {min(X.shape)} (rows and dims of the train slice)")
     folds = probe_folds(y, cv, seed) if protocol == "probe" else cv_folds(y, cv)
-    grid = fit_fold_size(spec.name, grid, folds)
+    notes: list[str] = []
+    if spec.name == "knn":
+        grid = _neighbours_for_folds(grid, min(len(train) for train, _ in folds), notes)
     scoring = _scoring(protocol)
     workers = effective_jobs(n_jobs)
     monitor = monitor if monitor is not None else SearchMonitor()
@@ -314,23 +318,21 @@ def search(X: np.ndarray, y: np.ndarray, clf: str, grid: Grid | list[Grid], cv: 
                           selection="middle of the best plateau" if protocol == "probe" else "best mean score")
     if monitor.time_budget is not None:
         result.details["time_budget"] = monitor.summary()
+    result.warnings.extend(notes)
     return result
 
 
-def fit_fold_size(clf: str, grid: Grid | list[Grid], folds: list) -> Grid | list[Grid]:
-    """kNN: drop ``n_neighbors`` values larger than the smallest fold's train rows (they cannot fit)."""
-    if clf != "knn":
-        return grid
-    smallest = min(len(train) for train, _ in folds)
+def _neighbours_for_folds(grid: Grid | list[Grid], fold_rows: int, notes: list[str]) -> Grid | list[Grid]:
+    """knn: drop ``n_neighbors`` values larger than the smallest fold's train rows (sklearn
+    would fail each such fit), keeping at least one value; say what was left out."""
     parts = grid if isinstance(grid, list) else [grid]
     fitted = []
     for part in parts:
-        part = dict(part)
-        if "n_neighbors" in part:
-            valid = [k for k in part["n_neighbors"] if int(k) <= smallest]
-            if not valid:
-                raise FeaturebenchError(f"--grid n_neighbors {part['n_neighbors']}: every value exceeds the "
-                                        f"{smallest} train rows of the smallest fold; use smaller values or fewer --cv")
-            part["n_neighbors"] = valid
-        fitted.append(part)
+        values = list(part.get("n_neighbors", []))
+        kept = [k for k in values if isinstance(k, int) and k <= fold_rows] or ([fold_rows] if values else [])
+        if kept != values:
+            notes.append(f"knn: n_neighbors {[k for k in values if k not in kept]} left out of the grid: a fold "
+                         f"has only {fold_rows} train rows" + ("" if set(kept) <= set(values) else
+                                                                 f" (using n_neighbors={fold_rows})"))
+        fitted.append({**part, "n_neighbors": kept} if values else part)
     return fitted if isinstance(grid, list) else fitted[0]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from featurebench.errors import FeaturebenchError
+from featurebench.outputs import check_output_file
 from featurebench.report.collect import Run, UnreadableRun, collect_runs
 from featurebench.text import plural
 
@@ -72,6 +73,10 @@ def build_report(
     from featurebench.report import html, tables
 
     results_dir = Path(results_dir)
+    for flag, path, example in (("-o", html_path, "report.html"), ("--md", md_path, "report.md"),
+                                ("--csv", csv_path, "runs.csv")):
+        if path is not None:
+            check_output_file(Path(path), flag, create_parent=True, example=example)
     collection = collect_runs(results_dir)
     if not collection.runs:
         reasons = "".join(f"\n  {bad.name}: {bad.reason}" for bad in collection.unreadable)

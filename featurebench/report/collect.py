@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from featurebench.errors import FeaturebenchError
+from featurebench.errors import FeaturebenchError, note_file
 
 METRICS_FILE = "metrics.json"
 SCHEMA_NAME = "featurebench-run"
@@ -215,6 +215,7 @@ def validate(record: Any) -> tuple[dict[str, Any], list[str]]:
 def read_run(run_dir: Path, name: str) -> Run | UnreadableRun:
     """Read and validate ``run_dir/metrics.json``."""
     path = run_dir / METRICS_FILE
+    note_file(path)
     if not path.is_file():
         return UnreadableRun(name, run_dir, f"no {METRICS_FILE} in this folder (run unfinished, or not a run folder)")
     try:
@@ -225,12 +226,15 @@ def read_run(run_dir: Path, name: str) -> Run | UnreadableRun:
         return UnreadableRun(name, run_dir, f"{METRICS_FILE} is empty")
     try:
         record = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except RecursionError:
+        return UnreadableRun(name, run_dir, f"{METRICS_FILE} is nested too deeply to read")
+    except ValueError as exc:  # JSONDecodeError, or an integer with more digits than Python converts
         return UnreadableRun(name, run_dir, f"{METRICS_FILE} is not valid JSON: {exc}")
     try:
         metrics, notes = validate(record)
-    except ValueError as exc:
-        return UnreadableRun(name, run_dir, f"{METRICS_FILE} does not match the run-record schema: {exc}")
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        return UnreadableRun(name, run_dir, f"{METRICS_FILE} does not match the run-record schema: "
+                             f"{exc if isinstance(exc, ValueError) else f'{type(exc).__name__}: {exc}'}")
     return Run(name, run_dir, metrics, tuple(notes))
 
 

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from featurebench.outputs import write_atomically
 from featurebench.report import formatting as fmt
 from featurebench.report.collect import Run, UnreadableRun
 from featurebench.text import plural
@@ -147,12 +148,7 @@ def runs_dataframe(runs: Iterable[Run]) -> "pd.DataFrame":
 
 
 def write_csv(frame: "pd.DataFrame", path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(path)
-    return path
+    return write_atomically(Path(path), lambda tmp: frame.to_csv(tmp, index=False))
 
 
 # --- Markdown -----------------------------------------------------------------------------------
@@ -235,9 +231,4 @@ def markdown_summary(runs: Iterable[Run], unreadable: Iterable[UnreadableRun] = 
 
 def write_text(text: str, path: str | Path) -> Path:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file, so a reader never sees half a page."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomically(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))

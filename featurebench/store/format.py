@@ -13,6 +13,9 @@ Datasets
                       yourself with ``np.delete(features, h5["duplicates/row"][()], axis=0)``.
                       Attributes ``n_duplicates`` and ``duplicates_checked`` (False when the
                       rows were written without file contents, e.g. ``write_feature_arrays``).
+    ``row_digest``    (N, 16) uint8 BLAKE2b of each row's file: shard files only
+                      (``extract --shards``), for ``featurebench merge``; attributes
+                      ``shard_index``, ``shard_count``, ``shard_of``, ``shard_start``.
 
 Strings are UTF-8; a file name that is not valid UTF-8 is stored with ``\\xNN`` escapes
 for its undecodable bytes (``extract`` warns about it).
@@ -32,6 +35,7 @@ PATHS = "paths"
 SKIPPED = "skipped"
 IGNORED = "ignored"
 DUPLICATES = "duplicates"
+ROW_DIGEST = "row_digest"
 
 #: Attributes every complete feature file carries.
 REQUIRED_ATTRS = (

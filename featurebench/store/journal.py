@@ -34,6 +34,16 @@ def partial_dir_for(output: Path) -> Path:
     return output.with_name(output.name + PARTIAL_SUFFIX)
 
 
+def leftover_temporaries(folder: Path, prefix: str) -> list[Path]:
+    """Entries of ``folder`` whose name starts with ``prefix`` + ``.tmp-`` (temporary files of a
+    writer). Names are compared as text, never as glob patterns: an output named
+    ``feat[12].h5`` must not match ``feat1.h5``'s temporary file."""
+    try:
+        return [entry for entry in folder.iterdir() if entry.name.startswith(prefix + ".tmp-")]
+    except FileNotFoundError:
+        return []
+
+
 def _atomic_write(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as handle:
@@ -81,7 +91,7 @@ class Shard:
 
     start: int
     end: int
-    features: np.ndarray
+    features: np.ndarray | None
     row_index: np.ndarray
     skip_index: np.ndarray
     skip_reason: np.ndarray
@@ -96,6 +106,8 @@ class Journal:
         self.directory = directory
         self.manifest = manifest
         self._lock_handle = lock_handle
+        #: True when :meth:`open` started this journal (False: it resumes an existing one).
+        self.created = False
 
     # -- opening --------------------------------------------------------------
     @classmethod
@@ -108,13 +120,20 @@ class Journal:
         Leftover temporary files of a killed writer are removed.
         """
         directory = partial_dir_for(output)
-        directory.mkdir(parents=True, exist_ok=True)
-        # Lock first: --force must never delete the journal of a process still writing it.
-        lock_handle = cls._lock(directory)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            # Lock first: --force must never delete the journal of a process still writing it.
+            lock_handle = cls._lock(directory)
+        except OSError as exc:
+            raise FeaturebenchError(
+                f"Cannot create the journal folder {directory} ({exc.strerror or exc}); write the output to a "
+                "folder you can write to (-o), or free space there.") from None
+        created = False
         try:
             # Holding the lock, any temporary file here is a leftover of a killed writer.
-            for stale in directory.glob(".*.tmp-*"):
-                stale.unlink(missing_ok=True)
+            for stale in directory.iterdir():
+                if stale.name.startswith(".") and ".tmp-" in stale.name:
+                    stale.unlink(missing_ok=True)
             manifest_path = directory / "manifest.json"
             if force:
                 cls._clear(directory)
@@ -128,11 +147,21 @@ class Journal:
                     raise FeaturebenchError(cls._mismatch_message(directory, existing, manifest))
                 manifest = existing
             else:
+                created = True
                 _atomic_write(manifest_path, lambda h: h.write(json.dumps(manifest).encode("utf-8")))
+        except OSError as exc:
+            lock_handle.close()
+            if created:
+                shutil.rmtree(directory, ignore_errors=True)
+            raise FeaturebenchError(
+                f"Cannot write {directory / 'manifest.json'} ({exc.strerror or exc}); free disk space (or fix the "
+                "error) and run the same command again.") from None
         except BaseException:
             lock_handle.close()
             raise
-        return cls(directory, manifest, lock_handle)
+        journal = cls(directory, manifest, lock_handle)
+        journal.created = created
+        return journal
 
     @staticmethod
     def _clear(directory: Path) -> None:
@@ -211,19 +240,28 @@ class Journal:
         try:
             _atomic_write(path, lambda h: np.savez(h, **arrays))
         except OSError as exc:
-            for leftover in self.directory.glob(f".{path.name}.tmp-*"):
+            for leftover in leftover_temporaries(self.directory, f".{path.name}"):
                 leftover.unlink(missing_ok=True)
             raise FeaturebenchError(
                 f"Could not write {path} ({exc.strerror or exc}). The first {start} images are saved in "
                 f"{self.directory}; free disk space (or fix the error) and re-run the same command to resume."
             ) from exc
 
-    def shards(self) -> Iterator[Shard]:
-        """Yield the committed shards in candidate order, one at a time."""
+    def shards(self, features: bool = True) -> Iterator[Shard]:
+        """Yield the committed shards in candidate order, one at a time (``features=False``:
+        without reading the features, whose field is then None)."""
         for start, end, path in shard_ranges(self.directory):
-            with np.load(path, allow_pickle=False) as data:
-                yield Shard(start, end, data["features"], data["row_index"], data["skip_index"],
-                            data["skip_reason"], data["row_digest"] if "row_digest" in data.files else None)
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    shard = Shard(start, end, data["features"] if features else None, data["row_index"],
+                                  data["skip_index"], data["skip_reason"],
+                                  data["row_digest"] if "row_digest" in data.files else None)
+            except Exception as exc:  # noqa: BLE001 - zip, npy and key errors alike: the shard is damaged
+                raise FeaturebenchError(
+                    f"Journal shard {path} is damaged ({type(exc).__name__}: {exc}); delete it and every later "
+                    f"rows-*.npz in {self.directory} (their images are computed again), then run the same command; "
+                    "or pass --force to start over.") from None
+            yield shard
 
     def remove(self) -> None:
         """Delete the journal folder (after the final file is in place), still holding the lock."""

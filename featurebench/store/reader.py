@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
-from featurebench.errors import FeaturebenchError
+from featurebench.errors import FeaturebenchError, note_file
 from featurebench.store import format as fmt
 from featurebench.store.journal import partial_dir_for
 
@@ -24,8 +24,9 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _strings(dataset: h5py.Dataset) -> list[str]:
-    return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in dataset[()]]
+def _strings(dataset: h5py.Dataset, errors: str = "strict") -> list[str]:
+    """The dataset's strings; ``errors="backslashreplace"`` shows bytes that are not UTF-8 as ``\\xNN``."""
+    return [s.decode("utf-8", errors) if isinstance(s, bytes) else str(s) for s in dataset[()]]
 
 
 class FeatureFile:
@@ -37,6 +38,8 @@ class FeatureFile:
     def __init__(self, path: Path, h5: h5py.File):
         self.path = path
         self._h5 = h5
+        #: Why the file cannot be trusted (see :func:`feature_file_problem`); None when fine.
+        self.problem: str | None = None
         self.attrs: dict[str, Any] = {key: _decode(value) for key, value in h5.attrs.items()}
         self.features: h5py.Dataset = h5[fmt.FEATURES]
         self.labels: np.ndarray = h5[fmt.LABELS][()]
@@ -55,7 +58,8 @@ class FeatureFile:
     @property
     def split_index(self) -> int:
         """Rows ``[:split_index]`` are the stored train slice, the rest the test slice."""
-        return int(self.attrs.get("split_index", int(self.n_rows * 0.75)))
+        value = self.attrs.get("split_index")
+        return int(value) if _is_whole(value) else int(self.n_rows * 0.75)
 
     @property
     def paths(self) -> list[str]:
@@ -67,7 +71,7 @@ class FeatureFile:
         if group_name not in self._h5:
             return []
         group = self._h5[group_name]
-        return list(zip(_strings(group["path"]), _strings(group[second])))
+        return list(zip(_strings(group["path"], "backslashreplace"), _strings(group[second], "backslashreplace")))
 
     @property
     def skipped(self) -> list[tuple[str, str]]:
@@ -115,51 +119,120 @@ class FeatureFile:
 
 
 def open_feature_file(path: str | Path, require_complete: bool = True) -> FeatureFile:
-    """Open a feature file for reading, with clear errors for missing, partial or foreign files."""
+    """Open a feature file for reading, with clear errors for missing, partial, damaged or foreign files.
+
+    Every reader (``fit``, ``info``, ...) goes through here, so one check
+    (:func:`feature_file_problem`) decides what is usable. With ``require_complete``
+    (the default) the first problem found is an error naming the file; without it
+    (``info``) the file is opened if it can be described at all, and ``problem`` says
+    what is wrong with it.
+    """
     path = Path(path)
+    note_file(path)
     if not path.exists():
         partial = partial_dir_for(path)
         hint = (f" An extraction into it is in progress or was interrupted ({partial}); "
                 "re-run the same `featurebench extract` command to finish it.") if partial.exists() else ""
         raise FeaturebenchError(f"Feature file {path} does not exist.{hint}")
+    if path.is_dir():
+        raise FeaturebenchError(f"{path} is a folder, not a feature file; pass the .h5 file `featurebench extract` "
+                                "wrote.")
     try:
         h5 = h5py.File(path, "r")
     except OSError as exc:
         raise FeaturebenchError(f"{path} is not a readable HDF5 file ({exc}).") from None
-    missing = [name for name in (fmt.FEATURES, fmt.LABELS, fmt.LABEL_NAMES) if name not in h5]
-    if missing:
-        h5.close()
-        raise FeaturebenchError(f"{path} is not a featurebench feature file (missing {', '.join(missing)}).")
-    if require_complete and not bool(h5.attrs.get("complete", False)):
-        h5.close()
-        raise FeaturebenchError(
-            f"{path} is marked incomplete (its extraction did not finish); re-run the extract command to finish it."
-        )
     try:
-        feature_file = FeatureFile(path, h5)
-    except (OSError, KeyError, ValueError) as exc:
+        structure = _structure_problem(h5)
+        if structure:
+            raise FeaturebenchError(f"{path} is not a usable featurebench feature file: {structure}. Re-create it "
+                                    "with `featurebench extract ... --force`.")
+        if require_complete and not _flag(h5.attrs.get("complete", False)):
+            raise FeaturebenchError(f"{path} is marked incomplete (its extraction did not finish); re-run the "
+                                    "extract command to finish it.")
+        try:
+            feature_file = FeatureFile(path, h5)
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise FeaturebenchError(f"{path} is damaged and cannot be read ({exc}); re-create it with "
+                                    "`featurebench extract ... --force`.") from None
+    except BaseException:
         h5.close()
-        raise FeaturebenchError(f"{path} is damaged and cannot be read ({exc}); re-create it with "
-                                "`featurebench extract ... --force`.") from None
-    if require_complete:
-        problem = _consistency_problem(feature_file, h5)
-        if problem:
-            feature_file.close()
-            raise FeaturebenchError(f"{path} is inconsistent: {problem}. It was not written by a finished "
-                                    "`featurebench extract`; re-create it with `featurebench extract ... --force`.")
+        raise
+    feature_file.problem = feature_file_problem(feature_file, h5)
+    if require_complete and feature_file.problem:
+        feature_file.close()
+        raise FeaturebenchError(f"{path} cannot be used: {feature_file.problem}. Re-create it with "
+                                "`featurebench extract ... --force`.")
     return feature_file
 
 
-def _consistency_problem(feature_file: FeatureFile, h5: h5py.File) -> str | None:
-    """Why a file marked complete cannot be trusted (row counts that disagree), or None."""
+def _flag(value: Any) -> bool:
+    try:
+        return bool(value)
+    except (TypeError, ValueError):  # e.g. an array attribute
+        return False
+
+
+def _structure_problem(h5: h5py.File) -> str | None:
+    """What keeps the file from being read as a feature file at all (None: it can be opened)."""
+    missing = [name for name in (fmt.FEATURES, fmt.LABELS, fmt.LABEL_NAMES) if name not in h5]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    for name in (fmt.FEATURES, fmt.LABELS, fmt.LABEL_NAMES, fmt.PATHS):
+        if name in h5 and not isinstance(h5[name], h5py.Dataset):
+            return f"'{name}' is a {type(h5[name]).__name__.lower()}, not a dataset"
+    features, labels = h5[fmt.FEATURES], h5[fmt.LABELS]
+    if features.ndim != 2 or features.dtype.kind not in "fiu":
+        return f"'features' must be a 2-D numeric array (rows x features), found {features.ndim}-D {features.dtype}"
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        return f"'labels' must be a 1-D integer array, found {labels.ndim}-D {labels.dtype}"
+    for name in (fmt.LABEL_NAMES, fmt.PATHS):
+        if name in h5 and (h5[name].ndim != 1 or h5[name].dtype.kind not in "OSU"):
+            return f"'{name}' must be a 1-D array of strings, found {h5[name].ndim}-D {h5[name].dtype}"
+    return None
+
+
+def feature_file_problem(feature_file: FeatureFile, h5: h5py.File) -> str | None:
+    """The first reason a complete-looking file cannot be trusted, or None.
+
+    Row counts that disagree (``features`` vs ``labels``, ``paths``, ``n_rows``), labels outside
+    ``label_names`` (or negative), names that are not UTF-8, a ``split_index`` that is not a
+    whole number within the rows, a ``warnings`` attribute that is not a JSON list, and
+    features that are NaN or infinite (scanned chunk by chunk: memory stays flat).
+    """
     n_rows = feature_file.n_rows
-    if len(feature_file.labels) != n_rows:
-        return f"{n_rows} feature rows but {len(feature_file.labels)} labels"
+    labels = feature_file.labels
+    if len(labels) != n_rows:
+        return f"{n_rows} feature rows but {len(labels)} labels"
     if fmt.PATHS in h5 and len(h5[fmt.PATHS]) != n_rows:
         return f"{n_rows} feature rows but {len(h5[fmt.PATHS])} paths"
     declared = feature_file.attrs.get("n_rows")
-    if declared not in (None, "") and int(declared) != n_rows:
-        return f"{n_rows} feature rows but its n_rows attribute says {declared}"
-    if n_rows and feature_file.labels.max() >= len(feature_file.label_names):
-        return f"label {feature_file.labels.max()} but only {len(feature_file.label_names)} label names"
+    if declared not in (None, "") and (not _is_whole(declared) or int(declared) != n_rows):
+        return f"{n_rows} feature rows but its n_rows attribute says {declared!r}"
+    if n_rows and labels.min() < 0:
+        return f"label {labels.min()} is negative (labels index label_names from 0)"
+    if n_rows and labels.max() >= len(feature_file.label_names):
+        return f"label {labels.max()} but only {len(feature_file.label_names)} label names"
+    if fmt.PATHS in h5:
+        try:
+            feature_file.paths
+        except UnicodeDecodeError as exc:
+            return f"a path is not valid UTF-8 ({exc})"
+    split = feature_file.attrs.get("split_index")
+    if split is not None and (not _is_whole(split) or not 0 <= int(split) <= n_rows):
+        return f"split_index {split!r} is not a whole number between 0 and {n_rows}"
+    try:
+        warnings = feature_file.json_attr("warnings", [])
+    except (ValueError, TypeError):
+        return "the 'warnings' attribute is not JSON"
+    if not isinstance(warnings, list):
+        return "the 'warnings' attribute is not a JSON list"
+    for offset, block in feature_file.iter_chunks():
+        bad = ~np.isfinite(block)
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            return f"feature row {offset + row}, column {column} is {block[row, column]} (NaN or infinite)"
     return None
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))

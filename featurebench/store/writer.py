@@ -9,17 +9,20 @@ journal untouched, so re-running the command only redoes this step.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import h5py
 import numpy as np
 
 from featurebench.errors import FeaturebenchError
 from featurebench.store import format as fmt
-from featurebench.store.journal import Journal
+from featurebench.store.journal import Journal, leftover_temporaries
 
 #: Target bytes per HDF5 chunk of ``features``: whole rows, about 1 MiB, so a row
 #: slice reads few chunks and a chunk is cheap to decompress.
@@ -86,11 +89,57 @@ def find_duplicates(digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows.astype(np.int64), first_of_row[rows].astype(np.int64)
 
 
+def _estimated_bytes(n_rows: int, feature_dim: int, itemsize: int, manifest: dict[str, Any]) -> int:
+    """A generous estimate of the final file's size (features + strings + HDF5 overhead)."""
+    strings = sum(len(str(c[0])) + len(str(c[2] or "")) for c in manifest["candidates"])
+    return n_rows * feature_dim * itemsize + 4 * strings + 64 * len(manifest["candidates"]) + (1 << 20)
+
+
+def _check_free_space(folder: Path, needed: int, output: Path, journal: Journal) -> None:
+    """Refuse before writing when the disk cannot hold the file: HDF5 handles a full disk badly
+    (h5py raises RuntimeError mid-write, and closing the half-written file can crash the process)."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < needed:
+        raise FeaturebenchError(
+            f"Not enough free space for the feature file {output}: about {needed / 1e6:.1f} MB needed, "
+            f"{free / 1e6:.1f} MB free in {folder}. Every image is done and kept in {journal.directory}; free "
+            "disk space and re-run the same command to write the file without recomputing anything.")
+
+
+def _move_into_place(tmp: Path, output: Path, replace: bool) -> None:
+    """Rename ``tmp`` to ``output`` atomically; without ``replace`` never over an existing file
+    (hard link + unlink: fails if ``output`` appeared meanwhile, e.g. another run finished)."""
+    if replace:
+        os.replace(tmp, output)
+        return
+    try:
+        os.link(tmp, output)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (some network or FAT file systems): check, then rename
+        if output.exists():
+            raise FileExistsError(errno.EEXIST, "File exists", str(output)) from None
+        os.replace(tmp, output)
+        return
+    tmp.unlink()
+
+
 def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
-                          dtype: str = "float32", compression: str | None = None) -> dict[str, Any]:
+                          dtype: str = "float32", compression: str | None = None, replace: bool = True,
+                          keep_digests: bool = False,
+                          write_features: Callable[[h5py.File, int, int, np.dtype], None] | None = None
+                          ) -> dict[str, Any]:
     """Write ``output`` from the journal's shards; return the counts and skip reasons.
 
-    ``attrs`` are stored as file attributes (``complete`` is set last).
+    ``attrs`` are stored as file attributes (``complete`` is set last). Without
+    ``replace``, an ``output`` that appeared while this ran (another run finished
+    first) is kept, and this one stops with an error (the journal is kept).
+    ``keep_digests`` also stores the rows' content digests (``row_digest``, (N, 16) uint8:
+    shard files keep them for ``featurebench merge``). ``write_features(h5, n_rows, dim, dtype)``
+    creates the ``features`` dataset instead of copying the shards' features (``merge --virtual``).
     """
     manifest = journal.manifest
     candidates = manifest["candidates"]
@@ -99,7 +148,7 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
     skipped: list[tuple[int, str]] = []
     digest_blocks: list[np.ndarray] = []
     duplicates_checked = True
-    for shard in journal.shards():
+    for shard in journal.shards(features=False):
         row_index.extend(int(i) for i in shard.row_index)
         skipped.extend(zip((int(i) for i in shard.skip_index), (str(r) for r in shard.skip_reason)))
         if shard.row_digest is None or len(shard.row_digest) != len(shard.row_index):
@@ -107,27 +156,26 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
         elif duplicates_checked:
             digest_blocks.append(shard.row_digest)
     n_rows = len(row_index)
-    if duplicates_checked and digest_blocks:
-        dup_rows, dup_first = find_duplicates(np.concatenate(digest_blocks))
+    digests = np.concatenate(digest_blocks) if duplicates_checked and digest_blocks else None
+    del digest_blocks
+    if digests is not None:
+        dup_rows, dup_first = find_duplicates(digests)
     else:
         dup_rows = dup_first = np.zeros(0, np.int64)
-    del digest_blocks
+    if not keep_digests:
+        digests = None
     np_dtype = np.dtype(dtype)
     # Holding the journal's lock, any temporary file for this output is a killed run's leftover.
-    for stale in output.parent.glob(f".{output.name}.tmp-*"):
+    for stale in leftover_temporaries(output.parent, f".{output.name}"):
         stale.unlink(missing_ok=True)
+    _check_free_space(output.parent, _estimated_bytes(n_rows, feature_dim, np_dtype.itemsize, manifest),
+                      output, journal)
     tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     try:
         with h5py.File(tmp, "w") as h5:
-            chunks = (chunk_rows(feature_dim, np_dtype.itemsize, n_rows), feature_dim) if n_rows else None
-            features = h5.create_dataset(fmt.FEATURES, shape=(n_rows, feature_dim), dtype=np_dtype,
-                                         chunks=chunks, compression=compression if n_rows else None)
-            offset = 0
-            for shard in journal.shards():
-                count = len(shard.row_index)
-                if count:
-                    features[offset:offset + count] = shard.features.astype(np_dtype, copy=False)
-                offset += count
+            (write_features or _copy_features(journal, compression))(h5, n_rows, feature_dim, np_dtype)
+            if digests is not None:
+                h5.create_dataset(fmt.ROW_DIGEST, data=digests)
             h5.create_dataset(fmt.LABELS, data=np.array([candidates[i][1] for i in row_index], dtype=np.int32))
             _write_strings(h5, fmt.LABEL_NAMES, manifest["label_names"])
             _write_strings(h5, fmt.PATHS, [candidates[i][0] for i in row_index])
@@ -155,18 +203,54 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
             h5.attrs["complete"] = True
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, output)
-    except OSError as exc:
+        _move_into_place(tmp, output, replace)
+    except FileExistsError:
         raise FeaturebenchError(
-            f"Could not write the feature file {output} ({exc.strerror or exc}). Every image is done and "
+            f"{output} appeared while this run was finishing (another run wrote it) and was left as it is. "
+            f"This run's images are kept in {journal.directory}; pass --force to replace the file with them."
+        ) from None
+    except (OSError, RuntimeError) as exc:  # h5py raises RuntimeError for some failed writes
+        # After a failed write (a full disk), freeing the file's h5py objects can crash HDF5
+        # (a segfault, seen on a full tmpfs). Keep them alive, and mark the error so that the
+        # CLI exits without the final clean-up that would free them.
+        _FAILED_WRITES.append(exc)
+        error = FeaturebenchError(
+            f"Could not write the feature file {output} ({_short(exc)}). Every image is done and "
             f"kept in {journal.directory}; free disk space (or fix the error) and re-run the same command "
-            "to write the file without recomputing anything."
-        ) from exc
+            "to write the file without recomputing anything.")
+        error.exit_without_cleanup = True
+        raise error from exc
     finally:
         tmp.unlink(missing_ok=True)
     counts["skipped_reasons"] = skip_reason_counts(reason for _, reason in skipped)
     counts["skipped"] = [(candidates[i][0], reason) for i, reason in skipped]
     return counts
+
+
+#: Errors of failed HDF5 writes, with their tracebacks (and so the file's objects): never freed.
+_FAILED_WRITES: list[BaseException] = []
+
+
+def _short(exc: BaseException) -> str:
+    """An OS or HDF5 error, short and on one line (HDF5's span several and bury the OS error)."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    found = re.search(r"error message = '([^']+)'", text)
+    return found.group(1) if found else " ".join(text.split())[:300]
+
+
+def _copy_features(journal: Journal, compression: str | None) -> Callable[[h5py.File, int, int, np.dtype], None]:
+    """The default ``write_features``: a chunked ``features`` dataset filled shard by shard."""
+    def write(h5: h5py.File, n_rows: int, feature_dim: int, np_dtype: np.dtype) -> None:
+        chunks = (chunk_rows(feature_dim, np_dtype.itemsize, n_rows), feature_dim) if n_rows else None
+        features = h5.create_dataset(fmt.FEATURES, shape=(n_rows, feature_dim), dtype=np_dtype,
+                                     chunks=chunks, compression=compression if n_rows else None)
+        offset = 0
+        for shard in journal.shards():
+            count = len(shard.row_index)
+            if count:
+                features[offset:offset + count] = shard.features.astype(np_dtype, copy=False)
+            offset += count
+    return write
 
 
 def skip_reason_counts(reasons) -> dict[str, int]:

@@ -1,0 +1,97 @@
+"""``featurebench sweep``: every (feature file, classifier) cell is one ``fit`` run.
+
+Each cell writes its own run folder exactly as ``featurebench fit`` does (it *is*
+:func:`featurebench.fit.run_fit`), so ``featurebench report`` reads a sweep like any other
+results folder. Without Ray the cells run here one after another; with Ray each cell is a
+task that opens its feature file where it runs (shared storage: nothing but the path
+crosses the network, never a feature matrix per parameter or fold). ``skip_existing``
+makes a sweep resumable: finished cells are left as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from featurebench.errors import FeaturebenchError
+
+
+@dataclass
+class SweepResult:
+    """What a sweep did: the runs (``fit``'s RunResult each) and the cells that failed."""
+
+    runs: list[Any] = field(default_factory=list)
+    #: ``(feature file, classifier, error message)`` of every failed cell.
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def sweep_cells(features: Sequence[str | Path], classifiers: Sequence[str]) -> list[tuple[str, str]]:
+    """The cells in order: every classifier for the first file, then the next file; paths absolute."""
+    cells = []
+    for path in features:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise FeaturebenchError(f"Feature file {path} not found.")
+        cells += [(str(path.resolve()), clf) for clf in classifiers]
+    if not cells:
+        raise FeaturebenchError("A sweep needs at least one feature file and one --clf.")
+    return cells
+
+
+def fit_cell(features: str, clf: str, out: str, fit_args: dict[str, Any]) -> tuple[Any, str | None]:
+    """One cell: ``(RunResult, None)``, or ``(None, message)`` when the fit refused or failed cleanly."""
+    import warnings
+
+    from featurebench.fit import FitWarning, run_fit
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitWarning)  # kept in the RunResult's warnings
+            return run_fit(features, clf, out=out, **fit_args), None
+    except FeaturebenchError as exc:
+        return None, str(exc)
+
+
+def run_sweep(features: Sequence[str | Path], classifiers: Sequence[str], out: str | Path,
+              fit_args: dict[str, Any] | None = None, ray: bool = False, address: str | None = None,
+              cpus_per_task: int = 1, on_cell: Callable[[str, str, Any, str | None], None] | None = None
+              ) -> SweepResult:
+    """Fit every (feature file, classifier) cell into ``out``; ``fit_args`` go to ``run_fit``
+    (grid, cv, scale, protocol, seed, skip_existing, force, command, ...).
+
+    With ``ray`` each cell is a Ray task with ``cpus_per_task`` CPUs (its ``n_jobs`` unless
+    given). ``on_cell(features, clf, run_result, error)`` is called as each cell finishes.
+    """
+    cells = sweep_cells(features, classifiers)
+    out = str(Path(out).expanduser().resolve())
+    args = dict(fit_args or {})
+    result = SweepResult()
+
+    def record(path: str, clf: str, run: Any, error: str | None) -> None:
+        if run is not None:
+            result.runs.append(run)
+        else:
+            result.failures.append((path, clf, error or "failed"))
+        if on_cell:
+            on_cell(path, clf, run, error)
+
+    if not ray:
+        for path, clf in cells:
+            record(path, clf, *fit_cell(path, clf, out, args))
+        return result
+    from featurebench.scale.cluster import connect
+
+    ray_module = connect(address)
+    args.setdefault("n_jobs", cpus_per_task)
+    task = ray_module.remote(fit_cell).options(num_cpus=cpus_per_task)
+    refs = {task.remote(path, clf, out, args): (path, clf) for path, clf in cells}
+    while refs:
+        (ref,), _ = ray_module.wait(list(refs), num_returns=1)
+        path, clf = refs.pop(ref)
+        try:
+            run, error = ray_module.get(ref)
+        except ray_module.exceptions.RayError as exc:
+            run, error = None, f"Ray task failed: {str(exc).splitlines()[0][:300]}"
+        record(path, clf, run, error)
+    return result
