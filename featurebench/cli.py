@@ -367,6 +367,16 @@ def _register_scale_commands() -> None:
 _register_scale_commands()
 
 
+def _register_train_commands() -> None:
+    # Training from scratch and ensembles; TensorFlow is imported inside the command bodies.
+    from featurebench.train import commands as train_commands
+
+    app.command()(train_commands.train)
+
+
+_register_train_commands()
+
+
 def _command_line() -> str:
     """The command as the user typed it (program name normalised), for provenance."""
     import shlex
