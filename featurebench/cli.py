@@ -369,9 +369,12 @@ _register_scale_commands()
 
 def _register_train_commands() -> None:
     # Training from scratch and ensembles; TensorFlow is imported inside the command bodies.
+    from featurebench.ensemble import commands as ensemble_commands
     from featurebench.train import commands as train_commands
 
     app.command()(train_commands.train)
+    app.command()(ensemble_commands.ensemble)
+    app.command()(ensemble_commands.fuse)
 
 
 _register_train_commands()
