@@ -70,7 +70,7 @@ def run_ensemble(run_dirs: list[str | Path], out: str | Path = "results", run_na
         extra={"members": summaries, "best_member": best["run_name"], "best_member_accuracy": best["accuracy"],
                "predictions_file": "predictions.npz"},
     )
-    record["gain_over_best_member"] = round(record["accuracy"] - float(best["accuracy"]), 6)
+    record["gain_over_best_member"] = record["accuracy"] - float(best["accuracy"])
     write_record(run_dir, record, report_files(record, first.y_true, proba, first.label_names), first.paths,
                  first.y_true, proba, first.label_names)
     return EnsembleResult(run_dir, name, record, members)

@@ -112,8 +112,8 @@ def train_and_record(opts, settings: TrainSettings, source, run_dir: Path, name:
         "test_crops": "10-crop average" if settings.ten_crop else "center",
         "featurebench_version": __version__, "keras_version": keras.__version__, "command": opts.command,
     }
-    best_params = {k: v for k, v in settings.to_dict().items()
-                   if k not in ("train_fraction", "val_fraction", "precision", "checkpoint_every")}
+    best_params = {**settings.net_options(), **{k: getattr(settings, k) for k in (
+        "image_size", "optimizer", "lr", "momentum", "schedule", "batch_size", "epochs", "augment", "normalize")}}
     best_params["epochs_run"] = state.epochs_done
     record = build_record(
         run_name=name, dataset=source.dataset, extractor=spec.name, layer=layer, pool="none",
