@@ -63,6 +63,11 @@ def test_ensemble_probabilities_are_the_members_average(two_runs):
     section = text.split("### Ensembles and their members")[1]
     assert run_a.name in section and run_b.name in section and "(ensemble of 2)" in text
 
+    from featurebench.report import build_report
+
+    build_report(tmp / "results", tmp / "report.html", plots=False)
+    assert '<span class="badge">ensemble of 2</span>' in (tmp / "report.html").read_text()
+
 
 def test_ensemble_realigns_reordered_rows_and_refuses_other_images(two_runs, tmp_path):
     import shutil

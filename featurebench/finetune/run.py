@@ -23,9 +23,10 @@ from typing import Any, Callable
 from featurebench import __version__
 from featurebench.data.pipeline import SourceOptions
 from featurebench.errors import FeaturebenchError
-from featurebench.finetune.checkpoint import TrainState, load_checkpoint_model, remove_checkpoints
+from featurebench.finetune.checkpoint import load_checkpoint_model, remove_checkpoints
 from featurebench.finetune.recipes import Recipe, validate
-from featurebench.finetune.session import open_training_source, prepare_run_dir, slug, training_means
+from featurebench.finetune.session import (TrainingResult, open_training_source, prepare_run_dir, slug,
+                                           training_means)
 
 RUN_NAME_TEMPLATE = "{dataset}__{extractor}__finetune-{recipe}"
 MODEL_FILE = "model.keras"
@@ -51,13 +52,8 @@ class FinetuneOptions(SourceOptions):
     command: str = field(default_factory=lambda: " ".join(sys.argv))
 
 
-@dataclass
-class FinetuneResult:
-    run_dir: Path
-    run_name: str
-    metrics: dict[str, Any]
-    state: TrainState
-    warnings: list[str] = field(default_factory=list)
+#: What :func:`run_finetune` returns (run folder, name, metrics, state, warnings).
+FinetuneResult = TrainingResult
 
 
 def run_name_for(dataset: str, recipe: Recipe, template: str | None = None) -> str:

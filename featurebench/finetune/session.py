@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -19,6 +20,17 @@ import numpy as np
 
 from featurebench.errors import FeaturebenchError
 from featurebench.finetune.checkpoint import TrainState, load_state
+
+
+@dataclass
+class TrainingResult:
+    """What a finetune or train run produced: its folder, record and final checkpoint state."""
+
+    run_dir: Path
+    run_name: str
+    metrics: dict[str, Any]
+    state: TrainState
+    warnings: list[str] = field(default_factory=list)
 
 
 def slug(text: str) -> str:
@@ -109,5 +121,5 @@ def training_means(source: Any, run_dir: Path, batch_size: int, resuming: bool,
     return load_means(run_dir / MEANS_FILE)
 
 
-__all__ = ["check_resume_settings", "load_size_for", "open_training_source", "prepare_run_dir", "slug",
+__all__ = ["TrainingResult", "check_resume_settings", "load_size_for", "open_training_source", "prepare_run_dir", "slug",
            "training_means"]

@@ -21,16 +21,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
-from featurebench import __version__
 from featurebench.data.pipeline import SourceOptions
 from featurebench.errors import FeaturebenchError
 from featurebench.finetune.checkpoint import CHECKPOINT_DIR, TrainState, checkpoint_epoch, load_state
-from featurebench.finetune.session import check_resume_settings, open_training_source, prepare_run_dir, slug
+from featurebench.finetune.session import (TrainingResult, check_resume_settings, open_training_source,
+                                           prepare_run_dir, slug)
 from featurebench.train.settings import RESUMABLE, TrainSettings, resolve_settings
 
 RUN_NAME_TEMPLATE = "{dataset}__{net}__scratch-{augment}"
@@ -54,13 +53,8 @@ class TrainOptions(SourceOptions):
     command: str = field(default_factory=lambda: " ".join(sys.argv))
 
 
-@dataclass
-class TrainResult:
-    run_dir: Path
-    run_name: str
-    metrics: dict[str, Any]
-    state: TrainState
-    warnings: list[str] = field(default_factory=list)
+#: What :func:`run_train` returns (run folder, name, metrics, state, warnings).
+TrainResult = TrainingResult
 
 
 class TrainInterrupted(KeyboardInterrupt):
