@@ -30,11 +30,10 @@ MODELS = {"efficientnet_lite0": "efficientnet_lite0", "coral_mobilenet_v1": str(
 
 
 def cpu_flags() -> str:
-    """The CPU model, core count and ISA flags (the same line as bench_extract.py's)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_extract import cpu_line
+    """The CPU model, its speed-relevant ISA flags and the core count."""
+    from featurebench.extractors.cpu import isa_summary
 
-    return cpu_line()
+    return f"{isa_summary()}, {os.cpu_count()} cores"
 
 
 def features(dataset: str, model_key: str) -> Path:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -31,11 +32,10 @@ CACHE = Path("/tmp/fb-cache")
 
 
 def cpu_flags() -> str:
-    """The CPU model, core count and ISA flags (the same line as bench_extract.py's)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_extract import cpu_line
+    """The CPU model, its speed-relevant ISA flags and the core count."""
+    from featurebench.extractors.cpu import isa_summary
 
-    return cpu_line()
+    return f"{isa_summary()}, {os.cpu_count()} cores"
 
 
 def build_images(data: Path) -> Path:
