@@ -76,6 +76,8 @@ def test_interrupt_then_resume_an_older_checkpoint_at_a_new_lr(tmp_path, separab
               on_epoch=stop_after_third)
     assert stop.value.epochs_done == 3 and stop.value.checkpoint.name == "epoch-0003-scratch.keras"
     run = stop.value.run_dir
+    assert [h["epoch"] for h in json.loads((run / "history.json").read_text())] == [0, 1, 2]   # monitor per epoch
+    assert (run / "monitor.png").is_file() and not (run / "metrics.json").exists()
     kept = sorted(p.name for p in (run / "checkpoint").glob("*.keras"))
     assert kept == ["epoch-0002-scratch.keras", "epoch-0003-scratch.keras"]   # every 2nd kept + the latest
 
