@@ -110,8 +110,13 @@ def test_fuse_concatenates_the_same_rows_with_provenance(two_runs, tmp_path):
         parts = json.loads(fused.attrs["parts"])
         assert [(p["model"], p["columns"]) for p in parts] == [("m1", [0, 6]), ("m2", [6, 10])]
         assert fused.attrs["model"] == "m1+m2" and fused.attrs["model_source"] == "fused"
-    m = json.loads((fit(summary.output, tmp_path / "res") / "metrics.json").read_text())
+    fused_run = fit(summary.output, tmp_path / "res")
+    m = json.loads((fused_run / "metrics.json").read_text())
     assert m["extractor"] == "m1+m2" and m["feature_dim"] == 10
+    from featurebench.fit.predict import predict_images
+
+    with pytest.raises(FeaturebenchError, match="fitted on fused features"):
+        predict_images(fused_run / "model.skops", [str(tmp_path)])
 
     with pytest.raises(FeaturebenchError, match="already exists"):
         fuse_features([a, b], summary.output)
