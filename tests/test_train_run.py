@@ -97,3 +97,37 @@ def test_interrupt_then_resume_an_older_checkpoint_at_a_new_lr(tmp_path, separab
         train(separable, tmp_path / "r", resume=run)
     with pytest.raises(FeaturebenchError, match="already exists"):
         train(separable, tmp_path / "r", epochs=1)
+
+
+def test_cli_train_with_means_patches_ten_crop_then_ensemble_two_seeds(tmp_path, separable):
+    import typer
+    from typer.testing import CliRunner
+
+    from featurebench.ensemble import commands as ensemble_commands
+    from featurebench.finetune import commands as finetune_commands
+    from featurebench.train import commands as train_commands
+
+    app, runner = typer.Typer(), CliRunner()
+    for fn in (finetune_commands.build_images, train_commands.train, ensemble_commands.ensemble,
+               ensemble_commands.fuse):
+        app.command()(fn)
+    images = tmp_path / "images.h5"
+    assert runner.invoke(app, ["build-images", str(separable), "-o", str(images), "--size", "20"]).exit_code == 0
+    runs = []
+    for seed in ("1", "2"):
+        result = runner.invoke(app, ["train", str(images), "--net", "resnet", "--stages", "1", "--filters", "4,8",
+                                     "--image-size", "16", "--batch-size", "4", "--epochs", "1", "--seed", seed,
+                                     "--normalize", "dataset-mean", "--patch", "--ten-crop", "--out",
+                                     str(tmp_path / "results"), "--run-name", "{net}-{seed}"])
+        assert result.exit_code == 0, result.output
+        assert "epoch    1/1" in result.output and "ETA" in result.output and "test accuracy" in result.output
+        runs.append(tmp_path / "results" / f"resnet-{seed}")
+    m = json.loads((runs[0] / "metrics.json").read_text())
+    assert m["provenance"]["test_crops"] == "10-crop average" and m["provenance"]["means_rgb"] is not None
+    result = runner.invoke(app, ["ensemble", *map(str, runs), "--out", str(tmp_path / "results")])
+    assert result.exit_code == 0, result.output
+    ens = json.loads((tmp_path / "results" / "colours__ensemble__resnet-scratch+resnet-scratch" / "metrics.json")
+                     .read_text())
+    assert ens["kind"] == "ensemble" and [x["kind"] for x in ens["members"]] == ["scratch", "scratch"]
+    result = runner.invoke(app, ["fuse", str(images), str(images), "-o", str(tmp_path / "x.h5")])
+    assert result.exit_code != 0 and "not a featurebench feature file" in str(result.exception)
