@@ -20,9 +20,9 @@ RUN_FILE = "run.json"
 
 
 def _feature_layer(model: Any) -> tuple[str, int]:
-    """The layer feeding the classifier (``logits``) and its width."""
-    tensor = model.get_layer("logits").input
-    return tensor._keras_history[0].name, int(tensor.shape[-1])
+    """The layer feeding the classifier (``logits``, the last layer but its softmax) and its width."""
+    names = [layer.name for layer in model.layers]
+    return names[names.index("logits") - 1], int(model.get_layer("logits").input.shape[-1])
 
 
 def _fit(model, settings: TrainSettings, source, run_dir: Path, state: TrainState, title: str,
