@@ -91,6 +91,15 @@ def write_report(runs: Path, out: Path, argv: str, images: Path) -> None:
                     f"(95% CI {m['accuracy_ci95'][0]:.1%}-{m['accuracy_ci95'][1]:.1%}) | {m['epochs_run']} of 100 | "
                     f"{m['final_train_accuracy']:.1%} (max {best_train:.1%}) | "
                     f"{sum(seconds) / len(seconds):.0f} s | {m['fit_seconds'] / 60:.0f} min |")
+    ran = [json.loads((runs / f"flowers17__minivggnet__scratch-{a}" / "metrics.json").read_text())["epochs_run"]
+           for a in curves]
+    stopped = ""
+    if ran and max(ran) < 100:
+        stopped = (f"\n**Stopped early: {min(ran)} of the recipe's 100 epochs.** The runs were started for 100 epochs, "
+                   "stopped with SIGINT (the Ctrl+C workflow) when this shared machine's time ran out, and finished "
+                   f"with `featurebench train IMAGES.h5 --resume RUN --epochs {max(ran)}` (what the command above does "
+                   "for a run with a checkpoint); the learning rate is constant, so these epochs are exactly the "
+                   "first ones of a 100-epoch run. Run the command with `--epochs 100` for the whole recipe.\n")
     epochs = sorted({e for curve in curves.values() for e in curve})
     curve_rows = [f"| {e} | " + " | ".join(
         f"{curves[a][e][0]:.1%} / {curves[a][e][1]:.1%}" if e in curves.get(a, {}) and curves[a][e][1] is not None
@@ -103,8 +112,9 @@ Recipe (as published): Flowers-17 (1,360 images, 17 classes) from `../shared/dat
 aspect-aware resize to 64x64, x/255, seeded shuffle, 75/25 index split (1,020 train / 340 test),
 MiniVGGNet (8,466,225 parameters), SGD lr 0.05 constant, batch 32. The published "validation"
 accuracy is on the 25% test split after the last epoch; here the test split is scored once, after
-the last epoch that ran, with no model selection on it.
-
+the last epoch that ran, with no model selection on it. Train accuracy is Keras' running accuracy
+over the epoch (dropout and augmentation active), as in the published plots.
+{stopped}
 | augmentation | published val acc (100 epochs) | ours: test acc | epochs run | ours: train acc, last epoch | s/epoch | train time |
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
