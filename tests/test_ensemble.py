@@ -41,12 +41,12 @@ def two_runs(tmp_path_factory):
 
 def test_ensemble_probabilities_are_the_members_average(two_runs):
     from featurebench.ensemble import run_ensemble
-    from featurebench.fit.record import read_predictions
+    from featurebench.fit.record import read_probabilities
 
     tmp, _, _, run_a, run_b = two_runs
     result = run_ensemble([run_a, run_b], tmp / "results", command="test")
-    pa, pb = read_predictions(run_a / "predictions.npz"), read_predictions(run_b / "predictions.npz")
-    pe = read_predictions(result.run_dir / "predictions.npz")
+    pa, pb = read_probabilities(run_a / "probabilities.npz"), read_probabilities(run_b / "probabilities.npz")
+    pe = read_probabilities(result.run_dir / "probabilities.npz")
     assert pe["paths"] == pa["paths"] == pb["paths"] and len(pe["paths"]) == 15
     assert np.allclose(pe["scores"], (pa["scores"] + pb["scores"]) / 2, atol=1e-6)
     m = json.loads((result.run_dir / "metrics.json").read_text())
@@ -73,14 +73,14 @@ def test_ensemble_realigns_reordered_rows_and_refuses_other_images(two_runs, tmp
     import shutil
 
     from featurebench.ensemble import run_ensemble
-    from featurebench.fit.record import read_predictions, write_predictions
+    from featurebench.fit.record import read_probabilities, write_probabilities
 
     tmp, _, _, run_a, run_b = two_runs
     shuffled = tmp_path / "b-shuffled"
     shutil.copytree(run_b, shuffled)
-    p = read_predictions(run_b / "predictions.npz")
+    p = read_probabilities(run_b / "probabilities.npz")
     order = np.random.default_rng(0).permutation(len(p["paths"]))
-    write_predictions(shuffled / "predictions.npz", [p["paths"][i] for i in order], p["y_true"][order],
+    write_probabilities(shuffled / "probabilities.npz", [p["paths"][i] for i in order], p["y_true"][order],
                       p["scores"][order], p["label_names"])
     same = run_ensemble([run_a, run_b], tmp_path / "r1", command="test").metrics
     again = run_ensemble([run_a, shuffled], tmp_path / "r2", command="test").metrics

@@ -36,7 +36,7 @@ def test_tiny_train_learns_and_writes_a_scratch_record(tmp_path, separable):
     result = train(separable, tmp_path / "results", epochs=2, on_epoch=epochs.append)
     run = result.run_dir
     assert run.name == "colours__resnet__scratch-none"
-    for name in ("metrics.json", "model.keras", "history.json", "monitor.png", "train.json", "predictions.npz",
+    for name in ("metrics.json", "model.keras", "history.json", "monitor.png", "train.json", "probabilities.npz",
                  "classification_report.txt", "confusion.csv", "checkpoint/state.json"):
         assert (run / name).is_file(), name
     assert (run / "monitor.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -50,9 +50,9 @@ def test_tiny_train_learns_and_writes_a_scratch_record(tmp_path, separable):
     assert (m["n_train"], m["n_val"], m["n_test"]) == (32, 4, 12)
     assert m["accuracy"] > 0.6, m["accuracy"]       # chance is 1/3
     assert m["provenance"]["net_options"] == {"stages": [1], "filters": [4, 8], "l2": 0.0}
-    from featurebench.fit.record import read_predictions
+    from featurebench.fit.record import read_probabilities
 
-    pred = read_predictions(run / "predictions.npz")
+    pred = read_probabilities(run / "probabilities.npz")
     assert len(pred["paths"]) == 12 and np.allclose(pred["scores"].sum(axis=1), 1, atol=1e-5)
     assert np.mean(pred["scores"].argmax(axis=1) == pred["y_true"]) == pytest.approx(m["accuracy"])
 
@@ -130,4 +130,4 @@ def test_cli_train_with_means_patches_ten_crop_then_ensemble_two_seeds(tmp_path,
                      .read_text())
     assert ens["kind"] == "ensemble" and [x["kind"] for x in ens["members"]] == ["scratch", "scratch"]
     result = runner.invoke(app, ["fuse", str(images), str(images), "-o", str(tmp_path / "x.h5")])
-    assert result.exit_code != 0 and "not a featurebench feature file" in str(result.exception)
+    assert result.exit_code != 0 and "featurebench feature file" in str(result.exception)

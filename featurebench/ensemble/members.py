@@ -1,4 +1,4 @@
-"""Ensemble members: a run folder's metrics.json and predictions.npz, checked to cover the same test images.
+"""Ensemble members: a run folder's metrics.json and probabilities.npz, checked to cover the same test images.
 
 Members are matched by the stored test paths (relative to the dataset root), not by row
 position: runs whose test sets hold the same images in another order are realigned to the
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from featurebench.errors import FeaturebenchError
-from featurebench.fit.record import PREDICTIONS_FILE, read_predictions
+from featurebench.fit.record import PROBABILITIES_FILE, read_probabilities
 
 
 @dataclass
@@ -43,20 +43,20 @@ class Member:
 
 
 def load_member(run_dir: str | Path) -> Member:
-    """Read ``run_dir``: its metrics.json and predictions.npz (probabilities only)."""
+    """Read ``run_dir``: its metrics.json and probabilities.npz (probabilities only)."""
     run_dir = Path(run_dir).expanduser().resolve()
-    metrics_path, predictions_path = run_dir / "metrics.json", run_dir / PREDICTIONS_FILE
+    metrics_path, predictions_path = run_dir / "metrics.json", run_dir / PROBABILITIES_FILE
     if not metrics_path.is_file():
         raise FeaturebenchError(f"{run_dir} is not a run folder (no metrics.json); pass RESULTS_DIR/<run-name> folders "
                                 "written by fit, finetune, train or ensemble.")
     if not predictions_path.is_file():
-        raise FeaturebenchError(f"{run_dir} has no {PREDICTIONS_FILE} (runs made before featurebench wrote one); "
+        raise FeaturebenchError(f"{run_dir} has no {PROBABILITIES_FILE} (runs made before featurebench wrote one); "
                                 "run it again (fit/finetune/train --force) to record its test predictions.")
     try:
         metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-        pred = read_predictions(predictions_path)
+        pred = read_probabilities(predictions_path)
     except (OSError, ValueError, KeyError) as exc:
-        raise FeaturebenchError(f"{run_dir}: unreadable metrics.json or {PREDICTIONS_FILE} ({exc}); "
+        raise FeaturebenchError(f"{run_dir}: unreadable metrics.json or {PROBABILITIES_FILE} ({exc}); "
                                 "run it again with --force.") from None
     if pred["score_kind"] != "probability":
         raise FeaturebenchError(f"{run_dir}: its classifier ({metrics.get('classifier')}) gives decision scores, not "

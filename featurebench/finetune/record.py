@@ -76,11 +76,11 @@ def report_files(record: dict[str, Any], y_true: np.ndarray, proba: np.ndarray, 
 
 def write_record(run_dir: Path, record: dict[str, Any], files: dict[str, str], test_paths: list[str],
                  y_true: np.ndarray, proba: np.ndarray, label_names: list[str]) -> None:
-    """The text ``files``, ``predictions.npz`` (per test image: path, label, probabilities) and
+    """The text ``files``, ``probabilities.npz`` (per test image: path, label, probabilities) and
     ``metrics.json`` (last, so a run folder with metrics.json is complete)."""
     for name, text in files.items():
         (run_dir / name).write_text(text, encoding="utf-8")
-    R.write_predictions(run_dir / R.PREDICTIONS_FILE, test_paths, y_true, proba, label_names)
+    R.write_probabilities(run_dir / R.PROBABILITIES_FILE, test_paths, y_true, proba, label_names)
     R.write_json(run_dir / "metrics.json", record)
 
 

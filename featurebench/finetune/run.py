@@ -169,7 +169,7 @@ def _train_and_record(opts, recipe, spec, source, image_size, run_dir, name, sta
         predict_seconds=predict_seconds, provenance=provenance, command=opts.command,
         extra={"recipe": recipe.name, "seed": recipe.seed, "n_val": source.count("val"),
                "epochs_run": state.epochs_done, "model_file": MODEL_FILE, "history_file": "history.json",
-               "predictions_file": "predictions.npz",
+               "probabilities_file": "probabilities.npz",
                "warnings": warnings},
     )
     test_paths = source.split_paths("test")

@@ -152,7 +152,7 @@ def _write_run(run_dir: Path, force: bool, files: dict[str, str], metrics: dict[
         for name, text in files.items():
             (tmp / name).write_text(text)
         save_bundle(tmp / BUNDLE_NAME, *bundle)
-        record.write_predictions(tmp / record.PREDICTIONS_FILE, **predictions)
+        record.write_probabilities(tmp / record.PROBABILITIES_FILE, **predictions)
         record.write_json(tmp / "metrics.json", metrics)
         if run_dir.exists():
             if not force:
@@ -293,7 +293,7 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
             "load_seconds": round(load_seconds, 4), "score_kind": score_kind, "out_of_core": out_of_core,
             "max_memory_bytes": budget, "search_details": result.details, "train_classes": len(classes),
             "test_feature_file": str(test_features.path.resolve()) if test_features is not None else None,
-            "model_bundle": BUNDLE_NAME, "predictions_file": record.PREDICTIONS_FILE,
+            "model_bundle": BUNDLE_NAME, "probabilities_file": record.PROBABILITIES_FILE,
             "warnings": list(split.warnings),
         }
         files = {

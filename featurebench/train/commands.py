@@ -83,7 +83,7 @@ def train(
     """Train a classic network from scratch (the other half of the transfer-learning comparison).
 
     Writes RESULTS_DIR/<run-name>/: metrics.json (kind scratch, for `featurebench report`), model.keras,
-    history.json + monitor.png (every epoch), predictions.npz, checkpoints.
+    history.json + monitor.png (every epoch), probabilities.npz, checkpoints.
 
     Ctrl+C stops after saving; continue with --resume RUN_DIR|CHECKPOINT, optionally at a new --lr.
     """

@@ -123,7 +123,7 @@ def train_and_record(opts, settings: TrainSettings, source, run_dir: Path, name:
         provenance=provenance, command=opts.command, kind="scratch",
         extra={"net": spec.name, "seed": settings.seed, "n_val": source.count("val"), "epochs_run": state.epochs_done,
                "final_train_accuracy": state.history[-1].get("accuracy") if state.history else None,
-               "model_file": MODEL_FILE, "history_file": "history.json", "predictions_file": "predictions.npz",
+               "model_file": MODEL_FILE, "history_file": "history.json", "probabilities_file": "probabilities.npz",
                "warnings": warnings},
     )
     test_paths = source.split_paths("test")

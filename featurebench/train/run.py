@@ -12,7 +12,7 @@ every ``checkpoint_every``-th is kept), so an interrupted run continues with
 
 Run folder: ``metrics.json``, ``model.keras`` (0..255 RGB in), ``history.json`` and
 ``monitor.png`` (rewritten every epoch, with the learning rate per epoch), ``train.json``,
-``means.json`` (dataset-mean only), ``predictions.npz``, ``classification_report.txt``,
+``means.json`` (dataset-mean only), ``probabilities.npz``, ``classification_report.txt``,
 ``confusion.csv``, ``checkpoint/``.
 """
 
