@@ -150,9 +150,12 @@ def extract(
     dataset_name: Optional[str] = typer.Option(None, "--name", help="Dataset name recorded in the file."),
     fast_decode: bool = typer.Option(False, "--fast-decode", help="Decode large JPEGs at reduced scale (faster; "
                                      "features differ slightly, see docs/performance.md)."),
-    precision: str = typer.Option("fp32", help="fp32, or bf16 for registry models (opt-in; 1.8-7x fp32's speed "
+    precision: str = typer.Option("fp32", help="fp32; bf16 for registry models (opt-in; 1.8-7x fp32's speed "
                                   "on AVX512-BF16/AMX CPUs, features move slightly; on other CPUs fp32 runs, "
-                                  "and the file says so; see docs/performance.md); fp16: mixed float16 on a GPU."),
+                                  "and the file says so); fp16: mixed float16 on a GPU; int8 for Keras models on "
+                                  "OpenVINO (NNCF, calibrated on 300 train images of SOURCE, cached; opt-in); auto: "
+                                  "int8 on the CPU classes where it was measured faster within the accuracy gate, "
+                                  "else fp32. See docs/performance.md."),
     engine: Optional[str] = typer.Option(None, help="What runs a Keras model: auto (default: TensorFlow on a GPU it "
                                          "sees, else OpenVINO), openvino (CPU, faster there) or tensorflow "
                                          "(the reference)."),
@@ -380,6 +383,19 @@ def _register_scale_commands() -> None:
 
 
 _register_scale_commands()
+
+
+def _register_train_commands() -> None:
+    # Training from scratch and ensembles; TensorFlow is imported inside the command bodies.
+    from featurebench.ensemble import commands as ensemble_commands
+    from featurebench.train import commands as train_commands
+
+    app.command()(train_commands.train)
+    app.command()(ensemble_commands.ensemble)
+    app.command()(ensemble_commands.fuse)
+
+
+_register_train_commands()
 
 
 def _command_line() -> str:

@@ -32,8 +32,8 @@ from featurebench.store.writer import assemble_feature_file
 
 #: Rows per journal shard (the classic scripts' buffer size).
 DEFAULT_FLUSH_ROWS = 1000
-#: Inference precisions (``--precision``).
-PRECISIONS = ("fp32", "bf16", "fp16")
+#: Inference precisions (``--precision``); int8 and auto: featurebench/extractors/int8.py.
+PRECISIONS = ("fp32", "bf16", "fp16", "int8", "auto")
 #: Batches prepared (stacked, preprocessed) ahead in a background thread while the network
 #: runs; 0 prepares each batch inline. See docs/performance.md for what it gains.
 PREFETCH_BATCHES = 1
@@ -60,7 +60,9 @@ class ExtractOptions(SourceOptions):
     #: Decode large JPEGs at 1/2-1/8 scale before resizing: less decode CPU, but features move
     #: (mean cosine ~0.993 to a full decode on Flowers-17), so opt-in. docs/performance.md.
     fast_decode: bool = False
-    #: "fp32", or "bf16" (registry models; opt-in, see docs/performance.md), or "fp16" (GPUs).
+    #: "fp32"; "bf16" (registry models) or "int8" (Keras models on OpenVINO, calibrated on the
+    #: source's train images), both opt-in; "fp16" (GPUs); "auto": int8 where measured faster
+    #: within the accuracy gate, else fp32. See docs/performance.md.
     precision: str = "fp32"
     #: What runs a Keras model: "auto", "openvino" or "tensorflow"; None = the default (auto:
     #: TensorFlow on a visible GPU, OpenVINO on the CPU; extractors/devices.py).
@@ -164,6 +166,8 @@ def _manifest_of(opts: ExtractOptions, listing: DatasetListing, provenance: dict
         settings["precision"] = opts.precision
     if provenance.get("precision", opts.precision) != opts.precision:  # the CPU changed what runs
         settings["inference_precision"] = provenance["precision"]
+    if provenance.get("int8_calibration_digest"):  # the calibration images decide the int8 model
+        settings["int8_calibration"] = provenance["int8_calibration_digest"]
     if "engine" in provenance:  # the engines agree to float32 rounding, not bit for bit
         settings["engine"] = provenance["engine"]
     digest = hashlib.sha256(json.dumps([settings, candidates, listing.label_names]).encode()).hexdigest()
@@ -201,18 +205,20 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
     listing = opts.list_images(opts.source)
 
     if opts.ray:
+        if opts.precision in ("int8", "auto"):
+            raise FeaturebenchError(f"--precision {opts.precision} does not run with --ray yet (each worker would "
+                                    "calibrate); run it without --ray, or use --precision fp32.")
         from featurebench.scale.distributor import start_ray_extractor
 
         extractor = start_ray_extractor(opts, _model_args(opts), listing.root)
+        provenance, notices = extractor.provenance, list(extractor.notices)
     else:
-        from featurebench.extractors import load_extractor
-
-        extractor = load_extractor(**_model_args(opts))
+        extractor, provenance, notices = _load_extractor(opts, listing)
     try:
-        for notice in extractor.notices:
+        for notice in notices:
             if notify:
                 notify(notice)
-        return _extract(opts, output, listing, extractor, progress, on_start)
+        return _extract(opts, output, listing, extractor, provenance, progress, on_start)
     finally:
         if opts.ray:
             extractor.close()
@@ -225,10 +231,33 @@ def _model_args(opts: ExtractOptions) -> dict[str, Any]:
             "unsafe_model": opts.unsafe_model, "precision": opts.precision, "engine": opts.engine}
 
 
-def _extract(opts: ExtractOptions, output: Path, listing: DatasetListing, extractor: Any,
+def _load_extractor(opts: ExtractOptions, listing: DatasetListing) -> tuple[Any, dict[str, Any], list[str]]:
+    """The extractor (int8: calibrated on the source), its provenance, and notices for the user."""
+    from featurebench.extractors import load_extractor
+
+    precision, notices = opts.precision, []
+    if precision == "auto":
+        from featurebench.extractors.int8 import auto_precision
+
+        precision, why = auto_precision(opts.model, opts.engine)
+        notices += [why] if why else []
+    extractor = load_extractor(**{**_model_args(opts), "precision": precision})
+    if precision == "int8":
+        from featurebench.extractors.int8 import calibrate
+
+        decode = opts.decode_options(extractor.input_size, opts.resize, opts.fast_decode)
+        notices += calibrate(extractor, listing.root, shuffled(listing, opts.seed), opts.train_fraction,
+                             decode, opts.workers, auto=opts.precision == "auto")
+    provenance = extractor.provenance
+    if opts.precision == "auto":
+        provenance = {**provenance, "precision": provenance.get("precision", "fp32"), "precision_requested": "auto"}
+    return extractor, provenance, [*extractor.notices, *notices]
+
+
+def _extract(opts: ExtractOptions, output: Path, listing: DatasetListing, extractor: Any, provenance: dict[str, Any],
              progress: Callable[[int, int], None] | None, on_start: Callable[[int, int], None] | None
              ) -> ExtractSummary:
-    manifest = _manifest(opts, listing, extractor.provenance)
+    manifest = _manifest(opts, listing, provenance)
     decode = opts.decode_options(extractor.input_size, opts.resize, opts.fast_decode)
     batch_size = opts.batch_size or extractor.batch_size
     started = time.perf_counter()
@@ -280,7 +309,7 @@ def _extract(opts: ExtractOptions, output: Path, listing: DatasetListing, extrac
                 _flush(journal, shard_start, pending, extractor.feature_dim)
         seconds = time.perf_counter() - started
         rate = processed / seconds if seconds > 0 else 0.0
-        attrs = {**_file_attrs(opts, listing, extractor.provenance, seconds, rate), **shard_attrs(journal.manifest)}
+        attrs = {**_file_attrs(opts, listing, provenance, seconds, rate), **shard_attrs(journal.manifest)}
         counts = assemble_feature_file(journal, output, attrs, dtype=opts.dtype,
                                        compression=_h5_compression(opts.compression), replace=opts.force,
                                        keep_digests=opts.shards > 1)

@@ -12,6 +12,7 @@ from featurebench.store.writer import skip_reason_counts
 _PROVENANCE_KEYS = (
     "dataset", "source", "source_kind", "model", "model_source", "layer", "pool", "input_size", "resize",
     "preprocessing_description", "engine", "device", "engine_selection", "precision", "precision_requested",
+    "int8_calibration_images", "int8_holdout_images", "int8_cosine_mean", "int8_cosine_min", "nncf_version",
     "fast_decode", "weights", "weights_sha256", "seed",
     "train_fraction", "split_index", "dtype", "featurebench_version", "tensorflow_version", "keras_version",
     "openvino_version", "created", "images_per_second",

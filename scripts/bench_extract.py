@@ -1,11 +1,18 @@
 """Extraction throughput: the classic script vs ``featurebench extract`` vs the network alone.
 
-One command, one Markdown table under ``results/``::
+One command, one Markdown table under ``results/``, named by the machine's CPU class
+(``featurebench.extractors.cpu.cpu_class``: amx, avx512-vnni, avx512, avx2), so tables from
+different machines sit side by side instead of overwriting each other::
 
-    python scripts/bench_extract.py                       # -> results/bench_extract.md
-    python scripts/bench_extract.py --rss-check           # -> results/bench_extract_rss.md
-    python scripts/bench_extract.py --levers              # -> results/bench_extract_levers.md
-    python scripts/bench_extract.py --fidelity            # -> results/bench_extract_fidelity.md
+    python scripts/bench_extract.py                       # -> results/bench_extract_<class>.md
+    python scripts/bench_extract.py --rss-check           # -> results/bench_extract_rss_<class>.md
+    python scripts/bench_extract.py --levers              # -> results/bench_extract_levers_<class>.md
+    python scripts/bench_extract.py --fidelity            # -> results/bench_extract_fidelity_<class>.md
+    python scripts/bench_extract.py --int8                # -> results/bench_extract_int8_<class>.md
+    python scripts/bench_extract.py --decode              # -> results/bench_extract_decode_<class>.md
+
+Every header records the CPU model, its ISA flags (AVX2, AVX-512, VNNI, BF16, AMX) and
+class; every ``extract`` row the engine and precision that really ran.
 
 Images: ``--images N`` (default 300) realistic JPEGs of mixed sizes (long side 300-1200 px,
 quality 85-95, some progressive) cut from the real photos in ``../shared/datasets/`` (random
@@ -155,6 +162,11 @@ def _build(model: str, spec: dict):
     for key in ("precision", "engine"):
         if spec.get(key):
             kwargs[key] = spec[key]
+    if kwargs.get("precision") in ("int8", "auto"):  # calibrated on the data folder, as extract does
+        from featurebench.extract import ExtractOptions, _load_extractor
+
+        opts = ExtractOptions(source=spec["data"], output="unused.h5", model=_model_arg(model), **kwargs)
+        return _load_extractor(opts, opts.list_images(opts.source))[0]
     return load_extractor(_model_arg(model), **kwargs)
 
 
@@ -237,24 +249,23 @@ def worker_classic(spec: dict) -> dict:
 
 def worker_extract(spec: dict) -> dict:
     """``run_extract`` with defaults (plus ``opts`` overrides for the lever runs)."""
-    import featurebench.extractors as fx
+    import featurebench.extract as extract_module
     from featurebench.extract import ExtractOptions, run_extract
 
     build = {"seconds": 0.0, "cpu": 0.0}
-    original = fx.load_extractor
+    original = extract_module._load_extractor  # noqa: SLF001 - build (and int8 calibration) excluded
 
-    def load_and_warm(*args, **kwargs):
+    def load_and_warm(opts, listing):
         started, cpu = time.perf_counter(), time.process_time()
-        extractor = original(*args, **kwargs)
-        bs = kwargs.get("batch_size") or extractor.batch_size
-        extractor.extract(np.zeros((bs, *extractor.input_size, 3), np.uint8))  # tracing, excluded as in (1)
+        loaded = original(opts, listing)
+        bs = opts.batch_size or loaded[0].batch_size
+        loaded[0].extract(np.zeros((bs, *loaded[0].input_size, 3), np.uint8))  # tracing, excluded as in (1)
         build["seconds"], build["cpu"] = time.perf_counter() - started, time.process_time() - cpu
-        return extractor
+        return loaded
 
-    fx.load_extractor = load_and_warm
+    extract_module._load_extractor = load_and_warm  # noqa: SLF001
     if spec.get("lookahead"):
         import featurebench.data.pipeline as pipeline
-        import featurebench.extract as extract_module
 
         iter_decoded = pipeline.iter_decoded
         extract_module.iter_decoded = lambda *a, **k: iter_decoded(*a, **{**k, "lookahead": spec["lookahead"]})
@@ -272,6 +283,8 @@ def worker_extract(spec: dict) -> dict:
 
     with h5py.File(out) as h5:
         result["feature_bytes"] = h5["features"].id.get_storage_size()
+        result["ran"] = f"{h5.attrs.get('engine', h5.attrs.get('backend', '?'))} {h5.attrs.get('precision', '?')}"
+    result["build_s"] = build["seconds"]
     if spec.get("float16_copy"):
         from featurebench.store.writer import write_feature_arrays
 
@@ -323,7 +336,11 @@ def worker_model(spec: dict) -> dict:
 
 
 def _patch_levers(spec: dict) -> None:
-    """Apply the lever settings that have no ExtractOptions field (thread counts, priorities)."""
+    """Apply the lever settings that have no ExtractOptions field (thread counts, priorities, decoder)."""
+    if spec.get("no_simplejpeg"):
+        import featurebench.data.decode as decode_module
+
+        decode_module._decode_jpeg_simplejpeg = lambda data, color: None  # noqa: SLF001 - OpenCV decodes
     if spec.get("tflite_threads") is not None:
         import featurebench.extractors.tflite_backend as tflite_backend
 
@@ -391,18 +408,6 @@ def versions() -> str:
     return f"Python {platform.python_version()}; " + ", ".join(found)
 
 
-def cpu_line() -> str:
-    model, flags = platform.processor() or "?", ""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        model = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name"))
-        flag_set = set(next(line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")))
-        flags = ", ".join(f for f in ("avx512f", "avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni") if f in flag_set)
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {os.cpu_count()} cores ({flags})"
-
-
 def mib(n: float) -> str:
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
 
@@ -411,11 +416,28 @@ def best_of(results: list[dict]) -> dict:
     return max(results, key=lambda r: r["img_s"])
 
 
+def run_plan(plan: dict[str, dict], repeat: int, label: str) -> dict[str, dict]:
+    """Spawn every variant of ``plan`` ``repeat`` times, interleaved; each one's best run."""
+    runs: dict[str, list[dict]] = {k: [] for k in plan}
+    for _ in range(repeat):
+        for name, spec in plan.items():
+            runs[name].append(spawn(spec))
+            print(f"  {label} {name}: {runs[name][-1]['img_s']:.1f} img/s", flush=True)
+    return {k: best_of(v) for k, v in runs.items()}
+
+
 def header(title: str, argv: list[str], extra: list[str]) -> list[str]:
+    from featurebench.extractors.cpu import cpu_class, isa_summary
+
     command = " ".join(["python scripts/bench_extract.py", *argv])
     return [f"# {title}", "", f"Command: `{command}`", "",
             f"- Date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
-            f"- Machine: {cpu_line()}, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM",
+            f"- Machine: {isa_summary()}; CPU class {cpu_class()}; {os.cpu_count()} cores, "
+            f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM",
+            *([f"- **ISA capped**: ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']}: oneDNN's kernels (the "
+               "convolutions and matrix products, where nearly all the time goes) use at most that ISA; "
+               "OpenVINO's own element-wise kernels still use the CPU's full ISA. An approximation of such a "
+               "CPU, not one."] if os.environ.get("ONEDNN_MAX_CPU_ISA") else []),
             f"- Versions: {versions()}", *extra]
 
 
@@ -456,12 +478,7 @@ def main_benchmark(args, data: Path, work: Path) -> list[str]:
         loads.append(f"{model}: {loadavg()}")
         print(f"[{time.strftime('%H:%M:%S')}] {model} (load {loadavg()})", flush=True)
         variants = _main_variants(model, {"model": model, "data": str(model_data)}, work)
-        runs: dict[str, list[dict]] = {k: [] for k in variants}
-        for _ in range(args.repeat):
-            for name, spec in variants.items():
-                runs[name].append(spawn(spec))
-                print(f"  {name}: {runs[name][-1]['img_s']:.1f} img/s", flush=True)
-        r = {k: best_of(v) for k, v in runs.items()}
+        r = run_plan(variants, args.repeat, model)
         lines_per_model.append((model, r["classic64"]["n"], r))
 
     def rate(r: dict, key: str) -> str:
@@ -499,6 +516,9 @@ def main_benchmark(args, data: Path, work: Path) -> list[str]:
                    f"{e['bytes_f16'] / c['bytes']:.3f} ({e['feature_bytes_f16'] / c['feature_bytes']:.3f}) |")
     out += ["", "CPU ms per image (all threads; img/s on 2 cores can never beat 2000 / CPU ms): " + "; ".join(
         f"{model} " + ", ".join(f"{k} {v['cpu_ms']:.1f}" for k, v in r.items() if "cpu_ms" in v)
+        for model, _, r in lines_per_model)]
+    out += ["", "Engine and precision that ran (read back from each feature file): " + "; ".join(
+        f"{model} " + ", ".join(f"{k} {v['ran']}" for k, v in r.items() if "ran" in v)
         for model, _, r in lines_per_model)]
     out += ["", "Model-only batch sweep (img/s): " + "; ".join(
         f"{model} engine {r['model']['sweep']}" + (f", TF {r['model_tf']['sweep']}" if "model_tf" in r else "")
@@ -604,31 +624,92 @@ def _hdf5_costs(work: Path) -> list[str]:
     return lines
 
 
-def _decode_costs(data: Path) -> list[str]:
-    """CPU ms per image (one thread) of read + decode + resize to 224x224: Pillow only (the
-    reference), the default (OpenCV for JPEGs, bit-identical), and ``fast_decode``."""
+def _decode_cost_rows(paths: list[Path]) -> list[tuple[str, float]]:
+    """CPU ms per image (one thread) of read + decode + resize to 224x224 on each decode route:
+    Pillow only (the reference), OpenCV for JPEGs (same pixels), simplejpeg first (the [jpeg]
+    extra, same pixels; the default when installed), and ``fast_decode``."""
     from featurebench.data import decode as decode_module
     from featurebench.data.pipeline import DecodeOptions, _decode_candidate
     from featurebench.data.sources import Candidate
 
-    paths = image_paths(data)
-    fast_jpeg = decode_module._decode_jpeg_opencv  # noqa: SLF001
+    opencv_route, simplejpeg_route = decode_module._decode_jpeg_opencv, decode_module._decode_jpeg_simplejpeg  # noqa: SLF001
 
-    def cost(options: DecodeOptions, pillow_only: bool) -> float:
-        decode_module._decode_jpeg_opencv = (lambda *a: None) if pillow_only else fast_jpeg  # noqa: SLF001
+    def cost(options: DecodeOptions, pillow_only: bool = False, simplejpeg: bool = True) -> float:
+        decode_module._decode_jpeg_opencv = (lambda *a: None) if pillow_only else opencv_route  # noqa: SLF001
+        decode_module._decode_jpeg_simplejpeg = simplejpeg_route if simplejpeg else (lambda *a: None)  # noqa: SLF001
         best = float("inf")
         for _ in range(3):
             started = time.thread_time()
             for i, path in enumerate(paths):
                 _decode_candidate(i, Candidate(str(path), None, None), Path("/"), options)
             best = min(best, (time.thread_time() - started) / len(paths) * 1e3)
-        decode_module._decode_jpeg_opencv = fast_jpeg  # noqa: SLF001
+        decode_module._decode_jpeg_opencv, decode_module._decode_jpeg_simplejpeg = opencv_route, simplejpeg_route  # noqa: SLF001
         return best
 
     full, fast = DecodeOptions((224, 224)), DecodeOptions((224, 224), fast_decode=True)
-    rows = [("Pillow only (the reference pixels)", cost(full, True)), ("default: OpenCV for JPEGs (same pixels)", cost(full, False)),
-            ("fast_decode, Pillow draft", cost(fast, True)), ("fast_decode (default route)", cost(fast, False))]
+    rows = [("Pillow only (the reference pixels)", cost(full, pillow_only=True)),
+            ("OpenCV for JPEGs (same pixels)", cost(full, simplejpeg=False))]
+    if decode_module._simplejpeg() is not None:  # noqa: SLF001
+        rows.append(("simplejpeg for full-size JPEGs, [jpeg] extra (same pixels; default when installed)",
+                     cost(full)))
+    rows += [("fast_decode, Pillow draft", cost(fast, pillow_only=True)), ("fast_decode (default route)", cost(fast))]
+    return rows
+
+
+def _decode_costs(data: Path) -> list[str]:
+    rows = _decode_cost_rows(image_paths(data))
     return ["| decode path | CPU ms/img |", "|---|---|"] + [f"| {name} | {ms:.2f} |" for name, ms in rows]
+
+
+def decode_report(args, work: Path) -> list[str]:
+    """``--decode``: JPEG decoders (speed, bit-exactness) and the decode share of extract's CPU time."""
+    import cv2
+
+    from featurebench.data import decode as decode_module
+    from featurebench.data.decode import _decode_jpeg_simplejpeg  # noqa: SLF001
+
+    data = work / "images"
+    if not data.exists():
+        make_images(data, args.images)
+    real = _source_photos()
+    extra = [f"- Images: {len(image_paths(data))} generated JPEGs (long side 300-1200 px) + samples; "
+             f"{len(real)} real photos from ../shared/datasets (Flowers-17, Dogs vs Cats)",
+             f"- Load average at the start: {loadavg()}", ""]
+    lines = header("JPEG decoding: decoders and the decode share of extract's CPU time", sys.argv[1:], extra)
+    if decode_module._simplejpeg() is None:  # noqa: SLF001
+        raise SystemExit("--decode compares against simplejpeg: pip install 'featurebench[jpeg]'")
+    same = total = 0
+    for path in [*image_paths(data), *real]:
+        blob = path.read_bytes()
+        if path.suffix.lower() != ".jpg":
+            continue
+        array = cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        turbo = _decode_jpeg_simplejpeg(blob, True)
+        total += 1
+        same += turbo is not None and np.array_equal(turbo, cv2.cvtColor(array, cv2.COLOR_BGR2RGB))
+    lines += [f"simplejpeg vs OpenCV, full-size RGB decode: **{same} of {total}** JPEGs bit-identical.", "",
+              "## Read + decode + resize to 224x224, one thread (CPU ms per image)", "",
+              "| decode path | generated 300-1200 px | real photos (../shared) |", "|---|---|---|"]
+    generated, photos = _decode_cost_rows(image_paths(data)), dict(_decode_cost_rows(real[::4]))
+    lines += [f"| {name} | {ms:.2f} | {photos.get(name, float('nan')):.2f} |" for name, ms in generated]
+    costs = dict(generated)
+    lines += ["", "## Decode share of `extract`'s CPU time (generated images; random-init weights)", "",
+              "Share = the one-thread read + decode + resize cost above / `extract`'s CPU ms per image "
+              "(all threads), each variant in its own process.", "",
+              "| model | precision | decoder | extract img/s | extract CPU ms/img | decode + resize CPU ms/img | decode share |",
+              "|---|---|---|---|---|---|---|"]
+    opencv_name, turbo_name = "OpenCV for JPEGs (same pixels)", next(n for n in costs if n.startswith("simplejpeg"))
+    for model in args.models:
+        for precision in ("fp32", "int8"):
+            for decoder, name in (("OpenCV", opencv_name), ("simplejpeg", turbo_name)):
+                spec = {"model": model, "data": str(data), "kind": "extract", "out": str(work / "decode.h5"),
+                        "opts": {"precision": precision}, "no_simplejpeg": decoder == "OpenCV"}
+                r = best_of([spawn(spec) for _ in range(args.repeat)])
+                print(f"  {model} {precision} {decoder}: {r['img_s']:.1f} img/s", flush=True)
+                lines.append(f"| {model} | {r['ran']} | {decoder} | {r['img_s']:.1f} | {r['cpu_ms']:.1f} | "
+                             f"{costs[name]:.2f} | {costs[name] / r['cpu_ms']:.0%} |")
+    lines += ["", f"Load average at the end: {loadavg()}."]
+    return lines
 
 
 def _size_scaling(work: Path, repeat: int) -> list[str]:
@@ -804,18 +885,117 @@ def fidelity(args, work: Path) -> list[str]:
     return lines
 
 
+# --------------------------------------------------------------------------- int8
+def _int8_speed(args, data: Path, work: Path) -> list[str]:
+    """fp32 vs int8: ``extract`` and the forward pass alone, each variant in its own process."""
+    lines = ["| model | variant | ran as | img/s | CPU ms/img | int8 / fp32 img/s | int8 / fp32 CPU ms | note |",
+             "|---|---|---|---|---|---|---|---|"]
+    for model in args.models:
+        base = {"model": model, "data": str(data)}
+        print(f"[{time.strftime('%H:%M:%S')}] int8 speed {model} (load {loadavg()})", flush=True)
+        calibration = spawn({**base, "kind": "extract", "out": str(work / f"int8-{model}-warm.h5"),
+                             "opts": {"precision": "int8"}})  # fills the cache; its calibration is timed
+        plan = {"extract fp32": {**base, "kind": "extract", "out": str(work / f"int8-{model}-fp32.h5")},
+                "extract int8": {**base, "kind": "extract", "out": str(work / f"int8-{model}-int8.h5"),
+                                 "opts": {"precision": "int8"}},
+                "model-only fp32": {**base, "kind": "model"},
+                "model-only int8": {**base, "kind": "model", "precision": "int8"}}
+        best = run_plan(plan, args.repeat, model)
+        for name, r in best.items():
+            kind = name.split(" ")[0]
+            fp32, is_int8 = best[f"{kind} fp32"], name.endswith("int8")
+            ratio = f"{r['img_s'] / fp32['img_s']:.2f}x | {fp32['cpu_ms'] / r['cpu_ms']:.2f}x" if is_int8 else "- | -"
+            note = f"batch {r['batch']}" if "batch" in r else f"{r['n']} images"
+            if name == "extract int8":
+                note += f"; first run's build + calibration {calibration['build_s']:.0f} s (cached after)"
+            lines.append(f"| {model} | {name} | {r.get('ran', '')} | {r['img_s']:.1f} | {r['cpu_ms']:.1f} | {ratio} | {note} |")
+    return lines
+
+
+def _int8_fidelity(work: Path) -> list[str]:
+    """EfficientNet-Lite0 (real ImageNet weights): fp32 vs int8 calibrated on each real dataset."""
+    import h5py
+
+    from featurebench.extract import ExtractOptions, run_extract
+
+    datasets = [("flowers17", SHARED / "datasets" / "flowers17", {}),
+                ("dogs-vs-cats", SHARED / "datasets" / "dogs-vs-cats" / "train", {"label_pattern": r"^(cat|dog)\."})]
+    lines = ["| dataset | images | variant | whole run s (img/s) | cosine to fp32, all rows: min / 1st pct / mean "
+             "| held-out check in the file: mean / min (images) | test accuracy | change vs fp32 (points) "
+             "| test predictions changed |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, root, extra in datasets:
+        if not root.is_dir():
+            lines.append(f"| {name} | - | not found in ../shared | | | | | | |")
+            continue
+        reference = None
+        for label, precision in [("fp32 (default)", "fp32"), ("int8, first run (calibrates)", "int8"),
+                                 ("int8, second run (cached)", "int8")]:
+            print(f"[{time.strftime('%H:%M:%S')}] int8 fidelity {name} {label} (load {loadavg()})", flush=True)
+            out = work / f"int8-fid-{name}-{len(lines)}.h5"
+            started = time.perf_counter()
+            summary = run_extract(ExtractOptions(str(root), str(out), model="efficientnet_lite0", force=True,
+                                                 precision=precision, command="bench_extract --int8", **extra))
+            seconds = time.perf_counter() - started
+            with h5py.File(out) as h5:
+                feats, attrs = h5["features"][()], dict(h5.attrs)
+            accuracy, predictions = _logreg_accuracy(out)
+            check = "-"
+            if "int8_cosine_mean" in attrs:
+                check = (f"{attrs['int8_cosine_mean']:.4f} / {attrs['int8_cosine_min']:.4f} "
+                         f"({attrs['int8_holdout_images']}; calibrated on {attrs['int8_calibration_images']})")
+            if reference is None:
+                reference = (feats, accuracy, predictions)
+                cos_text = delta = changed = "-"
+            else:
+                cos = _cosines(reference[0], feats)
+                cos_text = f"{cos.min():.4f} / {np.percentile(cos, 1):.4f} / {cos.mean():.4f}"
+                delta = f"{100 * (accuracy - reference[1]):+.2f}"
+                changed = f"{int((predictions != reference[2]).sum())} of {len(predictions)}"
+            lines.append(f"| {name} | {summary.n_rows} | {label} | {seconds:.1f} ({summary.n_rows / seconds:.1f}) | "
+                         f"{cos_text} | {check} | {accuracy:.4f} | {delta} | {changed} |")
+    return lines
+
+
+def int8_report(args, work: Path) -> list[str]:
+    """``--int8``: speed (random-init backbones, generated JPEGs) and fidelity (real weights, real data)."""
+    os.environ["FEATUREBENCH_CACHE"] = str(work / "cache")  # calibration measured from scratch
+    data = work / "images"
+    if not data.exists():
+        make_images(data, args.images)
+    extra = [f"- Load average at the start: {loadavg()}; repeat {args.repeat} (best kept)", ""]
+    lines = header("int8 (NNCF post-training quantisation, OpenVINO) vs fp32", sys.argv[1:], extra)
+    lines += ["## Speed", "",
+              f"Random-init weights (`--weights none`: no offline ImageNet weights for these here; speed does "
+              f"not depend on the weights' values), {len(image_paths(data))} generated JPEGs (long side 300-1200 "
+              "px). int8 is calibrated on the train slice of the same images. Build, conversion, calibration "
+              "and the first call are left out of img/s for every variant alike.", ""]
+    lines += _int8_speed(args, data, work)
+    if not args.skip_fidelity:
+        lines += ["", "## Fidelity", "",
+                  "EfficientNet-Lite0 with its real ImageNet weights; each dataset's int8 model is calibrated on "
+                  "its own train slice (seed 42); GridSearchCV(LogisticRegression, C in {0.01, 0.1, 1, 10, 100}, "
+                  "cv=3) on the stored 75/25 split (one split).", ""]
+        lines += _int8_fidelity(work)
+    lines += ["", f"Load average at the end: {loadavg()}."]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=300, help="generated JPEGs (plus the ../shared sample photos)")
     parser.add_argument("--vgg-images", type=int, default=96, help="images used for vgg16 (slow: ~3 img/s)")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated: " + ",".join(MODELS))
     parser.add_argument("--repeat", type=int, default=1, help="runs per variant (best kept; the machine is shared)")
-    parser.add_argument("--out", help="Markdown file to write (default: results/bench_extract*.md)")
+    parser.add_argument("--out", help="Markdown file to write (default: results/bench_extract*_<CPU class>.md)")
     parser.add_argument("--rss-check", action="store_true", help="peak RSS at 1,000 vs 10,000 images (Coral TFLite)")
     parser.add_argument("--rss-images", default="1000,10000")
     parser.add_argument("--levers", action="store_true", help="measure the tuning levers instead")
     parser.add_argument("--skip-sizes", action="store_true", help="--levers without the image-size scaling runs")
     parser.add_argument("--fidelity", action="store_true", help="engines, fast decode and bf16: feature and accuracy checks")
+    parser.add_argument("--decode", action="store_true", help="JPEG decoders and the decode share of CPU time")
+    parser.add_argument("--isa", help="cap oneDNN's ISA (ONEDNN_MAX_CPU_ISA, e.g. AVX2) to approximate an older CPU class")
+    parser.add_argument("--int8", action="store_true", help="int8 vs fp32: speed and downstream accuracy")
+    parser.add_argument("--skip-fidelity", action="store_true", help="--int8 without the real-data accuracy runs")
     parser.add_argument("--keep", help="keep the generated images and files in this folder")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -824,15 +1004,25 @@ def main() -> None:
         return
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     argv = sys.argv[1:]
+    from featurebench.extractors.cpu import cpu_class
+
+    machine = cpu_class()  # results/ keeps one table per CPU class: runs on another class never overwrite it
+    if args.isa:  # oneDNN (OpenVINO's and TensorFlow's convolutions) capped below what the CPU has
+        os.environ["ONEDNN_MAX_CPU_ISA"] = args.isa.upper()  # the workers inherit it
+        machine = f"{machine}-capped-{args.isa.lower()}"
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_extract-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         if args.rss_check:
-            lines, default_out = rss_check(args, work), "results/bench_extract_rss.md"
+            lines, default_out = rss_check(args, work), f"results/bench_extract_rss_{machine}.md"
         elif args.levers:
-            lines, default_out = levers(args, work), "results/bench_extract_levers.md"
+            lines, default_out = levers(args, work), f"results/bench_extract_levers_{machine}.md"
         elif args.fidelity:
-            lines, default_out = fidelity(args, work), "results/bench_extract_fidelity.md"
+            lines, default_out = fidelity(args, work), f"results/bench_extract_fidelity_{machine}.md"
+        elif args.decode:
+            lines, default_out = decode_report(args, work), f"results/bench_extract_decode_{machine}.md"
+        elif args.int8:
+            lines, default_out = int8_report(args, work), f"results/bench_extract_int8_{machine}.md"
         else:
             data = work / "images"
             if not data.exists():
@@ -844,7 +1034,7 @@ def main() -> None:
                      "each variant in its own subprocess (peak RSS = ru_maxrss of that process)", ""]
             lines = header("Extraction throughput: classic script vs featurebench extract vs model-only", argv, extra)
             lines += main_benchmark(args, data, work)
-            default_out = "results/bench_extract.md"
+            default_out = f"results/bench_extract_{machine}.md"
         out = Path(args.out or REPO / default_out)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("\n".join(lines) + "\n", encoding="utf-8")

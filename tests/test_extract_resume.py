@@ -18,9 +18,11 @@ from featurebench.extract import ExtractOptions, run_extract
 
 @pytest.fixture(scope="module")
 def big_folders(tmp_path_factory) -> Path:
-    """Enough large JPEGs that decoding takes a few seconds: time to interrupt mid-run."""
+    """Enough large JPEGs that decoding takes a few seconds: time to interrupt mid-run. An
+    interrupted run takes about a second to exit (the last batch is flushed, the interpreter
+    with TensorFlow winds down), so the run must outlast that by a margin on a fast decoder."""
     root = tmp_path_factory.mktemp("resume") / "data"
-    return make_class_folders(root, classes=("a", "b", "c"), per_class=120, size=(480, 640))
+    return make_class_folders(root, classes=("a", "b", "c"), per_class=300, size=(480, 640))
 
 
 def _command(source: Path, output: Path, model: Path) -> list[str]:
@@ -74,7 +76,7 @@ def test_interrupted_run_resumes_to_identical_rows(sig, big_folders, tiny_model_
     assert "Resuming:" in resumed.stderr
     paths, labels, features = _rows(output)
     ref_paths, ref_labels, ref_features = _rows(reference)
-    assert paths == ref_paths and len(set(paths)) == len(paths) == 360
+    assert paths == ref_paths and len(set(paths)) == len(paths) == 900
     np.testing.assert_array_equal(labels, ref_labels)
     np.testing.assert_allclose(features, ref_features, rtol=1e-5, atol=1e-6)
     assert not partial.exists()

@@ -339,3 +339,29 @@ def test_feature_file_holds_no_empty_chunk_space(tmp_path):
     with h5py.File(out) as h5:
         assert h5["features"].id.get_storage_size() == features.nbytes
         np.testing.assert_array_equal(h5["features"][()], features)
+
+
+def test_simplejpeg_route_gives_opencv_pixels(shared_dir: Path, monkeypatch):
+    """The [jpeg] extra's full-size decode (simplejpeg) is taken when installed, with OpenCV's pixels;
+    a file it refuses (its strict mode: corrupt entropy data) goes the OpenCV way as before."""
+    pytest.importorskip("simplejpeg", reason="the [jpeg] extra (simplejpeg) is not installed")
+    photos = sorted((shared_dir / "datasets" / "flowers17").rglob("*.jpg"))[::340]
+    photos += sorted((shared_dir / "datasets" / "dogs-vs-cats").rglob("*.jpg"))[::500]
+    files = [path.read_bytes() for path in photos]
+    files += [jpeg_bytes(photo_like(81, 67), "L", 6), jpeg_bytes(photo_like(300, 200), subsampling=0),
+              jpeg_bytes(photo_like(123, 457), progressive=True), jpeg_bytes(photo_like(64, 96), orientation=5)]
+    taken = []
+    simplejpeg_route = decode_module._decode_jpeg_simplejpeg
+    monkeypatch.setattr(decode_module, "_decode_jpeg_simplejpeg",
+                        lambda data, color: taken.append(color) or simplejpeg_route(data, color))
+    fast = [decode_image_bytes(data) for data in files]
+    assert len(taken) == len(files) and False in taken  # every file, the grayscale one too
+    monkeypatch.setattr(decode_module, "_decode_jpeg_simplejpeg", lambda data, color: None)
+    for data, got in zip(files, fast):
+        np.testing.assert_array_equal(got, decode_image_bytes(data))
+    corrupt = bytearray(jpeg_bytes(photo_like(200, 300)))
+    corrupt[len(corrupt) // 2: len(corrupt) // 2 + 40] = bytes(range(40))
+    assert simplejpeg_route(bytes(corrupt), True) is None
+    opencv_only = decode_image_bytes(bytes(corrupt))
+    monkeypatch.setattr(decode_module, "_decode_jpeg_simplejpeg", simplejpeg_route)
+    np.testing.assert_array_equal(decode_image_bytes(bytes(corrupt)), opencv_only)

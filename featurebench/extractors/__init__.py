@@ -34,20 +34,21 @@ def load_extractor(model: str, weights: str = "imagenet", layer: str | None = No
     layer and how to pool a 4-D output (``avg``, ``max``, ``flatten``). ``preprocess``:
     override for model files (registry models always use their own): a mode or
     ``mean=R,G,B;std=R,G,B``. ``precision``: ``fp32``, ``bf16`` or (on a GPU) ``fp16``
-    (registry models only; see docs/performance.md). ``engine``: what runs a Keras model,
-    ``auto`` (default: TensorFlow on a visible GPU, else OpenVINO), ``openvino`` or
-    ``tensorflow``; ``None`` picks the default.
+    (registry models only; see docs/performance.md), or ``int8`` (Keras models on OpenVINO;
+    runs once :func:`featurebench.extractors.int8.calibrate` has quantised it). ``engine``: what
+    runs a Keras model, ``auto`` (default: TensorFlow on a visible GPU, else OpenVINO),
+    ``openvino`` or ``tensorflow``; ``None`` picks the default.
     """
     from featurebench.errors import FeaturebenchError
     from featurebench.extractors.model_file import load_model_file, looks_like_model_file
 
     if looks_like_model_file(model):
-        if precision != "fp32":
+        if precision not in ("fp32", "int8"):
             raise FeaturebenchError(f"--precision {precision} applies to registry models; a model file runs "
-                                    "in the precision it was saved with.")
+                                    "in the precision it was saved with (or int8, for a Keras file).")
         if weights not in ("imagenet", None):
             raise FeaturebenchError("--weights applies to registry models; a model file carries its own weights.")
-        return load_model_file(model, layer, pool, preprocess, unsafe_model, batch_size or 32, engine)
+        return load_model_file(model, layer, pool, preprocess, unsafe_model, batch_size or 32, engine, precision)
     spec = get_spec(model)
     if preprocess and preprocess != spec.preprocessing:
         raise FeaturebenchError(

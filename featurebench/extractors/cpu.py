@@ -56,3 +56,19 @@ def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def cpu_class(flags: frozenset[str] | None = None) -> str:
+    """The CPU's class for the int8 and bf16 paths: ``amx``, ``avx512-vnni``, ``avx512``, ``avx2`` or ``other``.
+
+    Measurements (docs/performance.md) are reported per class, and ``--precision auto``
+    picks int8 only on the classes where it was measured faster within the accuracy gate.
+    """
+    flags = cpu_flags() if flags is None else flags
+    if "amx_int8" in flags or "amx_bf16" in flags:
+        return "amx"
+    if "avx512_vnni" in flags:
+        return "avx512-vnni"
+    if "avx512f" in flags:
+        return "avx512"
+    return "avx2" if "avx2" in flags else "other"

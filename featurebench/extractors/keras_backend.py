@@ -28,6 +28,13 @@ from featurebench.extractors.spec import POOLS, ModelSpec
 PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
+def check_precision(precision: str, engine: str) -> None:
+    """Refuse a precision the engine cannot run: int8 is OpenVINO's (NNCF-quantised)."""
+    if precision == "int8" and engine != "openvino":
+        raise FeaturebenchError("--precision int8 runs on the OpenVINO engine (NNCF quantisation); "
+                                "leave --engine tensorflow out, or use --precision fp32 or bf16.")
+
+
 @contextmanager
 def dtype_policy(precision: str):
     """Build Keras layers under the policy for ``precision``; the global policy is restored after."""
@@ -117,11 +124,14 @@ class KerasExtractor(Extractor):
             self._provenance["engine_selection"] = choice.reason
         # Each engine: how a preprocessed batch becomes its input (done in prepare(), off the
         # thread that runs the network), and the call that turns that input into numpy features.
+        check_precision(precision, engine)
+        #: The OpenVINO engine running the model (None with TensorFlow); int8 calibrates through it.
+        self.openvino = None
         if engine == "openvino":
             from featurebench.extractors.openvino_engine import OpenVINOForward, openvino_version
 
             self._to_input = OpenVINOForward.to_input
-            self._run = OpenVINOForward(model, precision)
+            self._run = self.openvino = OpenVINOForward(model, precision)
             self._provenance["openvino_version"] = openvino_version()
             self._record_precision(precision, self._run.precision, engine)
         else:
@@ -152,6 +162,13 @@ class KerasExtractor(Extractor):
         elif running == "bf16" and not has_native_bf16():
             self.notices = (f"--precision {requested}: this CPU has no native bf16 (AVX512-BF16/AMX); "
                             f"{engine} emulates it, slower than fp32 (--precision fp32 is faster here).",)
+
+    def use_openvino_model(self, ov_model: Any, precision: str, record: dict[str, Any]) -> None:
+        """Run ``ov_model`` (the int8 model made by :mod:`featurebench.extractors.int8`, or this
+        model's fp32 graph) from now on; ``record`` joins the provenance."""
+        self.openvino.use(ov_model, precision)
+        self._provenance.update(record)
+        self._provenance["precision"] = self.openvino.precision
 
     def prepare(self, images: np.ndarray) -> Any:
         return self._to_input(self.preprocess(images))
@@ -220,11 +237,13 @@ def check_precision_device(precision: str, choice: EngineChoice) -> None:
 def load_registry_model(spec: ModelSpec, weights: str = "imagenet", layer: str | None = None,
                         pool: str | None = None, seed: int = 42, batch_size: int | None = None,
                         precision: str = "fp32", engine: str = DEFAULT_ENGINE) -> KerasExtractor:
-    """Build the extractor for a registered model spec (``precision``: fp32, bf16, or fp16 on a GPU;
-    ``engine``: see ENGINES). On a GPU the default batch size is sized for its memory."""
+    """Build the extractor for a registered model spec (``precision``: fp32, bf16, fp16 on a GPU, or
+    int8 = fp32 until :func:`featurebench.extractors.int8.calibrate` quantises it; ``engine``: see
+    ENGINES). On a GPU the default batch size is sized for its memory."""
     choice = choose_engine(engine)
     check_precision_device(precision, choice)
     engine = choice.engine
+    check_precision(precision, engine)
     if batch_size is None and choice.on_gpu:
         batch_size = gpu_batch_size(choice.gpu_memory_mib, spec.input_size, precision, spec.batch_size)
     layer = layer or spec.default_layer

@@ -30,8 +30,10 @@ def file_provenance(path: Path, source: str) -> dict[str, Any]:
 
 
 def load_keras_file(path: Path, layer: str | None, pool: str | None, preprocess: str,
-                    unsafe: bool = False, batch_size: int = 32, engine: str = DEFAULT_ENGINE) -> KerasExtractor:
-    """Load a whole Keras model file; Lambda layers need ``unsafe`` (Keras safe_mode)."""
+                    unsafe: bool = False, batch_size: int = 32, engine: str = DEFAULT_ENGINE,
+                    precision: str = "fp32") -> KerasExtractor:
+    """Load a whole Keras model file; Lambda layers need ``unsafe`` (Keras safe_mode).
+    ``precision``: fp32, or int8 (OpenVINO; quantised by :mod:`featurebench.extractors.int8`)."""
     import keras
 
     try:
@@ -47,7 +49,7 @@ def load_keras_file(path: Path, layer: str | None, pool: str | None, preprocess:
         raise FeaturebenchError(f"Could not load Keras model {path} ({type(exc).__name__}: {exc})") from None
     model, layer_name, pool_used = feature_model(base, layer, pool)
     provenance = {**file_provenance(path, "keras-file"), "layer": layer_name, "pool": pool_used}
-    return KerasExtractor(model, preprocess, provenance, batch_size, engine)
+    return KerasExtractor(model, preprocess, provenance, batch_size, engine, precision)
 
 
 class SavedModelExtractor(Extractor):
@@ -96,10 +98,11 @@ class SavedModelExtractor(Extractor):
 
 def load_model_file(model: str, layer: str | None = None, pool: str | None = None,
                     preprocess: str | None = None, unsafe: bool = False, batch_size: int = 32,
-                    engine: str | None = None) -> Extractor:
+                    engine: str | None = None, precision: str = "fp32") -> Extractor:
     """Open a model file as an extractor. ``preprocess`` defaults to ``none`` (0..255 float),
     or raw bytes for quantised uint8 TFLite/ONNX models. ``engine`` applies to Keras files only
-    (``.tflite`` runs on LiteRT, ``.onnx`` on OpenVINO, a SavedModel on TensorFlow)."""
+    (``.tflite`` runs on LiteRT, ``.onnx`` on OpenVINO, a SavedModel on TensorFlow), and so does ``precision``
+    (``int8``: a Keras file run by OpenVINO)."""
     from featurebench.extractors.tflite_backend import TFLiteExtractor
 
     path = Path(model).expanduser()
@@ -109,6 +112,9 @@ def load_model_file(model: str, layer: str | None = None, pool: str | None = Non
     runtime = "TensorFlow" if path.is_dir() else {".tflite": "LiteRT", ".onnx": "OpenVINO"}.get(suffix)
     if engine not in (None, "auto") and runtime is not None:
         raise FeaturebenchError(f"--engine applies to Keras models; {path.name} runs on {runtime}. Leave --engine out.")
+    if precision != "fp32" and runtime is not None:
+        raise FeaturebenchError(f"--precision {precision} applies to Keras models; {path.name} runs in the "
+                                "precision it was saved with. Leave --precision out.")
     if suffix == ".tflite":
         return TFLiteExtractor(path, layer, preprocess, batch_size)
     if suffix == ".onnx":
@@ -117,4 +123,5 @@ def load_model_file(model: str, layer: str | None = None, pool: str | None = Non
         return ONNXExtractor(path, layer, pool, preprocess, batch_size)
     if path.is_dir():
         return SavedModelExtractor(path, layer, preprocess or "none", batch_size)
-    return load_keras_file(path, layer, pool, preprocess or "none", unsafe, batch_size, engine or DEFAULT_ENGINE)
+    return load_keras_file(path, layer, pool, preprocess or "none", unsafe, batch_size, engine or DEFAULT_ENGINE,
+                           precision)

@@ -9,7 +9,7 @@ rounding (cosine > 0.99999), and its bf16 path uses AMX where TensorFlow's barel
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -19,7 +19,9 @@ from featurebench.errors import FeaturebenchError
 #: with AVX512-BF16 or AMX, so fp32 is always asked for explicitly: features are then
 #: TensorFlow's. On a CPU without native bf16 a bf16 request compiles to fp32; what was
 #: compiled is read back (:attr:`OpenVINOForward.precision`), never assumed.
-INFERENCE_PRECISIONS = {"fp32": "f32", "bf16": "bf16"}
+#: An int8 model (quantised by NNCF, featurebench/extractors/int8.py) keeps its remaining
+#: float operations in fp32.
+INFERENCE_PRECISIONS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 
 
 def import_openvino() -> Any:
@@ -56,17 +58,40 @@ class OpenVINOForward:
 
         if precision not in INFERENCE_PRECISIONS:
             raise FeaturebenchError(f"--precision {precision!r}: choose one of {', '.join(INFERENCE_PRECISIONS)}")
+        self._name = model.name
         try:
             converted = ov.convert_model(model)
             converted.reshape([-1, *(int(d) for d in model.input_shape[1:])])  # any batch size, the last one too
-            compiled = compile_for_cpu(converted, precision)
         except Exception as exc:  # noqa: BLE001 - the converter raises many types
             raise FeaturebenchError(
                 f"OpenVINO could not convert {model.name} ({type(exc).__name__}: {str(exc)[:300]}); "
                 "run it with --engine tensorflow instead."
             ) from None
-        self.precision = _compiled_precision(compiled, ov)
-        self._request = compiled.create_infer_request()
+        #: The converted fp32 graph, kept until an int8 request is calibrated (then None).
+        self.fp32_model = converted if precision == "int8" else None
+        self._request = None
+        self.precision = "int8"
+        if precision != "int8":  # int8 runs once calibrated: featurebench/extractors/int8.py calls use()
+            self.use(converted, precision)
+
+    def compile(self, ov_model: Any, precision: str) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+        """Compile ``ov_model`` for the CPU: ``(call like this object's, precision it really runs in)``."""
+        ov = import_openvino()
+        try:
+            compiled = compile_for_cpu(ov_model, precision)
+        except Exception as exc:  # noqa: BLE001 - the compiler raises many types
+            raise FeaturebenchError(
+                f"OpenVINO could not compile {self._name} ({type(exc).__name__}: {str(exc)[:300]}); "
+                "run it with --engine tensorflow instead."
+            ) from None
+        request = compiled.create_infer_request()
+        running = "int8" if precision == "int8" else _compiled_precision(compiled, ov)
+        return (lambda batch: request.infer({0: batch}, share_inputs=True, share_outputs=False)[0]), running
+
+    def use(self, ov_model: Any, precision: str) -> None:
+        """Run ``ov_model`` (this model's graph, or its int8 version) in ``precision`` from now on."""
+        self._request, self.precision = self.compile(ov_model, precision)
+        self.fp32_model = None
 
     @staticmethod
     def to_input(batch: np.ndarray) -> np.ndarray:
@@ -75,7 +100,10 @@ class OpenVINOForward:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Features of a preprocessed float32 batch (a fresh array, not the request's buffer)."""
-        return self._request.infer({0: batch}, share_inputs=True, share_outputs=False)[0]
+        if self._request is None:
+            raise FeaturebenchError(f"{self._name}: --precision int8 runs only once calibrated "
+                                    "(featurebench.extractors.int8.calibrate).")
+        return self._request(batch)
 
 
 def compile_for_cpu(model: Any, precision: str = "fp32") -> Any:

@@ -26,7 +26,7 @@ def default_threads() -> int:
 
     LiteRT's own default is one thread; two threads double the Coral MobileNet's
     forward pass on a 2-core CPU (109 -> 213 img/s) and ``extract`` gains 1.5x
-    (docs/performance.md, results/bench_extract_levers.md).
+    (docs/performance.md, results/bench_extract_levers_amx.md).
     """
     try:
         return max(1, len(os.sched_getaffinity(0)))

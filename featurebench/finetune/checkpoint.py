@@ -33,7 +33,14 @@ class TrainState:
     model_file: str | None = None
 
 
-def save_checkpoint(model: Any, state: TrainState, run_dir: Path) -> None:
+def checkpoint_epoch(path: Path) -> int | None:
+    """The epoch count in a checkpoint file name (``epoch-0040-scratch.keras`` -> 40), or None."""
+    parts = path.name.split("-")
+    return int(parts[1]) if len(parts) >= 3 and parts[0] == "epoch" and parts[1].isdigit() else None
+
+
+def save_checkpoint(model: Any, state: TrainState, run_dir: Path, keep_every: int = 0) -> None:
+    """Write the model and ``state.json``; remove older checkpoints, except every ``keep_every``-th epoch's."""
     folder = run_dir / CHECKPOINT_DIR
     folder.mkdir(parents=True, exist_ok=True)
     name = f"epoch-{state.epochs_done:04d}-{state.phase}.keras"
@@ -43,7 +50,8 @@ def save_checkpoint(model: Any, state: TrainState, run_dir: Path) -> None:
     tmp.write_text(json.dumps(asdict(state), indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, folder / STATE_FILE)
     for old in folder.glob("epoch-*.keras"):
-        if old.name != name:
+        epoch = checkpoint_epoch(old)
+        if old.name != name and not (keep_every and epoch is not None and epoch % keep_every == 0):
             old.unlink(missing_ok=True)
 
 
@@ -75,5 +83,5 @@ def remove_checkpoints(run_dir: Path) -> None:
         folder.rmdir()
 
 
-__all__ = ["CHECKPOINT_DIR", "TrainState", "load_checkpoint_model", "load_state", "remove_checkpoints",
+__all__ = ["CHECKPOINT_DIR", "TrainState", "checkpoint_epoch", "load_checkpoint_model", "load_state", "remove_checkpoints",
            "save_checkpoint"]

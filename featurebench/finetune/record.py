@@ -20,14 +20,16 @@ def build_record(*, run_name: str, dataset: str, extractor: str, layer: str, poo
                  random_init: bool, y_true: np.ndarray, proba: np.ndarray, label_names: list[str], seed: int,
                  best_params: dict[str, Any], n_train: int, feature_dim: int, fit_seconds: float,
                  predict_seconds: float, provenance: dict[str, Any], command: str,
-                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every docs/metrics.md key (non-applicable ones ``None``) plus ``extra`` keys after them."""
+                 extra: dict[str, Any] | None = None, kind: str = "finetune") -> dict[str, Any]:
+    """Every docs/metrics.md key (non-applicable ones ``None``) plus ``extra`` keys after them.
+
+    ``kind`` (and ``classifier``): ``finetune``, or ``scratch`` for a network trained from scratch."""
     y_pred = proba.argmax(axis=1) if len(proba) else np.zeros(0, np.int64)
     scores = M.evaluate(y_true, y_pred, proba.astype(np.float64), label_names, seed)
     record: dict[str, Any] = {
-        "schema": R.SCHEMA, "schema_version": R.SCHEMA_VERSION, "run_name": run_name, "kind": "finetune",
+        "schema": R.SCHEMA, "schema_version": R.SCHEMA_VERSION, "run_name": run_name, "kind": kind,
         "dataset": dataset, "extractor": extractor, "layer": layer, "pool": pool, "weights": weights,
-        "random_init": bool(random_init), "classifier": "finetune",
+        "random_init": bool(random_init), "classifier": kind,
         **{k: scores[k] for k in ("accuracy", "accuracy_ci95", "rank1", "rank5", "mean_per_class_accuracy",
                                   "macro_precision", "macro_recall", "macro_f1", "weighted_f1", "per_class",
                                   "confusion")},
@@ -41,7 +43,7 @@ def build_record(*, run_name: str, dataset: str, extractor: str, layer: str, poo
     }
     missing = set(R.METRICS_KEYS) - set(record)
     if missing:  # the schema grew: add the new keys above
-        raise RuntimeError(f"finetune record lacks schema key(s) {sorted(missing)}")
+        raise RuntimeError(f"{kind} record lacks schema key(s) {sorted(missing)}")
     return R.jsonable({**record, **(extra or {})})
 
 
@@ -72,9 +74,13 @@ def report_files(record: dict[str, Any], y_true: np.ndarray, proba: np.ndarray, 
     return files
 
 
-def write_record(run_dir: Path, record: dict[str, Any], files: dict[str, str]) -> None:
+def write_record(run_dir: Path, record: dict[str, Any], files: dict[str, str], test_paths: list[str],
+                 y_true: np.ndarray, proba: np.ndarray, label_names: list[str]) -> None:
+    """The text ``files``, ``probabilities.npz`` (per test image: path, label, probabilities) and
+    ``metrics.json`` (last, so a run folder with metrics.json is complete)."""
     for name, text in files.items():
         (run_dir / name).write_text(text, encoding="utf-8")
+    R.write_probabilities(run_dir / R.PROBABILITIES_FILE, test_paths, y_true, proba, label_names)
     R.write_json(run_dir / "metrics.json", record)
 
 

@@ -15,8 +15,6 @@ Run folder: ``metrics.json``, ``model.keras`` (takes 0..255 RGB; usable with
 from __future__ import annotations
 
 import json
-import re
-import shutil
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,8 +23,10 @@ from typing import Any, Callable
 from featurebench import __version__
 from featurebench.data.pipeline import SourceOptions
 from featurebench.errors import FeaturebenchError
-from featurebench.finetune.checkpoint import TrainState, load_checkpoint_model, load_state, remove_checkpoints
+from featurebench.finetune.checkpoint import load_checkpoint_model, remove_checkpoints
 from featurebench.finetune.recipes import Recipe, validate
+from featurebench.finetune.session import (TrainingResult, open_training_source, prepare_run_dir, slug,
+                                           training_means)
 
 RUN_NAME_TEMPLATE = "{dataset}__{extractor}__finetune-{recipe}"
 MODEL_FILE = "model.keras"
@@ -52,63 +52,23 @@ class FinetuneOptions(SourceOptions):
     command: str = field(default_factory=lambda: " ".join(sys.argv))
 
 
-@dataclass
-class FinetuneResult:
-    run_dir: Path
-    run_name: str
-    metrics: dict[str, Any]
-    state: TrainState
-    warnings: list[str] = field(default_factory=list)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "-", str(text)).strip("-.") or "unnamed"
+#: What :func:`run_finetune` returns (run folder, name, metrics, state, warnings).
+FinetuneResult = TrainingResult
 
 
 def run_name_for(dataset: str, recipe: Recipe, template: str | None = None) -> str:
     fields = {"dataset": dataset, "extractor": recipe.model, "recipe": recipe.name, "head": recipe.head,
               "seed": recipe.seed}
     try:
-        return _slug((template or RUN_NAME_TEMPLATE).format(**fields))
+        return slug((template or RUN_NAME_TEMPLATE).format(**fields))
     except (KeyError, IndexError, ValueError) as exc:
         raise FeaturebenchError(f"--run-name {template!r}: unknown field {exc}; fields are {', '.join(fields)}") from None
-
-
-def _prepare_run_dir(run_dir: Path, opts: FinetuneOptions, recipe: Recipe) -> TrainState | None:
-    """Check what is in ``run_dir``; returns the checkpoint state when resuming."""
-    if opts.resume:
-        state = load_state(run_dir)
-        if state is None:
-            raise FeaturebenchError(f"--resume: no checkpoint in {run_dir}/checkpoint; run without --resume to start.")
-        saved = json.loads((run_dir / RECIPE_FILE).read_text(encoding="utf-8"))
-        changed = [k for k, v in recipe.to_dict().items()
-                   if k not in RESUMABLE_CHANGES and json.dumps(saved.get(k)) != json.dumps(v)]
-        if changed:
-            detail = ", ".join(f"{k}: {saved.get(k)!r} -> {getattr(recipe, k)!r}" for k in changed)
-            raise FeaturebenchError(f"--resume: the run in {run_dir} was started with other settings ({detail}). "
-                                    "Pass the same recipe and flags (only epochs / warmup_epochs / early_stopping "
-                                    "may change), or --force to start over.")
-        return state
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not opts.force:
-            hint = " (it has a checkpoint: pass --resume to continue it)" if load_state(run_dir) else ""
-            raise FeaturebenchError(f"Run folder {run_dir} already exists{hint}; pass --force to start over, "
-                                    "or --run-name/--out to write elsewhere.")
-        shutil.rmtree(run_dir)
-    return None
-
-
-def _load_size(recipe: Recipe, image_size: int) -> int:
-    if recipe.load_size:
-        return recipe.load_size
-    return round(image_size * 256 / 224) if recipe.patch or recipe.ten_crop else image_size
 
 
 def run_finetune(opts: FinetuneOptions, on_epoch: Callable[[dict], None] | None = None,
                  say: Callable[[str], None] | None = None) -> FinetuneResult:
     """Train (or resume) a fine-tuning run and write its folder. ``on_epoch(info)`` after every
     epoch; ``say(message)`` for phase starts and notes."""
-    from featurebench.finetune.folder_source import open_source
     from featurebench.finetune.surgery import body_spec
 
     say = say or (lambda message: None)
@@ -118,31 +78,12 @@ def run_finetune(opts: FinetuneOptions, on_epoch: Callable[[dict], None] | None 
     spec = body_spec(recipe.model, recipe.image_size)
     recipe = replace(recipe, model=spec.name, image_size=spec.input_size)
     image_size = spec.input_size
-    load_size = _load_size(recipe, image_size)
-    source = open_source(opts.source, load_size, resize=recipe.resize, seed=recipe.seed,
-                         train_fraction=recipe.train_fraction, val_fraction=recipe.val_fraction,
-                         options=opts, dataset_name=opts.dataset_name)
-    warnings: list[str] = list(getattr(getattr(source, "listing", None), "warnings", []))
-    if source.kind == "images-h5":
-        attrs = source.attrs
-        if (abs(float(attrs["train_fraction"]) - recipe.train_fraction) > 1e-9
-                or abs(float(attrs["val_fraction"]) - recipe.val_fraction) > 1e-9 or int(attrs["seed"]) != recipe.seed):
-            warnings.append(f"{opts.source} stores its own split (seed {attrs['seed']}, train {attrs['train_fraction']}, "
-                            f"val {attrs['val_fraction']}); the recipe's seed/fractions apply to the training order only")
-    if (recipe.patch or recipe.ten_crop) and tuple(source.image_size) == (image_size, image_size):
-        warnings.append(f"images are {image_size}px, the network input size: patch crops are the whole image and "
-                        "10-crop averages the image and its mirror; load or store them larger (--load-size, "
-                        "build-images --size) to crop")
-    n_classes = len(source.label_names)
-    if n_classes < 2:
-        raise FeaturebenchError(f"{opts.source} has {n_classes} class(es); fine-tuning needs 2 or more.")
-    if source.count("train") == 0 or source.count("test") == 0:
-        raise FeaturebenchError(f"{opts.source}: the split leaves {source.count('train')} train and "
-                                f"{source.count('test')} test images; add images or change --train-fraction.")
-    name = _slug(opts.run_name) if opts.run_name and "{" not in opts.run_name else \
+    source, warnings = open_training_source(opts.source, image_size, recipe, opts, opts.dataset_name,
+                                            "fine-tuning")
+    name = slug(opts.run_name) if opts.run_name and "{" not in opts.run_name else \
         run_name_for(source.dataset, recipe, opts.run_name)
     run_dir = Path(opts.out).expanduser().resolve() / name
-    state = _prepare_run_dir(run_dir, opts, recipe)
+    state = prepare_run_dir(run_dir, opts.resume, opts.force, RECIPE_FILE, recipe.to_dict(), RESUMABLE_CHANGES)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RECIPE_FILE).write_text(json.dumps(recipe.to_dict(), indent=2) + "\n", encoding="utf-8")
     for note in warnings:
@@ -156,7 +97,6 @@ def _train_and_record(opts, recipe, spec, source, image_size, run_dir, name, sta
     from featurebench.finetune.augment import build_augmenter
     from featurebench.finetune.evaluate import predict_split
     from featurebench.finetune.heads import HEAD_INFO
-    from featurebench.finetune.means import MEANS_FILE, compute_means, load_means, save_means
     from featurebench.finetune.normalize import describe, normalization_layer
     from featurebench.finetune.pipeline import check_sizes, make_dataset
     from featurebench.finetune.record import build_record, report_files, write_record
@@ -167,15 +107,8 @@ def _train_and_record(opts, recipe, spec, source, image_size, run_dir, name, sta
     bs = recipe.batch_size
     with precision_policy(recipe.precision) as policy:
         keras.utils.set_random_seed(recipe.seed)
-        means = None
-        if recipe.normalize == "dataset-mean":
-            if state is not None and (run_dir / MEANS_FILE).is_file():
-                means = load_means(run_dir / MEANS_FILE)
-            else:
-                say("Computing RGB means of the training split ...")
-                stats = compute_means(images for images, _ in source.iter_split("train", bs))
-                save_means(stats, run_dir / MEANS_FILE)
-                means = load_means(run_dir / MEANS_FILE)
+        means = training_means(source, run_dir, bs, state is not None, say) \
+            if recipe.normalize == "dataset-mean" else None
         if state is None:
             body, weights_info = build_body(spec, recipe.weights, recipe.seed)
             model = assemble(body, len(source.label_names), recipe.head, recipe.head_hidden, recipe.head_dropout,
@@ -236,9 +169,12 @@ def _train_and_record(opts, recipe, spec, source, image_size, run_dir, name, sta
         predict_seconds=predict_seconds, provenance=provenance, command=opts.command,
         extra={"recipe": recipe.name, "seed": recipe.seed, "n_val": source.count("val"),
                "epochs_run": state.epochs_done, "model_file": MODEL_FILE, "history_file": "history.json",
+               "probabilities_file": "probabilities.npz",
                "warnings": warnings},
     )
-    write_record(run_dir, record, report_files(record, y_true, proba, source.label_names, source.split_paths("test")))
+    test_paths = source.split_paths("test")
+    write_record(run_dir, record, report_files(record, y_true, proba, source.label_names, test_paths), test_paths,
+                 y_true, proba, source.label_names)
     if not opts.keep_checkpoint:
         remove_checkpoints(run_dir)
     return FinetuneResult(run_dir, name, record, state, warnings)

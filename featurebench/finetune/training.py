@@ -31,8 +31,11 @@ class Phase:
     momentum: float = 0.0
 
 
-def _epoch_callback(state: TrainState, run_dir: Path, phase: Phase, phase_start: int, title: str,
-                    on_epoch: EpochCallback | None, checkpoint_every: int):
+def epoch_callback(state: TrainState, run_dir: Path, phase: Phase, phase_start: int, title: str,
+                   on_epoch: EpochCallback | None, checkpoint_every: int, keep_every: int = 0):
+    """The Keras callback ending every epoch: history row, checkpoint (every ``checkpoint_every``
+    epochs and at the phase end; older ones kept every ``keep_every``), history.json, monitor.png,
+    then ``on_epoch``. Logs other callbacks added before it (e.g. ``learning_rate``) land in the row."""
     import keras
 
     class EpochEnd(keras.callbacks.Callback):
@@ -47,7 +50,7 @@ def _epoch_callback(state: TrainState, run_dir: Path, phase: Phase, phase_start:
             state.epochs_done = epoch + 1
             state.train_seconds += seconds
             if checkpoint_every and (state.epochs_done % checkpoint_every == 0 or state.epochs_done == phase.end_epoch):
-                save_checkpoint(self.model, state, run_dir)
+                save_checkpoint(self.model, state, run_dir, keep_every)
             save_history(state.history, run_dir / HISTORY_FILE)
             plot_history(state.history, run_dir / MONITOR_FILE, title, state.finetune_start)
             if on_epoch:
@@ -64,7 +67,7 @@ def _run_phase(model: Any, phase: Phase, state: TrainState, make_train: Callable
 
     if state.epochs_done >= phase.end_epoch:
         return
-    callbacks = [_epoch_callback(state, run_dir, phase, phase_start, title, on_epoch, checkpoint_every)]
+    callbacks = [epoch_callback(state, run_dir, phase, phase_start, title, on_epoch, checkpoint_every)]
     val = make_val(state.epochs_done) if make_val else None
     if recipe.early_stopping:
         callbacks.insert(0, keras.callbacks.EarlyStopping(monitor="val_loss" if val is not None else "loss",
@@ -110,4 +113,4 @@ def train(model: Any, recipe: Recipe, make_train: Callable[[int], Any], make_val
     return state
 
 
-__all__ = ["EpochCallback", "TrainState", "train"]
+__all__ = ["EpochCallback", "Phase", "TrainState", "epoch_callback", "train"]

@@ -158,6 +158,11 @@ def predict_images(bundle_path: str | Path | Bundle, inputs: Sequence[str | os.P
     if batch_size is not None and batch_size < 1:
         raise FeaturebenchError(f"--batch-size {batch_size}: must be at least 1")
     bundle = bundle_path if isinstance(bundle_path, Bundle) else load_bundle(bundle_path, trust=trust)
+    if bundle.extractor.get("model_source") == "fused":
+        raise FeaturebenchError(
+            f"This bundle was fitted on fused features ({bundle.extractor.get('model')}, `featurebench fuse`): "
+            "predict runs one extractor. Extract new images with each part's model, fuse the files, and score "
+            "them with the bundle's classifier, or predict with a single-extractor run (or `featurebench ensemble`).")
     files, unreadable = collect_images(inputs)
     if not files:  # nothing to classify: no need to build (and load) the extractor
         return PredictResult([], unreadable, "probability", min(top, len(bundle.label_names)))

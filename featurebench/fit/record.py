@@ -105,5 +105,29 @@ def cv_results_csv(table: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+#: Per-test-row class scores of a run (``featurebench ensemble`` reads them; ``predictions.csv`` keeps
+#: only the top and the true class's score).
+PROBABILITIES_FILE = "probabilities.npz"
+
+
+def write_probabilities(path: Path, paths: list[str], y_true: np.ndarray, scores: np.ndarray,
+                        label_names: list[str], score_kind: str = "probability") -> None:
+    """Write the test rows' paths, true labels and class scores (``probability`` or ``decision``)
+    as a plain ``.npz`` (no pickled objects: ``np.load`` reads it with ``allow_pickle=False``)."""
+    if not (len(paths) == len(y_true) == len(scores)):
+        raise ValueError(f"probabilities: {len(paths)} paths, {len(y_true)} labels, {len(scores)} score rows")
+    with open(path, "wb") as handle:
+        np.savez(handle, paths=np.asarray(paths, dtype=str), y_true=np.asarray(y_true, dtype=np.int64),
+                 scores=np.asarray(scores, dtype=np.float32), label_names=np.asarray(label_names, dtype=str),
+                 score_kind=np.asarray(score_kind))
+
+
+def read_probabilities(path: Path) -> dict[str, Any]:
+    """``paths`` (list), ``y_true``, ``scores``, ``label_names`` (list), ``score_kind`` from a probabilities file."""
+    with np.load(path, allow_pickle=False) as data:
+        return {"paths": data["paths"].tolist(), "y_true": data["y_true"], "scores": data["scores"],
+                "label_names": data["label_names"].tolist(), "score_kind": str(data["score_kind"])}
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")

@@ -100,6 +100,8 @@ def _slug(text: str) -> str:
 def extractor_name(attrs: dict[str, Any]) -> str:
     """A short extractor name: the registry name, or a model file's stem."""
     model = str(attrs.get("model") or "unknown")
+    if attrs.get("model_source") == "fused":  # already "a+b" of the parts' short names
+        return model
     if attrs.get("model_source") not in (None, "", "registry") or re.search(r"\.(tflite|keras|h5)$", model):
         model = Path(model).stem if Path(model).suffix else Path(model).name
     return model
@@ -165,7 +167,7 @@ def _predict(estimator: Any, features: FeatureFile, split: Split, classes: np.nd
 
 
 def _write_run(run_dir: Path, force: bool, files: dict[str, str], metrics: dict[str, Any],
-               bundle: tuple) -> None:
+               bundle: tuple, predictions: dict[str, Any]) -> None:
     """Write everything into a temporary folder beside ``run_dir``, then swap it in."""
     tmp = run_dir.with_name(f".{run_dir.name}.tmp-{os.getpid()}")
     old = run_dir.with_name(f".{run_dir.name}.old-{os.getpid()}")
@@ -175,6 +177,7 @@ def _write_run(run_dir: Path, force: bool, files: dict[str, str], metrics: dict[
         for name, text in files.items():
             (tmp / name).write_text(text)
         save_bundle(tmp / BUNDLE_NAME, *bundle)
+        record.write_probabilities(tmp / record.PROBABILITIES_FILE, **predictions)
         record.write_json(tmp / "metrics.json", metrics)
         if run_dir.exists():
             if not force:
@@ -409,7 +412,8 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
             "repeats": repeats_block(seeds, runs, splits) if extra.repeats > 1 else None,
             "max_memory_bytes": budget, "search_details": result.details, "train_classes": len(classes),
             "test_feature_file": str(test_features.path.resolve()) if test_features is not None else None,
-            "model_bundle": BUNDLE_NAME, "warnings": list(split.warnings),
+            "model_bundle": BUNDLE_NAME, "probabilities_file": record.PROBABILITIES_FILE,
+            "warnings": list(split.warnings),
         }
         files = {
             "cv_results.csv": record.cv_results_csv(result.table),
@@ -429,8 +433,13 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
                        "created": metrics["created"]}
         bundle = (result.estimator, [split.label_names[c] for c in classes], extractor_spec(attrs), clf,
                   record.jsonable(bundle_meta))
+        # Classes the classifier never saw score -inf for ranking; as probabilities they are 0.
+        stored = np.where(np.isfinite(scores), scores, 0.0 if score_kind == "probability" else np.finfo(np.float32).min)
+        predictions = {"paths": split.test.take(np.asarray(test_source.paths, dtype=object)).tolist(),
+                       "y_true": split.y_test, "scores": stored, "label_names": split.label_names,
+                       "score_kind": score_kind}
         out.mkdir(parents=True, exist_ok=True)
-        _write_run(run_dir, force, files, metrics, bundle)
+        _write_run(run_dir, force, files, metrics, bundle, predictions)
         return RunResult(run_dir, name, record.jsonable(metrics), warnings=list(split.warnings))
     finally:
         features.close()

@@ -44,6 +44,7 @@ def _leaderboard_row(index: int, run_id: str, row: dict[str, Any]) -> dict[str, 
         "classifier": row["classifier"], "variant": row["variant"], "setting": setting_label(row),
         "baseline": row["random_init"], "badge": _badge(row), "best": row["best_in_dataset"],
         "rank": row["rank_in_dataset"], "group_start": row["rank_in_dataset"] == 1,
+        "kind_label": "" if row["random_init"] else row["label"],
         "cells": [
             {"key": "accuracy", "text": fmt.pct(row["accuracy"]), "sub": fmt.ci(row["accuracy_ci_low"], row["accuracy_ci_high"]),
              "sort": _num(row["accuracy"])},

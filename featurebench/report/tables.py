@@ -25,6 +25,21 @@ RAW_PIXEL_EXTRACTORS = frozenset({"raw-pixels", "raw_pixels", "pixels"})
 #: Run settings that can tell two runs of one dataset × extractor × classifier apart (fine-tuning runs
 #: add their recipe, i.e. ``best_params``); outcomes such as a grid search's chosen C are not settings.
 VARIANT_KEYS = ("layer", "pool", "weights", "scale", "protocol", "split", "seed", "test_feature_file")
+#: How runs that are not "features + classifier" are labelled (column ``label``, Markdown, HTML badges).
+KIND_LABELS = {"finetune": "fine-tuned", "scratch": "trained from scratch", "ensemble": "ensemble"}
+
+
+def kind_label(m: dict[str, Any]) -> str:
+    """``random-init baseline``, ``trained from scratch``, ``fine-tuned``, ``ensemble of N``,
+    ``fused features`` (a ``featurebench fuse`` file), or ``""``."""
+    if m.get("random_init"):
+        return BASELINE_LABEL
+    if m.get("kind") == "ensemble":
+        return f"ensemble of {len(m.get('members') or [])}"
+    if (m.get("provenance") or {}).get("model_source") == "fused":
+        return "fused features"
+    return KIND_LABELS.get(str(m.get("kind")), "")
+
 
 #: The CSV columns, in order (one row per run; every value is a scalar).
 COLUMNS = (
@@ -51,7 +66,7 @@ def _row(run: Run) -> dict[str, Any]:
     row: dict[str, Any] = {"run": run.name}
     row.update({key: m.get(key) for key in _COPIED})
     row["random_init"] = bool(m.get("random_init"))
-    row["label"] = BASELINE_LABEL if row["random_init"] else ""
+    row["label"] = kind_label(m)
     low_high = m.get("accuracy_ci95") or [None, None]
     row["accuracy_ci_low"], row["accuracy_ci_high"] = low_high
     provenance = m.get("provenance") or {}
@@ -173,7 +188,9 @@ def _extractor_cell(row: dict[str, Any]) -> str:
     text = md_escape(row["extractor"])
     if row["random_init"]:
         return f"{text} ({BASELINE_LABEL})"
-    return f"{text} ({row['baseline']} baseline)" if row["baseline"] else text
+    if row["baseline"]:
+        return f"{text} ({row['baseline']} baseline)"
+    return f"{text} ({md_escape(row['label'])})" if row["label"] else text
 
 
 def _accuracy_cell(row: dict[str, Any], bold: bool) -> str:
@@ -223,10 +240,33 @@ def markdown_summary(runs: Iterable[Run], unreadable: Iterable[UnreadableRun] = 
              md_escape(row["run"])]
             for row in rows if row["best_in_dataset"]]
     out += _table(header, body, ["l", "l", "l", "r", "r", "l", "r", "r", "l", "l"])
+    out += _ensembles_section(pairs)
     if unreadable:
         out += ["", "### Unreadable runs", ""]
         out += [f"- {md_escape(bad.name)}: {md_escape(bad.reason)}" for bad in unreadable]
     return "\n".join(out) + "\n"
+
+
+def _ensembles_section(pairs: list[tuple[Run, dict[str, Any]]]) -> list[str]:
+    """Each ensemble beside its members: accuracies on the same test images and the gain."""
+    ensembles = [(run, row) for run, row in pairs if run.metrics.get("kind") == "ensemble"]
+    if not ensembles:
+        return []
+    out = ["", "### Ensembles and their members", ""]
+    for run, row in ensembles:
+        m = run.metrics
+        gain = m.get("gain_over_best_member")
+        gain_text = f", {100 * gain:+.2f} points over the best member" if isinstance(gain, (int, float)) else ""
+        out.append(f"**{md_escape(row['run'])}** ({md_escape(row['dataset'])}): "
+                   f"{_accuracy_cell(row, False)}{gain_text}")
+        out.append("")
+        members = [[md_escape(x.get("run_name")), md_escape(x.get("kind")), md_escape(x.get("extractor")),
+                    md_escape(x.get("classifier")), fmt.pct(x.get("accuracy"))] for x in m.get("members") or []]
+        members.append(["= ensemble (mean of probabilities)", "ensemble", md_escape(row["extractor"]), "ensemble",
+                        fmt.pct(row["accuracy"])])
+        out += _table(["Member run", "Kind", "Extractor", "Classifier", "Accuracy %"], members, list("llllr"))
+        out.append("")
+    return out[:-1]
 
 
 def write_text(text: str, path: str | Path) -> Path:

@@ -1,0 +1,57 @@
+"""Typer command functions for ``ensemble`` and ``fuse`` (register with ``app.command()(fn)``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+console = Console(stderr=True)
+
+
+def ensemble(
+    run_dirs: List[Path] = typer.Argument(..., help="Two or more run folders (RESULTS_DIR/<run>) of fit, finetune, "
+                                          "train or ensemble, tested on the same images."),
+    out: Path = typer.Option(Path("results"), "--out", help="RESULTS_DIR; the ensemble goes to RESULTS_DIR/<run-name>/."),
+    run_name: Optional[str] = typer.Option(None, help="Run folder name (default {dataset}__ensemble__{members})."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing run folder."),
+) -> None:
+    """Average the predicted probabilities of several runs over the same test images (checked by path).
+
+    Writes a run record (kind ensemble) with its members and the gain over the best member;
+    `featurebench report` lists it beside them.
+    """
+    from featurebench.ensemble.average import run_ensemble
+    from featurebench.finetune.commands import _command_line
+
+    result = run_ensemble(run_dirs, out, run_name, force, _command_line())
+    m = result.metrics
+    for member in m["members"]:
+        console.print(f"  member {escape(member['run_name'])}: accuracy {member['accuracy']:.4f}", highlight=False,
+                      soft_wrap=True)
+    console.print(f"[green]{escape(result.run_name)}[/]: accuracy {m['accuracy']:.4f} on {m['n_test']} test images, "
+                  f"{m['gain_over_best_member']:+.4f} vs the best member ({escape(m['best_member'])})",
+                  soft_wrap=True, highlight=False)
+    console.print(f"Run folder: {escape(str(result.run_dir))}", soft_wrap=True, highlight=False)
+
+
+def fuse(
+    inputs: List[Path] = typer.Argument(..., help="Two or more feature files (extract) of the same images, "
+                                        "same order (same source and --seed)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Fused feature file to write."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+) -> None:
+    """Concatenate the features of several extractors row by row into one feature file (early fusion)."""
+    from featurebench.ensemble.fuse import fuse_features
+    from featurebench.finetune.commands import _command_line
+
+    summary = fuse_features(inputs, output, force, command=_command_line())
+    parts = " + ".join(f"{p.get('model')} ({p['feature_dim']})" for p in summary.parts)
+    console.print(f"[green]Wrote[/] {escape(str(summary.output))}: {summary.n_rows} rows x {summary.feature_dim} "
+                  f"features = {escape(parts)}, {summary.seconds:.1f} s", soft_wrap=True, highlight=False)
+
+
+__all__ = ["ensemble", "fuse"]

@@ -1,0 +1,124 @@
+"""``featurebench fuse A.h5 B.h5 ... -o AB.h5``: early fusion, the features of several extractors side by side.
+
+The inputs must hold the same rows: the same paths in the same order, the same labels and
+label names and the same split index (files extracted from one source with one seed) —
+anything else is refused, naming the files and the first difference. The output is a normal
+feature file (``featurebench fit`` and ``info`` read it) whose columns are A's then B's ...;
+its ``parts`` attribute (JSON) records every part's file, model, layer, pool, weights,
+preprocessing, dimension and column range. Rows are copied block by block (memory stays flat)
+through the same journal + assembly code as ``extract``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from featurebench import __version__
+from featurebench.errors import FeaturebenchError
+from featurebench.store.reader import FeatureFile, open_feature_file
+
+#: Attributes copied into each part's provenance.
+PART_KEYS = ("model", "model_source", "layer", "pool", "weights", "weights_sha256", "preprocessing", "input_size",
+             "resize", "dtype", "created", "command")
+#: Attributes that must agree for rows to be the same images in the same split.
+SAME_ROWS_KEYS = ("seed", "split_index")
+
+
+@dataclass
+class FuseSummary:
+    output: Path
+    n_rows: int
+    feature_dim: int
+    parts: list[dict]
+    seconds: float
+
+
+def _check_same_rows(files: list[FeatureFile]) -> None:
+    first = files[0]
+    first_paths = first.paths
+    for other in files[1:]:
+        where = f"{other.path} and {first.path}"
+        if other.n_rows != first.n_rows:
+            raise FeaturebenchError(f"{where} hold {other.n_rows} and {first.n_rows} rows: not the same images; "
+                                    "extract both from the same source with the same --seed.")
+        paths = other.paths
+        if paths != first_paths:
+            i = next(i for i, (a, b) in enumerate(zip(first_paths, paths)) if a != b)
+            raise FeaturebenchError(f"{where} differ at row {i} ({paths[i]!r} vs {first_paths[i]!r}): rows must be "
+                                    "the same images in the same order (same source, same --seed, no other skips).")
+        if other.label_names != first.label_names or not np.array_equal(other.labels, first.labels):
+            raise FeaturebenchError(f"{where} have different labels on the same paths.")
+        for key in SAME_ROWS_KEYS:
+            if str(other.attrs.get(key)) != str(first.attrs.get(key)):
+                raise FeaturebenchError(f"{where} differ in {key} ({other.attrs.get(key)} vs {first.attrs.get(key)}); "
+                                        "the fused file would not have one split.")
+
+
+def fuse_features(inputs: list[str | Path], output: str | Path, force: bool = False, block_rows: int = 1024,
+                  command: str = "") -> FuseSummary:
+    """Concatenate the features of ``inputs`` (same rows, checked) into the feature file ``output``."""
+    from featurebench.fit.run import extractor_name
+    from featurebench.store.journal import Journal
+    from featurebench.store.writer import assemble_feature_file
+
+    if len(inputs) < 2:
+        raise FeaturebenchError("fuse needs at least 2 feature files")
+    output = Path(output).expanduser().resolve()
+    resolved = [Path(p).expanduser().resolve() for p in inputs]
+    if output in resolved:
+        raise FeaturebenchError(f"-o {output} is one of the inputs; write the fused file elsewhere.")
+    if output.exists() and not force:
+        raise FeaturebenchError(f"{output} already exists; pass --force to overwrite it (or choose another -o).")
+    if not output.parent.is_dir():
+        raise FeaturebenchError(f"Output folder {output.parent} does not exist; create it first.")
+    started = time.perf_counter()
+    files = [open_feature_file(p) for p in resolved]
+    try:
+        _check_same_rows(files)
+        first = files[0]
+        parts, column = [], 0
+        for f in files:
+            parts.append({"file": str(f.path), "feature_dim": f.feature_dim, "columns": [column, column + f.feature_dim],
+                          **{k: f.attrs.get(k) for k in PART_KEYS if k in f.attrs}})
+            column += f.feature_dim
+        names = [extractor_name(f.attrs) for f in files]
+        paths, labels = first.paths, first.labels
+        manifest = {"fingerprint": f"fuse-{'+'.join(str(p) for p in resolved)}-{time.time_ns()}",
+                    "settings": {"feature_dim": column},
+                    "candidates": [[p, int(label), None] for p, label in zip(paths, labels)],
+                    "label_names": list(first.label_names), "ignored": []}
+        n = first.n_rows
+        # The writer stores split_index = int(n * train_fraction): keep the first file's fraction when
+        # it gives the same index, else half a row past the index (exact under float rounding).
+        train_fraction = float(first.attrs.get("train_fraction", 0.75))
+        if int(n * train_fraction) != first.split_index:
+            train_fraction = (first.split_index + 0.5) / n
+        attrs = {
+            "featurebench_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "model": "+".join(names), "model_source": "fused", "layer": "+".join(str(f.attrs.get("layer", "")) for f in files),
+            "pool": "+".join(str(f.attrs.get("pool", "")) for f in files), "input_size": "", "resize": "",
+            "preprocessing": "per part", "weights": "+".join(str(f.attrs.get("weights", "")) for f in files),
+            "weights_sha256": "", "seed": first.attrs.get("seed", 0), "train_fraction": train_fraction,
+            "source": first.attrs.get("source", ""), "source_kind": first.attrs.get("source_kind", ""),
+            "dataset": first.attrs.get("dataset", output.stem), "parts": json.dumps(parts), "fusion": "concatenate",
+            "command": command,
+        }
+        with Journal.open(output, manifest, force=True) as journal:
+            for start in range(0, n, block_rows):
+                stop = min(n, start + block_rows)
+                block = np.concatenate([np.asarray(f.features[start:stop], dtype=np.float32) for f in files], axis=1)
+                journal.commit(start, stop, block, list(range(start, stop)), [])
+            assemble_feature_file(journal, output, attrs, dtype="float32")
+            journal.remove()
+    finally:
+        for f in files:
+            f.close()
+    return FuseSummary(output, n, column, parts, time.perf_counter() - started)
+
+
+__all__ = ["FuseSummary", "fuse_features"]

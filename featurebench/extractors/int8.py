@@ -1,0 +1,300 @@
+"""``--precision int8``: a Keras model run by OpenVINO, quantised by NNCF on the source's own images.
+
+Post-training quantisation needs a calibration sample: the first :data:`CALIBRATION_IMAGES`
+usable images of the seeded shuffle's train slice (never a test image: the ranges are
+statistics fitted on data), at most 90% of that slice, so that a test row stays out of it
+unless more than a tenth of the images later fail to decode. The fidelity check runs both
+the fp32 and the int8 model on up to :data:`HOLDOUT_IMAGES` images of the test slice that
+calibration never saw; per-image cosine (mean, minimum) is recorded in the feature file.
+
+The quantised model is cached as OpenVINO IR under ``$FEATUREBENCH_CACHE/int8/<key>/``;
+the key digests the model's identity (name, weights and their hash, layer, pool, input
+size, preprocessing), the decode settings, the bytes of every calibration and check image,
+and the OpenVINO/NNCF versions, so a second run (or a resumed one) does not recalibrate and
+anything that would change the quantised model makes a new entry. See docs/performance.md
+for the speed and the downstream accuracy it was measured at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from featurebench.errors import FeaturebenchError
+
+#: Calibration images taken from the train slice (NNCF's default subset size).
+CALIBRATION_IMAGES = 300
+#: Fewer usable train images than this and ``--precision int8`` refuses (``auto`` runs fp32).
+MIN_CALIBRATION_IMAGES = 100
+#: Test-slice images the int8 features are compared on (fp32 vs int8 cosine).
+HOLDOUT_IMAGES = 64
+#: ``auto`` keeps int8 only when the check images are this close to fp32 (mean, minimum cosine).
+#: Measured with EfficientNet-Lite0: checks of 0.994 / 0.968 (Flowers-17) and 0.996 / 0.976 (Dogs
+#: vs Cats) came with test accuracy within 0.5 points of fp32 (docs/performance.md).
+AUTO_GATE = (0.99, 0.95)
+#: CPU classes (:func:`featurebench.extractors.cpu.cpu_class`) where int8 was measured faster
+#: than fp32 within the accuracy gate; ``--precision auto`` picks int8 only there. Zen 4:
+#: ResNet50 extract 2.95x less CPU (results/bench_extract_int8_avx512-vnni.md); AVX2 and AMX
+#: CPUs were not measured.
+INT8_MEASURED_CPU_CLASSES = ("avx512-vnni",)
+#: Bumped when the quantisation settings change, so older cache entries are not reused.
+QUANTIZATION_VERSION = 1
+#: Provenance fields that identify the fp32 model being quantised.
+_MODEL_IDENTITY = ("model", "model_source", "weights", "weights_sha256", "layer", "pool", "include_top",
+                   "input_size", "preprocessing", "feature_dim", "keras_version")
+
+
+@dataclass
+class CalibrationSample:
+    """Relative paths of the calibration images (train slice) and of the check images (test slice)."""
+
+    calibration: list[str]
+    holdout: list[str]
+
+
+def calibration_sample(candidates: Sequence[Sequence[Any]], train_fraction: float,
+                       size: int = CALIBRATION_IMAGES) -> CalibrationSample:
+    """Pick the calibration and check images from ``[path, label, skip]`` candidates in shuffled order.
+
+    Raises :class:`FeaturebenchError` when the train slice has fewer than
+    :data:`MIN_CALIBRATION_IMAGES` usable images.
+    """
+    usable = [candidate[0] for candidate in candidates if not candidate[2]]
+    split = int(len(usable) * train_fraction)
+    train, test = usable[:split], usable[split:]
+    count = min(size, int(0.9 * len(train)))
+    if count < MIN_CALIBRATION_IMAGES:
+        raise FeaturebenchError(
+            f"--precision int8 needs at least {MIN_CALIBRATION_IMAGES} calibration images from the train slice "
+            f"(at most 90% of it); this source gives {count} ({len(usable)} usable images, train fraction "
+            f"{train_fraction}). Add images, or use --precision fp32 for a source this small.")
+    return CalibrationSample(train[:count], test[:HOLDOUT_IMAGES])
+
+
+def cache_root() -> Path:
+    """Where quantised models are kept: ``$FEATUREBENCH_CACHE/int8`` (default ``~/.cache/featurebench/int8``)."""
+    from featurebench.extractors.efficientnet_lite import cache_dir
+
+    return cache_dir() / "int8"
+
+
+def _file_digests(root: Path, paths: Sequence[str]) -> list[tuple[str, str]]:
+    """``(path, BLAKE2b of its bytes)`` for each readable file (unreadable ones are left out)."""
+    from featurebench.data.decode import SkipImage, content_digest, read_image_bytes
+
+    digests = []
+    for path in paths:
+        try:
+            digests.append((path, content_digest(read_image_bytes(root / path)).hex()))
+        except SkipImage:
+            continue
+    return digests
+
+
+def import_nncf() -> Any:
+    """Import NNCF (the ``[int8]`` extra) after OpenVINO, so that both run with telemetry off."""
+    from featurebench.extractors.openvino_engine import import_openvino
+
+    import_openvino()  # marks openvino_telemetry unimportable: NNCF then uses its no-op stand-in
+    try:
+        import nncf
+    except ImportError:
+        raise FeaturebenchError("--precision int8 needs NNCF: pip install 'featurebench[int8]' "
+                                "(or pip install nncf).") from None
+    return nncf
+
+
+def cache_key(provenance: dict[str, Any], decode: Any, calibration: list[tuple[str, str]],
+              holdout: list[tuple[str, str]]) -> str:
+    """The digest naming a quantised model: model identity, decode settings, image bytes, versions."""
+    nncf = import_nncf()
+    from featurebench.extractors.openvino_engine import openvino_version
+
+    identity = {key: provenance.get(key) for key in _MODEL_IDENTITY}
+    decode_settings = {"size": list(decode.size), "resize": decode.resize, "fast_decode": decode.fast_decode,
+                       "allow_truncated": decode.allow_truncated}
+    payload = [QUANTIZATION_VERSION, identity, decode_settings, calibration, holdout,
+               openvino_version(), nncf.__version__]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def _diagnostics_to_stderr():
+    """NNCF logs and draws its progress bars on stdout; featurebench keeps stdout for results."""
+    from nncf.common.logging.logger import nncf_logger
+
+    handlers = [h for h in nncf_logger.handlers if isinstance(h, logging.StreamHandler) and h.stream is sys.stdout]
+    for handler in handlers:
+        handler.setStream(sys.stderr)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler in handlers:
+            handler.setStream(sys.stdout)
+
+
+def quantize(fp32_model: Any, images: Sequence[np.ndarray], prepare: Callable[[np.ndarray], np.ndarray]) -> Any:
+    """NNCF post-training quantisation of an OpenVINO model on ``images`` (uint8, one at a time).
+
+    NNCF's defaults for CNNs (statistics over every image at batch 1, its most accurate
+    setting; weights per channel) except the full bias correction instead of the fast one:
+    on EfficientNet-Lite0 and Flowers-17 it lifted the worst image's cosine to fp32 from
+    0.955 to 0.976 (mean 0.992 -> 0.995) at the same speed, for a longer calibration.
+    """
+    nncf = import_nncf()
+    dataset = nncf.Dataset(list(images), lambda image: prepare(image[None]))
+    with _diagnostics_to_stderr():
+        return nncf.quantize(fp32_model, dataset, subset_size=len(images), fast_bias_correction=False)
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.where(norms > 0, (a * b).sum(1) / np.where(norms > 0, norms, 1.0), 1.0)
+
+
+def _decode_all(root: Path, paths: Sequence[str], decode: Any, workers: int) -> list[np.ndarray]:
+    from featurebench.data.pipeline import iter_decoded
+    from featurebench.data.sources import Candidate
+
+    items = [Candidate(path, None) for path in paths]
+    return [item.image for item in iter_decoded(items, root, decode, 0, workers) if item.image is not None]
+
+
+def _build(extractor: Any, root: Path, sample: CalibrationSample, decode: Any, workers: int,
+           entry: Path, key: str) -> None:
+    """Quantise, check against fp32 on the held-out images, and store the IR and its record in ``entry``."""
+    from featurebench.extractors.openvino_engine import import_openvino
+
+    ov = import_openvino()
+    started = time.perf_counter()
+    calibration_images = _decode_all(root, sample.calibration, decode, workers)
+    if len(calibration_images) < MIN_CALIBRATION_IMAGES:
+        raise FeaturebenchError(f"--precision int8: only {len(calibration_images)} of the {len(sample.calibration)} "
+                                f"calibration images in {root} decode; at least {MIN_CALIBRATION_IMAGES} are needed.")
+    print(f"Calibrating int8 on {len(calibration_images)} train images of {root} (once; cached under "
+          f"{entry.parent})", file=sys.stderr, flush=True)
+    forward = extractor.openvino
+    quantized = quantize(forward.fp32_model, calibration_images, extractor.prepare)
+    holdout = _decode_all(root, sample.holdout, decode, workers)
+    record: dict[str, Any] = {"key": key, "calibration_paths": sample.calibration,
+                              "calibration_images": len(calibration_images), "holdout_images": len(holdout)}
+    if holdout:
+        (fp32_run, _), (int8_run, _) = forward.compile(forward.fp32_model, "fp32"), forward.compile(quantized, "int8")
+        a, b = (np.concatenate([run(extractor.prepare(np.stack(holdout[i:i + 16])))
+                                for i in range(0, len(holdout), 16)]) for run in (fp32_run, int8_run))
+        cosines = _cosines(a, b)
+        record.update(cosine_mean=round(float(cosines.mean()), 6), cosine_min=round(float(cosines.min()), 6))
+    record["calibration_seconds"] = round(time.perf_counter() - started, 1)
+    tmp = entry.with_name(f".{entry.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    ov.save_model(quantized, str(tmp / "model.xml"), compress_to_fp16=False)
+    (tmp / "calibration.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+    try:
+        os.replace(tmp, entry)
+    except OSError:  # another run stored the same entry first: keep that one
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _read_entry(entry: Path, key: str) -> tuple[dict[str, Any], Any] | None:
+    """``(record, OpenVINO model)`` of a cache entry made for ``key``; None if absent or unreadable."""
+    from featurebench.extractors.openvino_engine import import_openvino
+
+    try:
+        record = json.loads((entry / "calibration.json").read_text(encoding="utf-8"))
+        if record.get("key") != key:
+            return None
+        return record, import_openvino().Core().read_model(str(entry / "model.xml"))
+    except Exception:  # noqa: BLE001 - missing, truncated or foreign files all mean: calibrate again
+        return None
+
+
+def calibrate(extractor: Any, root: Path, candidates: Sequence[Sequence[Any]], train_fraction: float,
+              decode: Any, workers: int = 2, auto: bool = False) -> list[str]:
+    """Turn an int8 :class:`~featurebench.extractors.keras_backend.KerasExtractor` into a quantised one.
+
+    Uses the cached model when there is one. ``auto``: a source too small to calibrate on,
+    or int8 features further from fp32 than :data:`AUTO_GATE`, runs fp32 instead. Returns
+    one-line notices for the user.
+    """
+    forward = getattr(extractor, "openvino", None)
+    if forward is None or forward.fp32_model is None:
+        raise FeaturebenchError("--precision int8 applies to Keras models run by OpenVINO "
+                                "(registry models and .keras/.h5 files, not --engine tensorflow).")
+    try:
+        sample = calibration_sample(candidates, train_fraction)
+    except FeaturebenchError as exc:
+        if not auto:
+            raise
+        extractor.use_openvino_model(forward.fp32_model, "fp32", {})
+        return [f"--precision auto: fp32 ({exc})"]
+    calibration = _file_digests(root, sample.calibration)
+    holdout = _file_digests(root, sample.holdout)
+    key = cache_key(extractor.provenance, decode, calibration, holdout)
+    entry = cache_root() / key[:32]
+    found = _read_entry(entry, key)
+    cached = found is not None
+    if found is None:
+        shutil.rmtree(entry, ignore_errors=True)  # a damaged or foreign entry: make it again
+        _build(extractor, root, CalibrationSample([p for p, _ in calibration], [p for p, _ in holdout]),
+               decode, workers, entry, key)
+        found = _read_entry(entry, key)
+        if found is None:
+            raise FeaturebenchError(f"--precision int8: could not read back the quantised model stored in {entry}.")
+    record, quantized = found
+    info = {"int8_calibration_digest": key, "int8_calibration_images": record["calibration_images"],
+            "int8_calibration_paths": record["calibration_paths"],
+            "int8_calibration_rule": f"the first {len(record['calibration_paths'])} usable images of the seeded "
+                                     "shuffle's train slice",
+            "int8_holdout_images": record["holdout_images"], "int8_cache": str(entry), "int8_cache_hit": cached}
+    mean, low = record.get("cosine_mean"), record.get("cosine_min")
+    if mean is not None:
+        info.update(int8_cosine_mean=mean, int8_cosine_min=low)
+    passed = mean is not None and mean >= AUTO_GATE[0] and low >= AUTO_GATE[1]
+    info["nncf_version"] = import_nncf().__version__
+    check = (f"int8 vs fp32 cosine on {record['holdout_images']} held-out images: mean {mean:.4f}, min {low:.4f}"
+             if mean is not None else "no held-out test images to compare int8 with fp32 on")
+    if auto and not passed:
+        extractor.use_openvino_model(forward.fp32_model, "fp32", {})
+        return [f"--precision auto: fp32 ({check}; int8 needs mean >= {AUTO_GATE[0]} and min >= {AUTO_GATE[1]})"]
+    extractor.use_openvino_model(quantized, "int8", info)
+    notices = [f"int8: {'cached calibration' if cached else 'calibrated'} ({check})."]
+    if not passed:
+        notices.append(f"int8 features are further from fp32 than {AUTO_GATE} (mean, min cosine); "
+                       "check accuracy against --precision fp32 before relying on them.")
+    return notices
+
+
+def auto_precision(model: str, engine: str | None) -> tuple[str, str]:
+    """``--precision auto``: ``("int8", why)`` on a CPU class where int8 was measured faster within
+    the accuracy gate, for a Keras model on OpenVINO; ``("fp32", why)`` otherwise."""
+    from featurebench.extractors.cpu import cpu_class
+    from featurebench.extractors.model_file import looks_like_model_file
+
+    cpu = cpu_class()
+    if cpu not in INT8_MEASURED_CPU_CLASSES:
+        return "fp32", (f"--precision auto: fp32 (int8 has not been measured faster within the accuracy gate on "
+                        f"this CPU class, {cpu}; see docs/performance.md)")
+    from featurebench.extractors.devices import DEFAULT_ENGINE, choose_engine
+
+    keras_file = Path(model).suffix.lower() in (".keras", ".h5", ".hdf5")
+    if (looks_like_model_file(model) and not keras_file) or choose_engine(engine or DEFAULT_ENGINE).engine != "openvino":
+        return "fp32", "--precision auto: fp32 (int8 applies to Keras models run by OpenVINO)"
+    return "int8", ""
+
+
+__all__ = ["CalibrationSample", "auto_precision", "cache_key", "cache_root", "calibrate", "calibration_sample",
+           "quantize"]
