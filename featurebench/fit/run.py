@@ -434,6 +434,8 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
         bundle = (result.estimator, [split.label_names[c] for c in classes], extractor_spec(attrs), clf,
                   record.jsonable(bundle_meta))
         # Classes the classifier never saw score -inf for ranking; as probabilities they are 0.
+        scores, score_kind = first.scores, first.score_kind
+        test_source = test_features if test_features is not None else features
         stored = np.where(np.isfinite(scores), scores, 0.0 if score_kind == "probability" else np.finfo(np.float32).min)
         predictions = {"paths": split.test.take(np.asarray(test_source.paths, dtype=object)).tolist(),
                        "y_true": split.y_test, "scores": stored, "label_names": split.label_names,
