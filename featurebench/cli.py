@@ -350,52 +350,28 @@ def demo(
     typer.echo(f"Also: {result.plan.out / 'report.md'}, {result.plan.out / 'runs.csv'}")
 
 
-def _register_finetune_commands() -> None:
-    # Their modules import TensorFlow only inside the command bodies.
-    from featurebench.finetune import commands
-
-    app.command()(commands.inspect)
-    app.command()(commands.build_images)
-    app.command()(commands.finetune)
-
-
-_register_finetune_commands()
-
-
-def _register_look_inside_commands() -> None:
-    # Their modules import TensorFlow / scikit-learn only inside the command bodies.
-    from featurebench.audit import commands as audit_commands
-    from featurebench.explain import commands as explain_commands
-
-    app.command()(explain_commands.explain)
-    app.command()(audit_commands.audit)
+#: Commands that live in their capability's folder, in the order ``--help`` lists them. Their
+#: modules import TensorFlow, scikit-learn and Ray only inside the command bodies.
+CAPABILITY_COMMANDS = {
+    "featurebench.finetune.commands": ("inspect", "build_images", "finetune"),
+    "featurebench.explain.commands": ("explain",),
+    "featurebench.audit.commands": ("audit",),
+    "featurebench.scale.commands": ("merge", "sweep"),
+    "featurebench.train.commands": ("train",),
+    "featurebench.ensemble.commands": ("ensemble", "fuse"),
+}
 
 
-_register_look_inside_commands()
+def _register_capability_commands() -> None:
+    import importlib
+
+    for module_name, names in CAPABILITY_COMMANDS.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            app.command()(getattr(module, name))
 
 
-def _register_scale_commands() -> None:
-    # Ray is imported only inside the command bodies, and only with --ray.
-    from featurebench.scale import commands
-
-    app.command()(commands.merge)
-    app.command()(commands.sweep)
-
-
-_register_scale_commands()
-
-
-def _register_train_commands() -> None:
-    # Training from scratch and ensembles; TensorFlow is imported inside the command bodies.
-    from featurebench.ensemble import commands as ensemble_commands
-    from featurebench.train import commands as train_commands
-
-    app.command()(train_commands.train)
-    app.command()(ensemble_commands.ensemble)
-    app.command()(ensemble_commands.fuse)
-
-
-_register_train_commands()
+_register_capability_commands()
 
 
 def _command_line() -> str:

@@ -35,7 +35,7 @@ def test_openvino_matches_tensorflow_on_real_weights_and_photos(shared_dir):
     from featurebench.extractors import load_extractor
 
     reference = load_extractor("efficientnet_lite0", engine="tensorflow")
-    fast = load_extractor("efficientnet_lite0")
+    fast = load_extractor("efficientnet_lite0", engine="openvino")  # what auto picks on a CPU: test_devices.py
     assert fast.provenance["engine"] == "openvino" and reference.provenance["engine"] == "tensorflow"
     assert fast.provenance["openvino_version"]
     images = _sample_photos(shared_dir, reference.input_size)
@@ -147,7 +147,7 @@ original = multiprocessing.process.BaseProcess.start
 multiprocessing.process.BaseProcess.start = lambda self: started.append(self) or original(self)
 from featurebench.extractors import load_extractor
 import numpy as np
-extractor = load_extractor({str(tiny_model_file)!r})
+extractor = load_extractor({str(tiny_model_file)!r}, engine="openvino")
 extractor.extract(np.zeros((2, 32, 32, 3), np.uint8))
 assert extractor.provenance["engine"] == "openvino"
 print("telemetry module:", sys.modules.get("openvino_telemetry"), "processes started:", len(started))
