@@ -181,3 +181,22 @@ def test_explain_refuses_tflite_clearly(tmp_path: Path) -> None:
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "Heatmaps need a Keras model" in done.stderr and "does not fake one" in done.stderr
+
+
+def test_explain_refuses_onnx_clearly(tmp_path: Path) -> None:
+    """An ONNX extractor runs on OpenVINO, with no Keras graph to cut or differentiate."""
+    from featurebench.explain.explainer import load_explainer
+    from featurebench.fit.run import run_fit
+
+    fake = tmp_path / "model.onnx"
+    fake.write_bytes(b"onnx")
+    with pytest.raises(FeaturebenchError, match="Heatmaps need a Keras model.*ONNX model"):
+        load_explainer(fake)
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 2
+    path = write_feature_arrays(tmp_path / "onnx.h5", rng.normal(size=(60, 4)) + y[:, None], y, ["a", "b"],
+                                attrs={"model": "resnet18.onnx", "model_source": "onnx",
+                                       "model_path": "/models/resnet18.onnx"})
+    run = run_fit(path, "logreg", grid='{"C": [1]}', out=tmp_path / "r", n_jobs=1, n_boot=20)
+    with pytest.raises(FeaturebenchError, match="Heatmaps need a Keras model.*ONNX model /models/resnet18.onnx"):
+        load_explainer(run.bundle_path)

@@ -26,8 +26,13 @@ METHODS = {"cam": "class activation map (exact: linear classifier weights on the
                                "scikit-learn classifier; coarse for tree ensembles)"}
 
 
+#: Feature extractors whose graphs featurebench runs but cannot differentiate or cut at a conv
+#: layer (``model_source`` in a bundle's provenance -> how the error names them).
+NON_KERAS_SOURCES = {"tflite": "the TFLite model", "onnx": "the ONNX model", "savedmodel": "a SavedModel"}
+
+
 def heatmaps_refused(what: str) -> FeaturebenchError:
-    """The error for a model whose heatmaps cannot be computed (TFLite, SavedModel)."""
+    """The error for a model whose heatmaps cannot be computed (TFLite, ONNX, SavedModel)."""
     return FeaturebenchError(
         f"Heatmaps need a Keras model: {what} gives no access to its conv feature maps or gradients, and "
         "featurebench does not fake one. Re-extract with a Keras extractor (e.g. `--model efficientnet_lite0` "
@@ -79,11 +84,11 @@ def _bundle_explainer(path: Path, layer: str | None, trust: bool, model: str | N
     bundle = load_bundle(path, trust=trust)
     spec = bundle.extractor
     source = str(spec.get("model_source") or "registry")
-    if source == "tflite" or str(spec.get("model_path") or spec.get("model") or "").lower().endswith(".tflite"):
-        raise heatmaps_refused(f"the bundle {path} was trained on features of the TFLite model "
-                               f"{spec.get('model_path') or spec.get('model')}")
-    if source == "savedmodel":
-        raise heatmaps_refused(f"the bundle {path} was trained on features of a SavedModel")
+    model_file = str(spec.get("model_path") or spec.get("model") or "")
+    source = next((kind for kind in NON_KERAS_SOURCES if model_file.lower().endswith(f".{kind}")), source)
+    if source in NON_KERAS_SOURCES:
+        raise heatmaps_refused(f"the bundle {path} was trained on features of {NON_KERAS_SOURCES[source]} "
+                               f"{model_file}")
     import keras
 
     from featurebench.explain.cam import CAM_POOLS, class_activation_maps, linear_head
@@ -186,8 +191,8 @@ def load_explainer(target: str | Path, layer: str | None = None, trust: bool = F
     if not path.exists():
         raise FeaturebenchError(f"{path} does not exist: pass a bundle (RUN/model.skops), a Keras model file or a run folder")
     suffix = path.suffix.lower()
-    if suffix == ".tflite":
-        raise heatmaps_refused(f"{path} is a TFLite model")
+    if suffix in (".tflite", ".onnx"):
+        raise heatmaps_refused(f"{path} is {NON_KERAS_SOURCES[suffix[1:]]}")
     if suffix == ".skops":
         return _bundle_explainer(path, layer, trust, model, weights, unsafe_model)
     if suffix in (".keras", ".h5", ".hdf5"):
