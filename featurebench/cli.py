@@ -198,8 +198,21 @@ def extract(
         again = "run the same command without --force" if force else "run the same command again"
         console.print(f"[yellow]Interrupted.[/] Finished batches are saved in {escape(str(output))}.partial; "
                       f"{again} to resume.", soft_wrap=True)
-        raise typer.Exit(130) from None
+        _leave_now(130)
     print_extract_summary(console, summary, results=out)
+
+
+def _leave_now(code: int) -> None:
+    """Exit at once, skipping the interpreter's teardown.
+
+    After Ctrl+C, daemon decode threads may still be inside a native decoder or runtime; a
+    normal teardown under them can abort the process ("terminate called without an active
+    exception", exit -6 instead of 130). Everything worth keeping is already on disk (the
+    journal's shards are renamed into place when committed) and the kernel releases its lock.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @app.command()
@@ -419,9 +432,7 @@ def main() -> None:
         if getattr(exc, "exit_without_cleanup", False):
             # A failed HDF5 write (e.g. a full disk): freeing the half-written file's HDF5
             # objects on the way out can crash the process, so leave at once.
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(2)
+            _leave_now(2)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - the point: no bare traceback reaches a user
         log = _crash_log(exc)
