@@ -1,4 +1,4 @@
-"""explain: the exact CAM against a direct computation, Grad-CAM on a planted patch, TFLite refused."""
+"""explain: the exact CAM against a direct computation, Grad-CAM on a planted patch, TFLite and ONNX refused."""
 
 from __future__ import annotations
 
@@ -157,21 +157,24 @@ def test_grad_cam_highlights_a_planted_bright_patch(tmp_path: Path) -> None:
     assert 18 <= peak[0] < 30 and 2 <= peak[1] < 14
 
 
-def test_explain_refuses_tflite_clearly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("suffix, magic, kind", [("tflite", b"TFL3", "TFLite"), ("onnx", b"onnx", "ONNX")])
+def test_explain_refuses_non_keras_models_clearly(tmp_path: Path, suffix: str, magic: bytes, kind: str) -> None:
+    """TFLite and ONNX extractors run on LiteRT / OpenVINO, with no Keras graph to cut or differentiate."""
     from featurebench.explain.explainer import load_explainer
     from featurebench.fit.run import run_fit
 
-    fake = tmp_path / "model.tflite"
-    fake.write_bytes(b"TFL3")
-    with pytest.raises(FeaturebenchError, match="Heatmaps need a Keras model.*TFLite"):
+    fake = tmp_path / f"model.{suffix}"
+    fake.write_bytes(magic)
+    with pytest.raises(FeaturebenchError, match=f"Heatmaps need a Keras model.*{kind}"):
         load_explainer(fake)
     rng = np.random.default_rng(0)
     y = np.arange(60) % 2
-    path = write_feature_arrays(tmp_path / "lite.h5", rng.normal(size=(60, 4)) + y[:, None], y, ["a", "b"],
-                                attrs={"model": "embedding.tflite", "model_source": "tflite",
-                                       "model_path": "/models/embedding.tflite"})
+    model_path = f"/models/embedding.{suffix}"
+    path = write_feature_arrays(tmp_path / "f.h5", rng.normal(size=(60, 4)) + y[:, None], y, ["a", "b"],
+                                attrs={"model": f"embedding.{suffix}", "model_source": suffix,
+                                       "model_path": model_path})
     run = run_fit(path, "logreg", grid='{"C": [1]}', out=tmp_path / "r", n_jobs=1, n_boot=20)
-    with pytest.raises(FeaturebenchError, match="Heatmaps need a Keras model.*TFLite model /models/embedding.tflite"):
+    with pytest.raises(FeaturebenchError, match=f"Heatmaps need a Keras model.*{kind} model {model_path}"):
         load_explainer(run.bundle_path)
     image = tmp_path / "x.png"
     from conftest import write_image
@@ -181,22 +184,3 @@ def test_explain_refuses_tflite_clearly(tmp_path: Path) -> None:
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "Heatmaps need a Keras model" in done.stderr and "does not fake one" in done.stderr
-
-
-def test_explain_refuses_onnx_clearly(tmp_path: Path) -> None:
-    """An ONNX extractor runs on OpenVINO, with no Keras graph to cut or differentiate."""
-    from featurebench.explain.explainer import load_explainer
-    from featurebench.fit.run import run_fit
-
-    fake = tmp_path / "model.onnx"
-    fake.write_bytes(b"onnx")
-    with pytest.raises(FeaturebenchError, match="Heatmaps need a Keras model.*ONNX model"):
-        load_explainer(fake)
-    rng = np.random.default_rng(0)
-    y = np.arange(60) % 2
-    path = write_feature_arrays(tmp_path / "onnx.h5", rng.normal(size=(60, 4)) + y[:, None], y, ["a", "b"],
-                                attrs={"model": "resnet18.onnx", "model_source": "onnx",
-                                       "model_path": "/models/resnet18.onnx"})
-    run = run_fit(path, "logreg", grid='{"C": [1]}', out=tmp_path / "r", n_jobs=1, n_boot=20)
-    with pytest.raises(FeaturebenchError, match="Heatmaps need a Keras model.*ONNX model /models/resnet18.onnx"):
-        load_explainer(run.bundle_path)
