@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from featurebench.extractors.cpu import machine_summary
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -120,8 +121,7 @@ def main() -> None:
 
     lines = ["# Audit on planted problems (EfficientNet-Lite0 features, shared real datasets)", "",
              f"Command: `python scripts/bench_audit.py --copies {args.copies} --flip {args.flip} --seed {args.seed}`",
-             "", f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-             f"CPU flags: {cpu_flags()}; shared with other jobs while it ran.", "",
+             "", f"Machine: {machine_summary()}; shared with other jobs while it ran.", "",
              f"Planted per dataset: {args.copies} test images resized to 80% and re-encoded as JPEG (quality 75), "
              f"inserted into train; {args.flip:.0%} of the other rows relabelled at random. Default audit settings "
              "(adaptive near-duplicate threshold, ratio 0.25; cleanlab on 5-fold out-of-fold logistic regression). "
@@ -153,15 +153,6 @@ def main() -> None:
         print(lines[-3], lines[-2], lines[-1], sep="\n", flush=True)
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
-
-
-def cpu_flags() -> str:
-    """The ISA flags that matter here, from /proc/cpuinfo."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split("flags")[1].split("\n")[0].split())
-    except (OSError, IndexError):
-        return "unknown"
-    return " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile") if f in flags) or "none"
 
 
 if __name__ == "__main__":

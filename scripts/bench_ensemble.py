@@ -21,19 +21,14 @@ import sys
 import time
 from pathlib import Path
 
+from featurebench.extractors.cpu import machine_summary
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CACHE = Path("/tmp/fb-cache")
 CORAL = SHARED / "models" / "coral" / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
 DATASETS = {"flowers17": (SHARED / "datasets" / "flowers17", None),
             "dogs-vs-cats": (SHARED / "datasets" / "dogs-vs-cats" / "train", r"^(cat|dog)\.")}
 MODELS = {"efficientnet_lite0": "efficientnet_lite0", "coral_mobilenet_v1": str(CORAL)}
-
-
-def cpu_flags() -> str:
-    """The CPU model, its speed-relevant ISA flags and the core count."""
-    from featurebench.extractors.cpu import isa_summary
-
-    return f"{isa_summary()}, {os.cpu_count()} cores"
 
 
 def features(dataset: str, model_key: str) -> Path:
@@ -128,7 +123,7 @@ Beating the better single extractor (by any margin, one split): fused on {wins['
 Feature files (cached in /tmp/fb-cache/, not committed):
 {chr(10).join(sources)}
 
-Machine: {cpu_flags()}; shared with other jobs
+Machine: {machine_summary()}; shared with other jobs
 while it ran. Fuse and ensemble run no network (seconds in the table); the cost of both is
 extracting two feature files instead of one (img/s above, from each file's record).
 """

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from featurebench.extractors.cpu import machine_summary
+
 
 NOTES = [
     "### Where the difference comes from",
@@ -167,15 +169,6 @@ def _load_line() -> str:
     return ", ".join(f"{x:.2f}" for x in load)
 
 
-def _cpu_flags() -> str:
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return "?"
-    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
-    return " ".join(f for f in wanted if f" {f}" in flags)
-
-
 def _old_runs(folder: Path | None) -> dict[tuple[str, str, str], dict]:
     import json
 
@@ -253,8 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "scripts/bench_fit.py", *(argv if argv is not None else sys.argv[1:])])
     import sklearn
 
-    machine = (f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (CPU flags: "
-               f"{_cpu_flags()}), load average at start {_load_line()}; Python {platform.python_version()}, "
+    machine = (f"Machine: {machine_summary()}, load average at start {_load_line()}; "
+               f"Python {platform.python_version()}, "
                f"scikit-learn {sklearn.__version__}.")
     if args.part == "defaults":
         import tempfile

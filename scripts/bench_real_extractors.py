@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from featurebench.extractors.cpu import machine_summary
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORAL = SHARED / "models" / "coral" / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
@@ -40,22 +41,6 @@ EXTRACTORS = [("efficientnet_lite0", "efficientnet_lite0", "efficientnet_lite0")
 DATASETS = [("flowers17", SHARED / "datasets" / "flowers17", None),
             ("dogs-vs-cats", SHARED / "datasets" / "dogs-vs-cats" / "train", r"^(cat|dog)\.")]
 CACHE = Path("/tmp/fb-cache")
-
-
-def cpu_flags() -> str:
-    """The CPU model and the ISA flags that matter for inference speed."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
-    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
-    return f"{model}; {' '.join(f for f in wanted if f in flags) or 'no AVX2'}"
 
 
 def measure(name: str, source: Path, pattern: str | None, tmp: Path) -> list[dict]:
@@ -157,7 +142,7 @@ def main() -> None:
     started = time.time()
     lines = ["# Real offline extractors on real data", "",
              f"Command: `{command}`  ",
-             f"Machine: {cpu_flags()}, {os.cpu_count()} cores; Python {sys.version.split()[0]}.  ",
+             f"Machine: {machine_summary()}; Python {sys.version.split()[0]}.  ",
              "Protocol: `extract` defaults (stretch resize, OpenVINO fp32 for Keras models, LiteRT for "
              ".tflite; seed-42 shuffle, 75/25 index split), `fit --clf logreg` default grid, cv=3 on the "
              "train slice; accuracy on the one held-out split.  ",

@@ -20,24 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from featurebench.extractors.cpu import machine_summary
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "flowers17"
 #: Published validation accuracy after 100 epochs.
 PUBLISHED = {"none": 0.621, "classic": 0.679}
 CACHE = Path("/tmp/fb-cache")
-
-
-def cpu_flags() -> str:
-    """The CPU model, its speed-relevant ISA flags and the core count."""
-    from featurebench.extractors.cpu import isa_summary
-
-    return f"{isa_summary()}, {os.cpu_count()} cores"
 
 
 def build_images(data: Path) -> Path:
@@ -144,7 +138,7 @@ per epoch; nothing was selected by it:
 |---:|---:|---:|
 {chr(10).join(curve_rows)}
 
-Machine: {cpu_flags()};
+Machine: {machine_summary()};
 no GPU; shared with other jobs while it ran (loaded), so the seconds are indicative only.
 Curves: `monitor.png` and `history.json` of each run in `results/scratch/`.
 """

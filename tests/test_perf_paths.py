@@ -241,7 +241,9 @@ def test_emulated_bf16_is_said_to_be_slow(monkeypatch):
 
 
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
-    from featurebench.extractors.cpu import cpu_flags, has_native_bf16, isa_summary
+    import os
+
+    from featurebench.extractors.cpu import cpu_flags, has_native_bf16, isa_summary, machine_summary
 
     avx2 = tmp_path / "avx2"
     avx2.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma\n\n")
@@ -252,6 +254,7 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     assert has_native_bf16(cpu_flags(str(amx)))
     assert cpu_flags(str(tmp_path / "absent")) == frozenset()
     assert isa_summary(cpu_flags(str(avx2))).endswith(": avx2 fma")
+    assert machine_summary() == f"{isa_summary()}, {os.cpu_count()} cores"
 
 
 def test_litert_default_threads_give_the_single_thread_features(coral_extractor_path):

@@ -9,6 +9,7 @@ which, and benchmarks record the flags so numbers from different machines can be
 from __future__ import annotations
 
 import functools
+import os
 import platform
 from pathlib import Path
 
@@ -43,6 +44,11 @@ def isa_summary(flags: frozenset[str] | None = None) -> str:
     flags = cpu_flags() if flags is None else flags
     present = [flag for flag in INTERESTING_FLAGS if flag in flags]
     return f"{cpu_model()} ({platform.machine()}): {' '.join(present) or 'no AVX2/AVX-512 flags'}"
+
+
+def machine_summary() -> str:
+    """:func:`isa_summary` plus the core count: the machine line of a benchmark's results file."""
+    return f"{isa_summary()}, {os.cpu_count()} cores"
 
 
 @functools.lru_cache(maxsize=None)
