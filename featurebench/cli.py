@@ -160,7 +160,7 @@ def extract(
                                          "sees, else OpenVINO), openvino (CPU, faster there) or tensorflow "
                                          "(the reference)."),
     ray: bool = typer.Option(False, "--ray", help="Run the model in Ray workers (pip install "
-                             "'featurebench\\[ray]'); this process writes the file. docs/scale.md."),
+                             "'featurebench[ray]'); this process writes the file. docs/scale.md."),
     address: Optional[str] = typer.Option(None, help="With --ray: the cluster, auto or ray://HOST:PORT "
                                           "(default: start one on this machine)."),
     cpus_per_worker: int = typer.Option(1, help="With --ray: CPUs per worker (its decode and model threads)."),

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 COMMANDS = ("models", "extract", "info", "fit", "predict", "report", "demo", "inspect", "build-images", "finetune",
-            "explain", "audit")
+            "explain", "audit", "merge", "sweep", "train", "ensemble", "fuse")
 #: Typer's internal placeholders that must not reach a user's help screen.
 PLACEHOLDERS = ("<str>", "<bool>", "<path>", "<int>", "<float>", "<list", "{source}", "{bundle}", "{features}")
 
@@ -59,6 +59,9 @@ def test_help_of_every_command_is_whole_and_plain_at_80_columns():
     from featurebench.cli import app
 
     runner = CliRunner()
+    listed = runner.invoke(app, ["--help"], terminal_width=200, prog_name="featurebench").stdout
+    registered = {line.split()[0] for line in listed.split("Commands:")[1].splitlines() if line.strip()}
+    assert registered == set(COMMANDS)  # a new command is checked here too
     texts = {}
     for command in COMMANDS:
         result = runner.invoke(app, [command, "--help"], terminal_width=80, prog_name="featurebench")
@@ -68,6 +71,8 @@ def test_help_of_every_command_is_whole_and_plain_at_80_columns():
         assert all(len(line) <= 80 for line in text.splitlines()), command
         for placeholder in PLACEHOLDERS:
             assert placeholder not in text, (command, placeholder)
+        assert "\\[" not in text, command  # rich markup escapes are shown as typed in plain help
+    assert "'featurebench[ray]'" in texts["sweep"]
     assert "Usage: featurebench extract [OPTIONS] SOURCE\n" in texts["extract"]
     assert "[default: efficientnet_lite0]" in " ".join(texts["extract"].split())  # whole, not "efficientnet_lite…"
     assert "Usage: featurebench predict [OPTIONS] BUNDLE INPUTS...\n" in texts["predict"]

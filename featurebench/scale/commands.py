@@ -41,7 +41,7 @@ def sweep(
     clf: List[str] = typer.Option(["logreg"], "--clf", help="Classifiers: repeat the flag or separate with "
                                   "commas (--clf logreg,svm,xgb)."),
     out: Path = typer.Option(Path("results"), "--out", help="Results folder; each cell goes to OUT/<run-name>/."),
-    ray: bool = typer.Option(False, "--ray", help="Run each cell as a Ray task (pip install 'featurebench\\[ray]'; "
+    ray: bool = typer.Option(False, "--ray", help="Run each cell as a Ray task (pip install 'featurebench[ray]'; "
                              "the feature files and --out must be on storage every node reads)."),
     address: Optional[str] = typer.Option(None, help="With --ray: the cluster, auto or ray://HOST:PORT "
                                           "(default: start one on this machine)."),
