@@ -45,13 +45,14 @@ def build_images(data: Path) -> Path:
     return target
 
 
-def train_command(images: Path, runs: Path, augment: str, epochs: int) -> list[str]:
+def train_command(images: Path, runs: Path, augment: str, epochs: int, checkpoint_every: int) -> list[str]:
     run_dir = runs / f"flowers17__minivggnet__scratch-{augment}"
     base = ["featurebench", "train", str(images)]
     if (run_dir / "checkpoint" / "state.json").is_file() and not (run_dir / "metrics.json").is_file():
         return base + ["--resume", str(run_dir), "--epochs", str(epochs)]
     return base + ["--net", "minivggnet", "--augment", augment, "--epochs", str(epochs), "--lr", "0.05",
-                   "--batch-size", "32", "--optimizer", "sgd", "--normalize", "scale", "--out", str(runs)]
+                   "--batch-size", "32", "--optimizer", "sgd", "--normalize", "scale", "--out", str(runs),
+                   "--checkpoint-every", str(checkpoint_every)]
 
 
 def checkpoint_curve(run_dir: Path, images: Path) -> dict[int, float]:
@@ -152,6 +153,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--augment", nargs="+", default=["none", "classic"], choices=["none", "classic"])
     parser.add_argument("--parallel", action="store_true", help="Train the runs at the same time.")
+    parser.add_argument("--checkpoint-every", type=int, default=1,
+                        help="Keep every N-th epoch's checkpoint (1: all, so the last epochs are scored after training).")
     parser.add_argument("--runs", type=Path, default=CACHE / "reproduce_scratch")
     parser.add_argument("--out", type=Path, default=Path("results/reproduce_scratch.md"))
     parser.add_argument("--copy-to", type=Path, default=Path("results/scratch"),
@@ -165,7 +168,7 @@ def main() -> None:
     for augment in args.augment:
         if (args.runs / f"flowers17__minivggnet__scratch-{augment}" / "metrics.json").is_file():
             continue
-        command = train_command(images, args.runs, augment, args.epochs)
+        command = train_command(images, args.runs, augment, args.epochs, args.checkpoint_every)
         print("+", shlex.join(command), flush=True)
         log = open(args.runs / f"{augment}.log", "a")
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
