@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -106,13 +106,15 @@ class KerasExtractor(Extractor):
     """
 
     def __init__(self, model: Any, preprocessing: str, provenance: dict[str, Any], batch_size: int = 32,
-                 engine: str | EngineChoice = DEFAULT_ENGINE, precision: str = "fp32", converted: Any = None):
+                 engine: str | EngineChoice = DEFAULT_ENGINE, precision: str = "fp32", converted: Any = None,
+                 build_model: Callable[[], Any] | None = None):
         """``converted``: the model's OpenVINO graph, already converted; with ``model`` None (a
         graph read from featurebench/extractors/model_cache.py, no TensorFlow imported), the
-        provenance must be that of the model it was converted from."""
+        provenance must be that of the model it was converted from, and ``build_model`` builds
+        the Keras model should :attr:`model` be asked for."""
         choice = engine if isinstance(engine, EngineChoice) else choose_engine(engine)
         engine = choice.engine
-        self.model = model
+        self._model, self._build_model = model, build_model
         if model is None:
             self.input_size = tuple(int(d) for d in provenance["input_size"])
             self.feature_dim = int(provenance["feature_dim"])
@@ -171,6 +173,13 @@ class KerasExtractor(Extractor):
         elif running == "bf16" and not has_native_bf16():
             self.notices = (f"--precision {requested}: this CPU has no native bf16 (AVX512-BF16/AMX); "
                             f"{engine} emulates it, slower than fp32 (--precision fp32 is faster here).",)
+
+    @property
+    def model(self) -> Any:
+        """The Keras feature model (built on first use when the graph came from the model cache)."""
+        if self._model is None and self._build_model is not None:
+            self._model = self._build_model()
+        return self._model
 
     def note_model_cache(self, entry: Path | None, hit: bool, notes: list[str]) -> None:
         """Record where the converted graph is cached (and whether it was read from there), with notes."""
@@ -269,7 +278,9 @@ def load_registry_model(spec: ModelSpec, weights: str = "imagenet", layer: str |
         cached, notes = model_cache.load(cached_id) if cached_id else (None, [])
         if cached is not None:
             extractor = KerasExtractor(None, spec.preprocessing, {**cached.provenance, "precision": precision},
-                                       batch_size or spec.batch_size, choice, precision, cached.graph)
+                                       batch_size or spec.batch_size, choice, precision, cached.graph,
+                                       lambda: _feature_model_of(spec, weights, layer, pool, seed, precision,
+                                                                 engine)[0])
             extractor.note_model_cache(cached.entry, True, notes)
             return extractor
     model, provenance = _feature_model_of(spec, weights, layer, pool, seed, precision, engine)
