@@ -324,7 +324,7 @@ def _extract(opts: ExtractOptions, output: Path, listing: DatasetListing, extrac
                                        compression=_h5_compression(opts.compression), replace=opts.force,
                                        keep_digests=opts.shards > 1)
         journal.remove()
-    if counts["n_rows"] == 0:
+    if counts["n_rows"] == 0 and (counts["n_candidates"] or opts.shards == 1):  # an empty shard is a success
         reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(counts["skipped_reasons"].items()))
         raise FeaturebenchError(f"None of the {counts['n_candidates']} images in {listing.root} could be used "
                                 f"({reasons}); {output} lists each one with its reason (featurebench info {output}).")

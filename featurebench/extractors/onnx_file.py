@@ -143,7 +143,7 @@ class ONNXExtractor(Extractor):
         if len(shape) < 1 or shape[0] != 2 or int(np.prod(shape)) != 2 * self.feature_dim * (
                 np.prod([shape[a] for a in _SPATIAL[self.layout]]) if self.pool in ("avg", "max") else 1):
             raise FeaturebenchError(f"{path}: tensor {output_name} gives shape {shape} for a batch of 2 images; "
-                                    f"features need the batch first ({plural(self.feature_dim, "value")} per image); export "
+                                    f"features need the batch first ({plural(self.feature_dim, 'value')} per image); export "
                                     "the model with the batch as axis 0, or pick another tensor with --layer.")
 
     def prepare(self, images: np.ndarray) -> np.ndarray:
