@@ -37,13 +37,9 @@ def _env() -> dict:
 
 
 @pytest.fixture()
-def dataset(tmp_path) -> Path:
-    return make_class_folders(tmp_path / "data", classes=("a", "b"), per_class=6, size=(24, 32))
-
-
-@pytest.fixture()
-def color_stats(monkeypatch):
-    crash_driver.use_color_stats(monkeypatch.setattr)
+def dataset(class_folders) -> Path:
+    """Two classes x 6 JPEGs (conftest's ``class_folders``)."""
+    return class_folders
 
 
 def _features(path: Path, n: int = 40, dim: int = 4, classes=("a", "b"), seed: int = 0) -> Path:
@@ -94,7 +90,7 @@ def test_preprocess_values_that_overflow_are_refused_before_the_model_is_built(p
 
 
 class _Broken(crash_driver.ColorStats):
-    """Colour statistics, but image ``b/b_002.jpg``'s batch (or every batch) comes out NaN or huge."""
+    """Colour statistics, but one value of the third batch (or of every batch) is ``value``."""
 
     def __init__(self, value: float, every_batch: bool = False):
         self.value, self.every_batch, self.batches = value, every_batch, 0
@@ -303,15 +299,17 @@ def test_feature_file_without_paths_is_refused_by_name_in_fuse(tmp_path):
         assert str(broken) in str(info.value) and "good.h5" not in str(info.value)
 
 
-def test_shard_count_too_large_is_refused_before_any_work(dataset, tmp_path, color_stats):
+def test_shard_count_too_large_is_refused_before_any_work(dataset, tmp_path, monkeypatch):
+    crash_driver.use_color_stats(monkeypatch.setattr)
     with pytest.raises(FeaturebenchError, match="--shards 99999999999999999999 must be between 1 and"):
         run_extract(crash_driver.options(dataset, tmp_path / "s.h5", shards=99999999999999999999))
     assert not partial_dir_for(tmp_path / "s.h5").exists()
 
 
-def test_empty_shard_is_a_success_and_merges(tmp_path, color_stats):
+def test_empty_shard_is_a_success_and_merges(tmp_path, monkeypatch):
     """2 images in 3 shards: shard 0 holds none. On main it exited 2 ("None of the 0 images ...")
     although its file was complete; a mismatched set printed ``np.int64(2)``."""
+    crash_driver.use_color_stats(monkeypatch.setattr)
     from featurebench.scale.merge import merge_shards
 
     data = make_class_folders(tmp_path / "data", classes=("a", "b"), per_class=1, size=(24, 32))
