@@ -251,7 +251,15 @@ def fit(
                                            "{extractor}, {clf}, {layer}, {pool}, {protocol}, {scale}, {split}, "
                                            "{variant}."),
     exclude: Optional[Path] = typer.Option(None, "--exclude", help="Rows file (row numbers or stored paths, one a "
-                                           "line; `featurebench audit` writes exclude_rows.txt): refit without them."),
+                                           "line; `featurebench audit` writes exclude_rows.txt): they do not "
+                                           "train. Test rows named there stay test rows (see --exclude-test)."),
+    exclude_test: bool = typer.Option(False, "--exclude-test", help="Also drop the --exclude rows from the test "
+                                      "set; recorded as 'accuracy on audited test rows' and never ranked with "
+                                      "test accuracy."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Calibrated probabilities (scikit-learn "
+                                   "CalibratedClassifierCV, sigmoid, 3 folds of the train rows) for classifiers "
+                                   "without them (svm, linsvm, sgd): `predict` shows them and `ensemble` accepts "
+                                   "the run."),
     pca: Optional[int] = typer.Option(None, "--pca", help="PCA to N components inside the pipeline, fitted on "
                                       "train rows only (for slow classifiers on wide features)."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds per search: no new fit is "
@@ -276,7 +284,7 @@ def fit(
                          skip_existing=skip_existing, scale=scale, protocol=protocol, stratified=stratified,
                          test_file=test_file, seed=seed, max_memory=max_memory, run_name=run_name,
                          command=_command_line(), exclude=exclude, pca=pca, time_budget=time_budget, repeats=repeats,
-                         reporter=reporter)
+                         reporter=reporter, exclude_test=exclude_test, calibrate=calibrate)
     _print_warnings(result.warnings)
     typer.echo(result.describe())
 
