@@ -328,7 +328,7 @@ def _search_and_score(features: FeatureFile, test_features: FeatureFile | None, 
         if extra.calibrate:
             from featurebench.fit.calibration import calibrate
 
-            result.estimator, result.details["calibration"] = calibrate(result.estimator, X, y_train, seed)
+            result.estimator, result.details["calibration"] = calibrate(result.estimator, X, y_train)
         del X
     split.warnings.extend(result.warnings)
     fit_seconds = time.perf_counter() - started - load_seconds
@@ -484,6 +484,7 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
                                                        "train_rows": None, "test_rows": None}
                                                       if excluded is not None else {})},
             "protocol": protocol, "scale": scale, "scoring": result.scoring,
+            "fusion_scale": (attrs.get("fusion_scale") or "none") if attrs.get("model_source") == "fused" else None,
             "search_method": result.method, "cv_folds": result.n_splits, "seed": seed,
             "search_seconds": round(result.search_seconds, 4), "refit_seconds": round(result.refit_seconds, 4),
             "load_seconds": round(first.load_seconds, 4), "score_kind": first.score_kind,

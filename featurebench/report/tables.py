@@ -9,7 +9,6 @@ accuracy, or its mean accuracy over ``--repeats`` splits), best first, ties brok
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -27,7 +26,8 @@ BASELINE_LABEL = "random-init baseline"
 RAW_PIXEL_EXTRACTORS = frozenset({"raw-pixels", "raw_pixels", "pixels"})
 #: Run settings that can tell two runs of one dataset × extractor × classifier apart (fine-tuning runs
 #: add their recipe, i.e. ``best_params``); outcomes such as a grid search's chosen C are not settings.
-VARIANT_KEYS = ("layer", "pool", "weights", "scale", "protocol", "split", "seed", "test_feature_file")
+VARIANT_KEYS = ("layer", "pool", "weights", "scale", "fusion_scale", "protocol", "split", "seed",
+                "test_feature_file", "calibration")
 #: How runs that are not "features + classifier" are labelled (column ``label``, Markdown, HTML badges).
 KIND_LABELS = {"finetune": "fine-tuned", "scratch": "trained from scratch", "ensemble": "ensemble"}
 
