@@ -128,6 +128,9 @@ def extract(
     batch_size: Optional[int] = typer.Option(None, help="Images per forward pass (default: the model's)."),
     seed: int = typer.Option(42, help="Seed of the one shuffle of the image list (stored)."),
     train_fraction: float = typer.Option(0.75, help="Stored split point: rows [:int(N*f)] train, the rest test."),
+    split: str = typer.Option("index", "--split", help="index (the classic protocol: the shuffled order, first "
+                              "rows train) or stratified (the same shuffle interleaved by class, so the stored "
+                              "train/test slices hold every class in proportion). Recorded in the file."),
     dtype: str = typer.Option("float32", help="float32, or float16 for half-size files."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output / discard a partial run."),
     label_pattern: Optional[str] = typer.Option(None, help="Regex on file names giving the label "
@@ -178,7 +181,7 @@ def extract(
 
     opts = ExtractOptions(
         source=str(source), output=str(output), model=model, weights=weights, layer=layer, pool=pool,
-        batch_size=batch_size, seed=seed, train_fraction=train_fraction, dtype=dtype, force=force,
+        batch_size=batch_size, seed=seed, train_fraction=train_fraction, split=split, dtype=dtype, force=force,
         label_pattern=label_pattern, root=str(root) if root else None, allow_outside_root=allow_outside_root,
         resize=resize, allow_truncated=allow_truncated, max_pixels=max_pixels, max_file_mb=max_file_mb,
         follow_class_links=follow_class_links, preprocess=preprocess,
