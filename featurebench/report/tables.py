@@ -96,6 +96,9 @@ def _row(run: Run) -> dict[str, Any]:
 def _settings(run: Run) -> dict[str, str]:
     m = run.metrics
     settings = {key: m.get(key) for key in VARIANT_KEYS}
+    detail = m.get("split_detail") if isinstance(m.get("split_detail"), dict) else {}
+    if detail.get("exclude_file"):
+        settings["exclude"] = Path(str(detail["exclude_file"])).name
     if m.get("kind") == "finetune" and isinstance(m.get("best_params"), dict):
         settings.update({key: value for key, value in m["best_params"].items() if key != "epochs_run"})
     return {key: fmt.any_value(value) for key, value in settings.items() if not fmt.missing(value)}
@@ -107,7 +110,9 @@ def _label_variants(pairs: list[tuple[Run, dict[str, Any]]]) -> None:
     groups: dict[tuple, list[tuple[Run, dict[str, Any]]]] = {}
     for run, row in pairs:
         row["variant"] = ""
-        groups.setdefault((row["dataset"], row["extractor"], row["random_init"], row["classifier"]), []).append((run, row))
+        # Within a test-row group only: runs of other groups are already shown apart.
+        groups.setdefault((row["dataset"], row.get("group"), row["extractor"], row["random_init"], row["classifier"]),
+                          []).append((run, row))
     for members in groups.values():
         if len(members) < 2:
             continue
@@ -249,7 +254,7 @@ def markdown_summary(runs: Iterable[Run], unreadable: Iterable[UnreadableRun] = 
               "Runs", "Baseline %", "Run"]
     baselines = dataset_baselines(rows)
     counts: dict[str, int] = {}
-    for row in rows:
+    for row in main_rows:
         counts[row["dataset"]] = counts.get(row["dataset"], 0) + 1
     body = [[md_escape(row["dataset"]), _extractor_cell(row), md_escape(setting_label(row)), _accuracy_cell(row, False),
              fmt.pct(row["macro_f1"]), md_escape(fmt.params(json.loads(row["best_params"]) if row["best_params"] else None)),
