@@ -32,6 +32,23 @@ from bench_ensemble import CACHE, CORAL, features  # noqa: E402
 from featurebench.extractors.cpu import machine_summary  # noqa: E402
 
 
+def pairwise(runs: dict) -> str:
+    """A Markdown table: McNemar's exact test for every pair of the stored-split runs."""
+    from itertools import combinations
+
+    from featurebench.report.collect import read_run
+    from featurebench.report.compare import correctness, mcnemar_exact
+
+    right = {key: correctness(read_run(r.run_dir, r.run_dir.name)) for key, r in runs.items()}
+    acc = {key: r.metrics["accuracy"] for key, r in runs.items()}
+    lines = ["| first | second | accuracy % | difference (pts) | b / c | McNemar p |", "|---|---|---:|---:|---:|---:|"]
+    for a, b in combinations(runs, 2):
+        test = mcnemar_exact(right[a], right[b])
+        lines.append(f"| {a} | {b} | {100 * acc[a]:.2f} / {100 * acc[b]:.2f} | {100 * (acc[a] - acc[b]):+.2f} | "
+                     f"{test['b']} / {test['c']} | {test['p_value']:.3g}{'' if test['p_value'] < 0.05 else ' (n.s.)'} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("results/report_flowers17"))
@@ -52,10 +69,11 @@ def main() -> None:
     fit = dict(clf="logreg", cv=3, n_jobs=args.n_jobs, out=results)
     runs = {"lite0": run_fit(lite0, **fit, command=f"featurebench fit {lite0.name}"),
             "coral": run_fit(coral, **fit, command=f"featurebench fit {coral.name}")}
-    run_ensemble([runs["lite0"].run_dir, runs["coral"].run_dir], results, command="featurebench ensemble LITE0 CORAL")
+    runs["ensemble"] = run_ensemble([runs["lite0"].run_dir, runs["coral"].run_dir], results,
+                                    command="featurebench ensemble LITE0 CORAL")
     fused = args.runs / "flowers17__lite0+coral.h5"
     fuse_features([lite0, coral], fused, force=True, command="featurebench fuse LITE0 CORAL -o FUSED")
-    run_fit(fused, **fit, command=f"featurebench fit {fused.name}")
+    runs["fused"] = run_fit(fused, **fit, command=f"featurebench fit {fused.name}")
     for path in (lite0, coral):
         run_fit(path, **fit, repeats=args.repeats, command=f"featurebench fit {path.name} --repeats {args.repeats}")
     audit = run_audit(lite0, run_dir=runs["lite0"].run_dir)
@@ -64,6 +82,7 @@ def main() -> None:
     run_fit(lite0, **fit, exclude=exclude, exclude_test=True,
             command=f"featurebench fit {lite0.name} --exclude exclude_rows.txt --exclude-test")
     args.out.mkdir(parents=True, exist_ok=True)
+    pairs = pairwise(runs)
     summary = build_report(results, args.runs / "report.html", md_path=args.out / "report.md",
                            csv_path=args.out / "runs.csv", plots=False)
     (args.out / "README.md").write_text(
@@ -72,7 +91,9 @@ def main() -> None:
         f"Feature files: `{lite0.name}`, `{coral.name}` (scripts/bench_ensemble.py's cache: seed-42 shuffle, "
         f"stored 75/25 index split). Audit of the Lite0 run: {audit.record['near_duplicates']['test_rows_affected']} "
         f"near-duplicate test row(s), {len(audit.record['label_issues'].get('rows', []))} label issue(s) flagged.\n\n"
-        f"Machine: {machine_summary()}.\n\n```\n{summary.describe()}\n```\n", encoding="utf-8")
+        f"Every pair of the stored-split runs, McNemar's exact test on the same 340 test images "
+        f"(`featurebench.report.compare.mcnemar_exact`; b = images only the first got right, c = only the second):\n\n"
+        f"{pairs}\n\nMachine: {machine_summary()}.\n\n```\n{summary.describe()}\n```\n", encoding="utf-8")
     print(summary.describe())
 
 
