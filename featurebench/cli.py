@@ -313,6 +313,10 @@ def predict(
     result = predict_images(bundle, [str(p) for p in inputs], top=top, trust=trust, model=model,
                             weights=weights, batch_size=batch_size, unsafe_model=unsafe_model)
     typer.echo(format_predictions(result))
+    if result.score_kind != "probability":
+        console.print("Scores are the classifier's decision values, not probabilities (close values are not a "
+                      "near-tie in probability); refit with `featurebench fit ... --calibrate` for calibrated "
+                      "probabilities.", highlight=False, soft_wrap=True)
     _print_warnings(result.warnings)
     if csv:
         write_predictions_csv(result, csv)
