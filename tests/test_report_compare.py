@@ -229,3 +229,28 @@ def test_grid_edges_are_said_and_recorded(tmp_path):
         assert len(lines) == 1 and f"C={chosen:g} is the {side} value of its grid (0.0001..0.01)" in lines[0]
     else:
         assert result.metrics["grid_edges"] == [] and not lines
+
+
+def test_finetune_and_train_records_share_the_digest_of_fit_runs_on_the_same_images(tmp_path):
+    """finetune, train and ensemble write their record through finetune.record.write_record (no TensorFlow here)."""
+    from featurebench.finetune.record import build_record, write_record
+    from featurebench.fit.record import read_probabilities
+
+    fit_run = run_fit(_features(tmp_path / "f.h5"), "logreg", grid='{"C": [1]}', out=tmp_path / "r", **FIT)
+    proba = read_probabilities(fit_run.run_dir / "probabilities.npz")
+    order = np.random.default_rng(0).permutation(len(proba["paths"]))  # another row order: same rows
+    paths, y = [proba["paths"][i] for i in order], proba["y_true"][order]
+    scores = np.tile([0.3, 0.7], (len(y), 1))
+    record = build_record(run_name="net", dataset="toy", extractor="net", layer="", pool="", weights="imagenet",
+                          random_init=False, y_true=y, proba=scores, label_names=["a", "b"], seed=0, best_params={},
+                          n_train=120, feature_dim=8, fit_seconds=1.0, predict_seconds=0.1, provenance={},
+                          command="test", kind="scratch")
+    run_dir = tmp_path / "r" / "net"
+    run_dir.mkdir()
+    write_record(run_dir, record, {}, paths, y, scores, ["a", "b"])
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["test_rows_digest"] == fit_run.metrics["test_rows_digest"]
+    assert saved["n_splits"] == 1 and saved["test_set"]["kind"] == "stored"
+    rows = _rows(tmp_path / "r")
+    assert rows["net"]["group"] == rows[fit_run.run_name]["group"] and rows["net"]["main_group"]
+    assert "McNemar exact" in (rows["net"]["comparison"] or rows[fit_run.run_name]["comparison"])
