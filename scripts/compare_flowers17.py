@@ -32,6 +32,15 @@ from bench_ensemble import CACHE, CORAL, features  # noqa: E402
 from featurebench.extractors.cpu import machine_summary  # noqa: E402
 
 
+#: Not regenerated here: it records what the report of `main` made of these run folders before issue 24.
+BEFORE = """`before-main.md`: the same run folders reported by the report code of `main` before issue 24
+(`PYTHONPATH=/work/main python -c "from featurebench.report import build_report; build_report(RUNS, 'before.html',
+md_path='before.md', plots=False)"`; not remade by this script): one ranking of all 8 runs, the `--repeats`
+Coral run ranked (and headlined) by its first split's 96.18, the audited-test-row run ranked beside the
+honest ones, no paired tests.
+"""
+
+
 def pairwise(runs: dict) -> str:
     """A Markdown table: McNemar's exact test for every pair of the stored-split runs."""
     from itertools import combinations
@@ -93,7 +102,7 @@ def main() -> None:
         f"near-duplicate test row(s), {len(audit.record['label_issues'].get('rows', []))} label issue(s) flagged.\n\n"
         f"Every pair of the stored-split runs, McNemar's exact test on the same 340 test images "
         f"(`featurebench.report.compare.mcnemar_exact`; b = images only the first got right, c = only the second):\n\n"
-        f"{pairs}\n\nMachine: {machine_summary()}.\n\n```\n{summary.describe()}\n```\n", encoding="utf-8")
+        f"{pairs}\n\nMachine: {machine_summary()}.\n\n```\n{summary.describe()}\n```\n\n{BEFORE}", encoding="utf-8")
     print(summary.describe())
 
 
