@@ -185,7 +185,8 @@ def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str,
             ax.grid(axis="x", visible=False)
             ax.set_title(_short(dataset, 40) + ("" if panel[1] == 0 else f" · other test rows ({_short(sub[0].get('test_set', ''), 40)})"),
                          loc="left", fontsize=None if panel[1] == 0 else 8)
-            ax.set_ylabel("test accuracy %" + (" (zoomed)" if low > 0 else ""))
+            metric = "audited-rows accuracy %" if sub[0].get("test_set_kind") == "audited" else "test accuracy %"
+            ax.set_ylabel(metric + (" (zoomed)" if low > 0 else ""))
         handles = [_patch(colour[c]) for c in settings]
         fig.legend(handles, [_short(c, 48) for c in settings], loc="outside upper center", ncols=min(4, len(settings)),
                    fontsize=8, title=None)
