@@ -33,28 +33,35 @@ DATASETS = {"flowers17": (SHARED / "datasets" / "flowers17", None),
 MODELS = {"efficientnet_lite0": "efficientnet_lite0", "coral_mobilenet_v1": str(CORAL)}
 
 
-def features(dataset: str, model_key: str) -> Path:
-    """The cached feature file, extracted (to a temporary name, then renamed) when missing."""
+def features(dataset: str, model_key: str, split: str = "index") -> Path:
+    """The cached feature file (``--split stratified`` ones named ``..__stratified.h5``), extracted (to a
+    temporary name, then renamed) when missing."""
     from featurebench.extract import ExtractOptions, run_extract
 
-    target = CACHE / f"{dataset}__{model_key}.h5"
+    target = CACHE / f"{dataset}__{model_key}{'' if split == 'index' else '__' + split}.h5"
     if target.exists():
         return target
     CACHE.mkdir(parents=True, exist_ok=True)
     root, pattern = DATASETS[dataset]
     tmp = CACHE / f".tmp-bench-ensemble-{os.getpid()}-{target.name}"
     run_extract(ExtractOptions(source=str(root), output=str(tmp), model=MODELS[model_key], label_pattern=pattern,
-                               dataset_name=dataset, command=f"bench_ensemble extract {dataset} {model_key}"))
+                               dataset_name=dataset, split=split,
+                               command=f"bench_ensemble extract {dataset} {model_key} --split {split}"))
     os.replace(tmp, target)
     return target
 
 
+def arguments(doc: str, out: str, runs: str, n_jobs: int) -> argparse.ArgumentParser:
+    """The flags these Flowers-17 / Dogs vs Cats scripts share: --out, --runs (under the cache), --n-jobs."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--runs", type=Path, default=CACHE / runs)
+    parser.add_argument("--n-jobs", type=int, default=n_jobs)
+    return parser
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("results/bench_ensemble.md"))
-    parser.add_argument("--runs", type=Path, default=CACHE / "bench_ensemble")
-    parser.add_argument("--n-jobs", type=int, default=1)
-    args = parser.parse_args()
+    args = arguments(__doc__, "results/bench_ensemble.md", "bench_ensemble", 1).parse_args()
     if not CORAL.is_file():
         sys.exit(f"{CORAL} not found: this benchmark needs ../shared")
     from featurebench.ensemble import fuse_features, run_ensemble

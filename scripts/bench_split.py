@@ -10,8 +10,6 @@ over 5 stratified splits (`fit --repeats 5`) for scale. Feature files are extrac
 
 from __future__ import annotations
 
-import argparse
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -19,38 +17,20 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ensemble import CACHE, DATASETS, MODELS, features  # noqa: E402
+from bench_ensemble import MODELS, arguments, features  # noqa: E402
 
 from featurebench.extractors.cpu import machine_summary  # noqa: E402
 
 
-def stratified_features(dataset: str, model_key: str) -> Path:
-    """``extract --split stratified`` of the dataset, cached."""
-    from featurebench.extract import ExtractOptions, run_extract
-
-    target = CACHE / f"{dataset}__{model_key}__stratified.h5"
-    if not target.exists():
-        root, pattern = DATASETS[dataset]
-        tmp = CACHE / f".tmp-bench-split-{os.getpid()}-{target.name}"
-        run_extract(ExtractOptions(source=str(root), output=str(tmp), model=MODELS[model_key], label_pattern=pattern,
-                                   dataset_name=dataset, split="stratified",
-                                   command=f"bench_split extract {dataset} {model_key} --split stratified"))
-        os.replace(tmp, target)
-    return target
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("results/bench_split.md"))
-    parser.add_argument("--runs", type=Path, default=CACHE / "bench_split")
-    parser.add_argument("--n-jobs", type=int, default=2)
+    parser = arguments(__doc__, "results/bench_split.md", "bench_split", 2)
     args = parser.parse_args()
     from featurebench.fit import run_fit
     from featurebench.store.reader import open_feature_file
 
     rows = []
     for model_key in MODELS:
-        files = {"index": features("flowers17", model_key), "stratified": stratified_features("flowers17", model_key)}
+        files = {split: features("flowers17", model_key, split) for split in ("index", "stratified")}
         results = {}
         for split, path in files.items():
             with open_feature_file(path) as f:

@@ -20,14 +20,13 @@ Feature files come from scripts/bench_ensemble.py's cache (/tmp/fb-cache/, extra
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ensemble import CACHE, CORAL, features  # noqa: E402
+from bench_ensemble import CORAL, arguments, features  # noqa: E402
 
 from featurebench.extractors.cpu import machine_summary  # noqa: E402
 
@@ -59,11 +58,8 @@ def pairwise(runs: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("results/report_flowers17"))
-    parser.add_argument("--runs", type=Path, default=CACHE / "compare_flowers17")
+    parser = arguments(__doc__, "results/report_flowers17", "compare_flowers17", 2)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args()
     if not CORAL.is_file():
         sys.exit(f"{CORAL} not found: this script needs ../shared")
