@@ -155,7 +155,8 @@ def test_rows_key(run: Run) -> tuple[tuple, str, str, bool]:
         return ("digest", digest), kind, description, True
     p = m.get("provenance") if isinstance(m.get("provenance"), dict) else {}
     repeats = m.get("repeats") if isinstance(m.get("repeats"), dict) else {}
-    key = ("inferred", kind, m.get("split"), m.get("n_test"), p.get("seed"), p.get("split_index"), p.get("n_rows"),
+    key = ("inferred", kind, m.get("split"), m.get("n_test"), str(p.get("source")), p.get("seed"), p.get("split_index"),
+           p.get("n_rows"),
            str(m.get("test_feature_file")), str((m.get("split_detail") or {}).get("exclude_file")),
            tuple(repeats.get("seeds") or ()), m.get("seed") if kind in ("stratified", "repeats") else None)
     return key, kind, description, False
