@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from featurebench.data.resize import check_input_size
 from featurebench.errors import FeaturebenchError, WeightsUnavailableError
 from featurebench.extractors.base import Extractor
 from featurebench.extractors.devices import DEFAULT_ENGINE, EngineChoice, choose_engine, gpu_batch_size
@@ -124,6 +125,7 @@ class KerasExtractor(Extractor):
             self.feature_dim = int(model.output_shape[-1])
             described = {**provenance, "feature_dim": self.feature_dim, "input_size": list(self.input_size),
                          **framework_versions()}
+        check_input_size(*self.input_size, str(provenance.get("model", "the model")))
         self.preprocessing = preprocessing
         self.preprocess_fn = get_preprocessor(preprocessing)
         self.batch_size = batch_size
