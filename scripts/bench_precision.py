@@ -5,8 +5,9 @@ ISA flags and CPU class and the load average (the machine is shared: read the ra
 measured side by side in one run, not the absolute speeds)::
 
     python scripts/bench_precision.py --fixed-costs   # -> results/bench_fixed_costs_<class>.md
-    python scripts/bench_precision.py --calibration   # -> results/bench_calibration_<class>.md
-    python scripts/bench_precision.py --decode        # -> results/bench_decode_accuracy_<class>.md
+    python scripts/bench_precision.py --first-int8    # -> results/bench_first_int8_run_<class>.md
+    python scripts/bench_precision.py --calibration-settings  # -> results/bench_calibration_settings_<class>.md
+    python scripts/bench_precision.py --accuracy      # -> results/bench_accuracy_<class>.md
     python scripts/bench_precision.py                 # -> results/bench_extract_<class>.md
 
 Each variant runs in its own process (``featurebench extract`` through the CLI, whole wall
@@ -238,6 +239,34 @@ def accuracy(args, work: Path) -> list[str]:
     return lines
 
 
+# --------------------------------------------------------------------------- first int8 run
+def first_int8_run(args, work: Path) -> list[str]:
+    """A first int8 run (calibration included) vs the fp32 run, on the 1,000-image Dogs vs Cats set."""
+    models = args.models if "--models" in sys.argv else ["resnet50"]
+    lines = header("The first int8 run on a source (calibration included) vs the fp32 run",
+                   ["- Data: Dogs vs Cats, 1,000 photos; whole `featurebench extract` processes; each run with an "
+                    "empty cache (`FEATUREBENCH_CACHE` a new folder): both pay TensorFlow, the build and the "
+                    "conversion, int8 also the calibration (128 train images) and its 64-image check"])
+    lines += ["| model | precision | whole wall s | per-image loop s | process CPU s | wall / fp32 | CPU / fp32 |",
+              "|---|---|---|---|---|---|---|"]
+    for model in models:
+        weights = SPEED_MODELS.get(model, "none")
+        runs = {}
+        for precision in ("fp32", "int8"):
+            cache = work / f"first-{model}-{precision}"
+            shutil.rmtree(cache, ignore_errors=True)
+            print(f"[{time.strftime('%H:%M:%S')}] first run {model} {precision} (load {common.loadavg()})", flush=True)
+            runs[precision] = cli_extract(DOGS, work / f"first-{model}-{precision}.h5", "--model", model, "--weights",
+                                          weights, "--label-pattern", DOGS_PATTERN, "--precision", precision,
+                                          env={"FEATUREBENCH_CACHE": str(cache)})
+        for precision, r in runs.items():
+            lines.append(f"| {model} ({weights}) | {r['attrs'].get('precision')} | {r['wall_s']:.1f} | "
+                         f"{r['loop_s']:.1f} | {r['cpu_s']:.1f} | {r['wall_s'] / runs['fp32']['wall_s']:.2f} | "
+                         f"{r['cpu_s'] / runs['fp32']['cpu_s']:.2f} |")
+    lines += ["", f"Load average at the end: {common.loadavg()}."]
+    return lines
+
+
 # --------------------------------------------------------------------------- calibration settings
 def calibration_settings(args, work: Path) -> list[str]:
     """NNCF settings (images, batch, bias correction): calibration CPU time and int8-vs-fp32 cosine
@@ -374,6 +403,7 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated: " + ",".join(DATASETS))
     parser.add_argument("--variants", default="fp32,fp32+fast-decode,bf16,int8",
                         help="comma-separated: " + ",".join(VARIANTS))
+    parser.add_argument("--first-int8", action="store_true", help="first int8 run vs fp32 run, 1,000 photos")
     parser.add_argument("--calibration-settings", action="store_true", help="NNCF settings: CPU time, cosine")
     parser.add_argument("--settings", default="300:1:full,300:1:fast,300:16:fast,128:16:fast",
                         help="comma-separated images:batch:full|fast")
@@ -390,6 +420,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     if args.fixed_costs:
         lines, name = fixed_costs(args, work), "bench_fixed_costs"
+    elif args.first_int8:
+        lines, name = first_int8_run(args, work), "bench_first_int8_run"
     elif args.calibration_settings:
         lines, name = calibration_settings(args, work), "bench_calibration_settings"
     elif args.accuracy:
