@@ -46,7 +46,9 @@ def test_the_measured_class_picks_int8_and_the_others_fp32(simulate):
     # The table as measured on this project's machines (results/bench_extract_avx512-vnni.md).
     for name in CLASSES:
         simulate(name)
-        assert auto.resolve_auto("resnet50", None).precision == ("int8" if name == "avx512-vnni" else "fp32")
+        resolved = auto.resolve_auto("resnet50", None)
+        assert (resolved.precision, resolved.fast_decode) == (("int8", True) if name == "avx512-vnni"
+                                                              else ("fp32", False))
 
 
 def test_int8_only_for_keras_models_on_openvino(simulate, tmp_path):
