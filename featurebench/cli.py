@@ -210,8 +210,11 @@ def _leave_now(code: int) -> None:
     exception", exit -6 instead of 130). Everything worth keeping is already on disk (the
     journal's shards are renamed into place when committed) and the kernel releases its lock.
     """
+    from featurebench.quiet import restore_stderr
+
     sys.stdout.flush()
     sys.stderr.flush()
+    restore_stderr()
     os._exit(code)
 
 
@@ -424,7 +427,9 @@ def main() -> None:
     from rich.markup import escape
 
     from featurebench.errors import noted_file
+    from featurebench.quiet import filter_framework_lines
 
+    filter_framework_lines()  # before any command imports TensorFlow or LiteRT
     try:
         app()
     except FeaturebenchError as exc:

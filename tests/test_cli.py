@@ -140,3 +140,54 @@ def test_demo_results_go_to_stdout_and_stage_messages_to_stderr(monkeypatch, tmp
     assert result.stdout.splitlines()[0] == "    svm: test accuracy 0.9000"
     assert f"Report: {(tmp_path / 'd' / 'report.html').resolve()}" in result.stdout
     assert "Fitting svm" in result.stderr and "Fitting" not in result.stdout
+
+
+#: Lines featurebench itself writes on stderr during an extraction (notes, warnings, the bar).
+OWN_STDERR = ("note:", "warning:", "extract ", "Resuming")
+
+
+def _framework_lines(stderr: str) -> list[str]:
+    """Lines of ``stderr`` that featurebench did not write."""
+    return [line for line in stderr.splitlines() if line.strip() and not line.lstrip("\r").startswith(OWN_STDERR)]
+
+
+@pytest.mark.parametrize("model_fixture", ["tiny_model_file", "tiny_tflite_file"])
+def test_tensorflow_and_litert_commands_print_no_framework_lines(model_fixture, request, class_folders, tmp_path):
+    """absl's 'All log messages before absl::InitializeLog()', the oneDNN port.cc notice (both
+    printed from C++ on every TensorFlow import) and LiteRT's XNNPACK line never reach the user."""
+    model = request.getfixturevalue(model_fixture)
+    engine = ["--engine", "tensorflow"] if model.suffix == ".keras" else []
+    result = _cli("extract", str(class_folders), "-o", str(tmp_path / "f.h5"), "--model", str(model), *engine)
+    assert result.returncode == 0, result.stderr
+    assert _framework_lines(result.stderr) == []
+    assert result.stdout.startswith(f"Wrote {tmp_path / 'f.h5'}")
+
+
+def test_framework_line_pattern_matches_the_real_lines_and_keeps_ours():
+    from featurebench.quiet import is_framework_line
+
+    framework = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796171525.842201    5746 port.cc:153] oneDNN custom operations are on. You may see",
+        "W0000 00:00:1796171525.842201    5746 cpu_feature_guard.cc:210] This TensorFlow binary is optimized",
+        "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+        "2025-01-02 03:04:05.678901: I tensorflow/core/util/port.cc:113] oneDNN custom operations are on.",
+    ]
+    ours = ["error: --weights x: no such file", "E0000 00:00:1.0 1 op.cc:1] a real TensorFlow error",
+            "note: --engine auto: OpenVINO on the CPU", "warning: INFO: this is a message"]
+    assert all(is_framework_line(line.encode()) for line in framework)
+    assert not any(is_framework_line(line.encode()) for line in ours)
+
+
+def test_fd_level_filter_passes_other_bytes_through(tmp_path):
+    """The filter drops framework lines written to fd 2 by native code and keeps everything else, in order."""
+    script = ("import os, sys\nfrom featurebench.quiet import filter_framework_lines\nfilter_framework_lines()\n"
+              "os.write(2, b'I0000 00:00:17.5 1 port.cc:153] oneDNN custom operations are on.\\nkept 1\\n')\n"
+              "os.write(2, b'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n')\n"
+              "print('python stderr', file=sys.stderr)\nos.write(2, b'no newline at exit')\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stderr.splitlines()) == ["kept 1", "no newline at exit", "python stderr"]
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "FEATUREBENCH_FRAMEWORK_LOGS": "1"})
+    assert "oneDNN" in shown.stderr and "XNNPACK" in shown.stderr

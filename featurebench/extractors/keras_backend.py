@@ -6,8 +6,10 @@ EfficientNet-Lite0) and for user ``.keras``/``.h5`` model files.
 
 from __future__ import annotations
 
+import io
 import os
-from contextlib import contextmanager
+import sys
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -198,8 +200,10 @@ def build_base(spec: ModelSpec, weights: str, include_top: bool, seed: int) -> t
         return spec.builder(None, include_top), {"weights": f"random-init (seed {seed})", "weights_sha256": "",
                                                  "random_init": True}
     if weights == "imagenet":
+        said = io.StringIO()  # Keras prints "Downloading data from https://..." on stdout
         try:
-            base = spec.builder("imagenet", include_top)
+            with redirect_stdout(said):
+                base = spec.builder("imagenet", include_top)
         except FeaturebenchError:
             raise
         except Exception as exc:  # noqa: BLE001 - Keras raises many types for a failed download
@@ -210,6 +214,7 @@ def build_base(spec: ModelSpec, weights: str, include_top: bool, seed: int) -> t
                 "download it on a machine with internet and copy it there, or pass --weights PATH to a "
                 "local weights file, or --weights none for random init (a baseline, not transfer learning)."
             ) from None
+        sys.stderr.write(said.getvalue())  # a real download's progress: a diagnostic, never a result
         located = _imagenet_weights_file(spec)
         sha = file_sha256(located) if located and located.is_file() and not include_top else ""
         return base, {"weights": "imagenet", "weights_sha256": sha, "random_init": False}
