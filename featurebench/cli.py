@@ -14,12 +14,13 @@ from typing import List, Optional
 
 import typer
 import typer.core
-from rich.console import Console
 
 from featurebench import __version__
 from featurebench.errors import FeaturebenchError
+from featurebench.terminal import diagnostics as console  # results on stdout, diagnostics on stderr
+from featurebench.terminal import results as out
 
-# Quiet TensorFlow's C++ start-up banner in the terminal (users can still override it).
+# Quiet TensorFlow's C++ start-up banner (users can still override it); featurebench.quiet drops what it misses.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -63,9 +64,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-console = Console(stderr=True)
-out = Console()
-
 
 def _version(value: bool) -> None:
     if value:

@@ -191,3 +191,74 @@ def test_fd_level_filter_passes_other_bytes_through(tmp_path):
     shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                            env={**os.environ, "FEATUREBENCH_FRAMEWORK_LOGS": "1"})
     assert "oneDNN" in shown.stderr and "XNNPACK" in shown.stderr
+
+
+#: Commands whose result line is checked elsewhere, with the test that does it (TensorFlow-heavy ones).
+RESULTS_TESTED_ELSEWHERE = {
+    "models": "test_models_table_shows_whole_names_at_80_columns_when_piped",
+    "extract": "test_tensorflow_and_litert_commands_print_no_framework_lines",
+    "predict": "test_predict_exits_non_zero_when_nothing_could_be_predicted",
+    "demo": "test_demo_results_go_to_stdout_and_stage_messages_to_stderr",
+    "audit": "test_audit.py::test_audit_command_prints_results_to_stdout_progress_to_stderr_without_tensorflow",
+    "inspect": "test_inspect.py (typer.echo of the table)",
+    "build-images": "test_finetune_data.py (out.print of the 'Wrote' line)",
+    "finetune": "test_finetune_run.py (typer.echo of the accuracy line)",
+    "explain": "test_explain.py (typer.echo of result.describe())",
+    "sweep": "test_scale_sweep.py (typer.echo of each cell)",
+    "merge": "test_scale_merge.py (typer.echo of the 'Wrote' line)",
+}
+
+
+@pytest.fixture(scope="module")
+def toy_runs(tmp_path_factory):
+    """Two small feature files of the same rows and a fit of each (no TensorFlow)."""
+    from test_ensemble import feature_file, fit
+
+    tmp = tmp_path_factory.mktemp("toy")
+    a, b = feature_file(tmp / "a.h5", 6, 1), feature_file(tmp / "b.h5", 4, 2)
+    return tmp, a, b, fit(a, tmp / "results"), fit(b, tmp / "results")
+
+
+def _fake_train(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    import featurebench.train.run as train_run
+
+    def run_train(opts, overrides, on_epoch, say):
+        say("Training on the CPU")
+        on_epoch({"epoch": 0, "epochs": 1, "logs": {"loss": 1.0}, "seconds": 1.0, "eta_seconds": 0})
+        metrics = {"accuracy": 0.5, "rank5": None, "n_test": 4, "epochs_run": 1, "fit_seconds": 1.0}
+        return SimpleNamespace(run_name="toy__minivggnet", run_dir=tmp_path / "run", metrics=metrics, warnings=[])
+
+    monkeypatch.setattr(train_run, "run_train", run_train)
+    return ["train", str(tmp_path), "--net", "minivggnet"]
+
+
+RESULT_CASES = {
+    "info": (lambda runs, mp, tmp: ["info", str(runs[1])], "rows"),
+    "fit": (lambda runs, mp, tmp: ["fit", str(runs[1]), "--grid", '{"C": [1.0]}', "--cv", "2", "--n-jobs", "1",
+                                   "--out", str(tmp / "r"), "-q"], "accuracy"),
+    "report": (lambda runs, mp, tmp: ["report", str(runs[0] / "results"), "-o", str(tmp / "r.html")], "wrote"),
+    "fuse": (lambda runs, mp, tmp: ["fuse", str(runs[1]), str(runs[2]), "-o", str(tmp / "f.h5")], "Wrote"),
+    "ensemble": (lambda runs, mp, tmp: ["ensemble", str(runs[3]), str(runs[4]), "--out", str(tmp / "e")],
+                 "vs the best member"),
+    "train": (lambda runs, mp, tmp: _fake_train(mp, tmp), "test accuracy 0.5000"),
+}
+
+
+def test_every_command_has_its_results_on_stdout_checked():
+    """A new command must say where its result line is tested."""
+    assert set(RESULT_CASES) | set(RESULTS_TESTED_ELSEWHERE) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(RESULT_CASES))
+def test_results_on_stdout_diagnostics_on_stderr(command, toy_runs, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from featurebench.cli import app
+
+    make_args, result_text = RESULT_CASES[command]
+    result = CliRunner().invoke(app, make_args(toy_runs, monkeypatch, tmp_path), terminal_width=80)
+    assert result.exit_code == 0, result.output
+    assert result_text in result.stdout and result_text not in result.stderr
+    assert "warning:" not in result.stdout and "note:" not in result.stdout
