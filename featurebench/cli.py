@@ -301,7 +301,8 @@ def predict(
     from featurebench.fit.predict import format_predictions, predict_images, write_predictions_csv
 
     result = predict_images(bundle, [str(p) for p in inputs], top=top, trust=trust, model=model,
-                            weights=weights, batch_size=batch_size, unsafe_model=unsafe_model)
+                            weights=weights, batch_size=batch_size, unsafe_model=unsafe_model,
+                            say=lambda message: console.print(message, highlight=False, soft_wrap=True, markup=False))
     typer.echo(format_predictions(result))
     _print_warnings(result.warnings)
     if csv:
@@ -310,6 +311,9 @@ def predict(
     if not result.predictions:
         raise FeaturebenchError(f"Nothing could be predicted: none of the {len(result.unreadable)} input(s) "
                                 "could be read (listed above with the reason)")
+    if result.missing:
+        raise FeaturebenchError(f"No such file or folder: {', '.join(result.missing)} (the results for the other "
+                                "inputs are above)")
     if result.unreadable:
         console.print(f"[yellow]{len(result.unreadable)} input(s) could not be read[/] (listed above)")
 
