@@ -59,9 +59,12 @@ def load_member(run_dir: str | Path) -> Member:
         raise FeaturebenchError(f"{run_dir}: unreadable metrics.json or {PROBABILITIES_FILE} ({exc}); "
                                 "run it again with --force.") from None
     if pred["score_kind"] != "probability":
+        from featurebench.fit.classifiers import probabilistic_classifiers
+
         raise FeaturebenchError(f"{run_dir}: its classifier ({metrics.get('classifier')}) gives decision scores, not "
                                 "probabilities, and scores on different scales cannot be averaged; ensemble runs "
-                                "of classifiers with predict_proba (logreg, svm, xgb, hgb, knn) or networks.")
+                                f"of classifiers with predict_proba ({', '.join(probabilistic_classifiers())}) "
+                                "or networks.")
     return Member(run_dir, metrics, pred["paths"], pred["y_true"], pred["scores"].astype(np.float64),
                   pred["label_names"])
 

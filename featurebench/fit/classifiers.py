@@ -135,3 +135,8 @@ def make_estimator(name: str, random_state: int = 42, n_threads: int = 1, **para
     """An unfitted estimator for ``name`` with ``params`` set."""
     estimator = get_classifier(name).factory(random_state, n_threads)
     return estimator.set_params(**params) if params else estimator
+
+
+def probabilistic_classifiers() -> list[str]:
+    """Names of the classifiers whose default estimator has ``predict_proba`` (what ``ensemble`` can average)."""
+    return [name for name in CLASSIFIERS if hasattr(make_estimator(name), "predict_proba")]
