@@ -51,6 +51,11 @@ def test_build_images_round_trip(tmp_path, tiny_set):
     assert not (tmp_path / "images.h5.partial").exists()
     with pytest.raises(FeaturebenchError, match="already exists"):
         build(tiny_set, tmp_path / "images.h5", size=28)
+    from featurebench.info import describe
+
+    text = describe(tmp_path / "images.h5")  # `info` describes the image file, not a broken feature file
+    assert "raw images from `featurebench build-images`" in text and "24 x 28x28 RGB uint8" in text
+    assert "15 train, 3 validation, 6 test" in text and "missing" not in text and "--force" not in text
 
 
 def test_image_file_streams_batches_and_reshuffles_per_seed(tmp_path, tiny_set):
