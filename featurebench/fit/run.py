@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from featurebench.errors import FeaturebenchError
+from featurebench.errors import FeaturebenchError, RunExistsError
 from featurebench.fit import record
 from featurebench.fit.bundle import BUNDLE_NAME, extractor_spec, save_bundle
 from featurebench.fit.classifiers import get_classifier
@@ -58,7 +58,9 @@ class RunResult:
         """A few lines for the terminal."""
         m = self.metrics
         if self.skipped:
-            return f"{self.run_dir}: exists, skipped (--skip-existing); accuracy {m.get('accuracy')}"
+            accuracy = m.get("accuracy")
+            shown = f"{accuracy:.4f}" if isinstance(accuracy, (int, float)) else "unknown"
+            return f"{self.run_dir}: exists, skipped (--skip-existing); test accuracy {shown}"
         low, high = m["accuracy_ci95"] if m.get("accuracy_ci95") else (None, None)
         ci = f" (95% CI {low:.4f}-{high:.4f})" if low is not None else ""
         rank5 = f", rank-5 {m['rank5']:.4f}" if m.get("rank5") is not None else ""
@@ -353,10 +355,8 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
             if skip_existing and (run_dir / "metrics.json").is_file():
                 return RunResult(run_dir, name, json.loads((run_dir / "metrics.json").read_text()), skipped=True)
             if not force:
-                raise FeaturebenchError(
-                    f"Run folder {run_dir} already exists; pass --force to replace it, --skip-existing to keep it, "
-                    "or --out/--run-name to write elsewhere."
-                )
+                raise RunExistsError(run_dir, "pass --force to replace it, --skip-existing to keep it, "
+                                              "or --out/--run-name to write elsewhere.")
         seeds = [seed + r for r in range(extra.repeats)]
         splits: list[Split] = []
         runs: list[_Scored] = []
