@@ -122,8 +122,7 @@ def train(
     print_result(f"{result.run_name}: test accuracy {m['accuracy']:.4f}{rank5} on {m['n_test']} images "
                  f"after {m['epochs_run']} epochs ({m['fit_seconds']:.0f} s){train_note}")
     print_result(f"Run folder: {result.run_dir} (metrics.json, model.keras, monitor.png)")
-    for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True, highlight=False)
+    # (its warnings were said before the first epoch and are in metrics.json: not repeated here)
 
 
 __all__ = ["train"]

@@ -152,7 +152,8 @@ def run_train(opts: TrainOptions, overrides: dict[str, Any] | None = None,
         settings = resolve_settings(overrides["net"], {k: v for k, v in overrides.items() if k != "net"})
         state = None
     image_size = int(settings.image_size)
-    source, warnings = open_training_source(opts.source, image_size, settings, opts, opts.dataset_name, "training")
+    source, warnings = open_training_source(opts.source, image_size, settings, opts, opts.dataset_name, "training",
+                                            given=overrides)
     if opts.resume:
         name = run_dir.name
     else:
