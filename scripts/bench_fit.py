@@ -13,7 +13,7 @@ and rank-1; also ``logreg --protocol probe``. ``--old-runs DIR`` adds the run re
 the "before" columns (matched by dataset, extractor, classifier).
 
 ``refit``: the xgb refit on the train slice before and after it reused the search's round count:
-early stopping again on 90% of the rows (before) vs the mean of the folds' chosen rounds on every
+early stopping again on 90% of the rows (before) vs the median of the folds' chosen rounds on every
 row (after), each with 1 and 2 threads; also one cross-validation fold fit for scale. Wall and
 CPU seconds (process CPU time: all threads, robust to other load; OpenMP spin-waiting shows up there).
 
@@ -262,13 +262,13 @@ def bench_refit(path: Path, max_depth: int) -> list[str]:
         if k == 0:
             rows.append((f"CV fold fit ({len(train)} rows, early stopping), 1 thread", time.perf_counter() - wall,
                          time.process_time() - cpu, rounds[-1]))
-    mean_rounds = int(round(float(np.mean(rounds))))
+    mean_rounds = int(round(float(np.median(rounds))))
     for threads in (1, 2):
         wall, cpu, model = timed(threads=threads)
         rows.append((f"before: refit with early stopping again (90% of {len(y)} rows), {threads} thread(s)",
                      wall, cpu, model.best_iteration_ + 1 + model.early_stopping_rounds))
         wall, cpu, model = timed(threads=threads, rounds=mean_rounds)
-        rows.append((f"after: refit with the folds' mean rounds ({rounds} -> {mean_rounds}) on all rows, "
+        rows.append((f"after: refit with the folds' median rounds ({rounds} -> {mean_rounds}) on all rows, "
                      f"{threads} thread(s)", wall, cpu, mean_rounds))
     return [f"### {path.name}, xgb max_depth={max_depth}", "",
             "| fit | wall s | CPU s | rounds boosted |", "|---|---|---|---|",

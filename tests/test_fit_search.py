@@ -94,7 +94,7 @@ def test_xgb_stops_early_on_train_rows_only() -> None:
 
 
 def test_xgb_refit_boosts_the_rounds_its_folds_chose_on_every_train_row() -> None:
-    """The refit reuses early stopping's answer (the mean of the chosen candidate's folds) instead of
+    """The refit reuses early stopping's answer (the median of the chosen candidate's folds) instead of
     boosting up to n_estimators again on 90% of the rows."""
     X, y = blobs(150, 5, 3, sep=2.0, seed=4)
     result = search(X, y, "xgb", {"max_depth": [2, 3], "n_estimators": [300], "early_stopping_rounds": [5]},
@@ -102,7 +102,7 @@ def test_xgb_refit_boosts_the_rounds_its_folds_chose_on_every_train_row() -> Non
     chosen = result.best_row()
     rounds = [entry["rounds"] for entry in chosen["found_params"]]
     assert len(rounds) == 3 and all(1 <= r <= 300 for r in rounds)
-    assert result.details["refit_params"] == {"rounds": int(round(np.mean(rounds)))}
+    assert result.details["refit_params"] == {"rounds": int(round(np.median(rounds)))}
     model = result.estimator.named_steps["clf"]
     assert model.rounds == result.details["refit_params"]["rounds"]
     assert model.model_.get_booster().num_boosted_rounds() == model.rounds  # every round kept, no holdout

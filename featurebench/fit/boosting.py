@@ -6,7 +6,7 @@ for ``early_stopping_rounds`` rounds, and prediction uses the best round. It is
 the same contract as scikit-learn's ``HistGradientBoostingClassifier(early_stopping=True)``:
 inside a grid search the held-out part comes from the fold's train rows, never from
 validation or test rows. The refit after a search boosts every train row for ``rounds``:
-the mean of the round counts early stopping chose in the chosen candidate's folds (no
+the median of the round counts early stopping chose in the chosen candidate's folds (no
 held-out part, no extra patience rounds: cheaper, and on 10% more rows).
 """
 

@@ -268,9 +268,10 @@ def _gridsearch(clf: str, X: np.ndarray, y: np.ndarray, grid: Grid | list[Grid],
         found = refit_params(chosen)
     search_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    final = make_pipeline(make_estimator(clf, seed, workers), scale, pca=pca, seed=seed)
+    threads = get_classifier(clf).refit_threads or workers
+    final = make_pipeline(make_estimator(clf, seed, threads), scale, pca=pca, seed=seed)
     final.set_params(**prefixed({**best, **found}))
-    with threadpool_limits(limits=workers):
+    with threadpool_limits(limits=threads):
         final.fit(X, y)
     monitor.refit_done({**best, **found}, time.perf_counter() - started)
     _single_thread_for_prediction(final)
