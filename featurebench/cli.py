@@ -166,6 +166,8 @@ def extract(
     shards: int = typer.Option(1, help="Split the seeded order into this many shards (see --shard-index, "
                                "`featurebench merge`)."),
     shard_index: int = typer.Option(0, help="Write only this shard (0-based) of --shards."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="One line per finished batch instead of a bar."),
 ) -> None:
     """Stream pretrained CNN features of every image into a resumable HDF5 file.
 
@@ -188,7 +190,7 @@ def extract(
     from featurebench.progress import extraction_progress, print_extract_summary
 
     try:
-        with extraction_progress(console) as (on_start, on_progress):
+        with extraction_progress(console, quiet=quiet, verbose=verbose) as (on_start, on_progress):
             summary = run_extract(opts, progress=on_progress, on_start=on_start, notify=_print_note)
     except KeyboardInterrupt:
         from rich.markup import escape

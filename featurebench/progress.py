@@ -14,11 +14,36 @@ from featurebench.text import plural
 
 
 @contextmanager
-def extraction_progress(console: Console) -> Iterator[tuple[Callable[[int, int], None], Callable[[int, int], None]]]:
+def extraction_progress(console: Console, quiet: bool = False,
+                        verbose: bool = False) -> Iterator[tuple[Callable[[int, int], None], Callable[[int, int], None]]]:
     """A progress bar with rate and ETA, shown from the first ``on_start`` call.
 
-    Yields ``(on_start, on_progress)`` callbacks taking ``(done, total)``.
+    Yields ``(on_start, on_progress)`` callbacks taking ``(done, total)``. ``quiet``: no progress
+    at all; ``verbose``: one line per finished batch instead of a bar (logs, CI), as ``fit -v``.
     """
+    if quiet or verbose:
+        clock = {"start": None, "done": 0}
+
+        def start_lines(done: int, total: int) -> None:
+            import time
+
+            clock["start"], clock["done"] = time.perf_counter(), done
+            if done and not quiet:
+                console.print(f"Resuming: {done} of {total} images already done.")
+
+        def line(done: int, total: int) -> None:
+            import time
+
+            if quiet or clock["start"] is None:
+                return
+            elapsed = time.perf_counter() - clock["start"]
+            rate = (done - clock["done"]) / elapsed if elapsed > 0 else 0.0
+            eta = (total - done) / rate if rate > 0 else 0.0
+            console.print(f"extract {done}/{total} images, {rate:.1f} img/s, elapsed {_seconds(elapsed)}, "
+                          f"ETA {_seconds(eta)}", highlight=False)
+
+        yield start_lines, line
+        return
     progress = Progress(TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
                         TimeRemainingColumn(), console=console)
