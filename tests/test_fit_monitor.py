@@ -256,3 +256,12 @@ def test_cli_progress_on_stderr_result_on_stdout_and_quiet(small: Path, tmp_path
     assert "knn on toy" in verbose.stdout and "fit knn" not in verbose.stdout
     quiet = fit("--quiet")
     assert "fit knn:" not in quiet.stderr and "knn on toy" in quiet.stdout
+
+
+def test_result_lines_fit_in_80_columns(small: Path, tmp_path: Path) -> None:
+    """fit's result on stdout: no line wider than 80 columns (besides the run folder's own path)."""
+    result = run_fit(small, "knn", grid='{"n_neighbors": [1, 3]}', n_jobs=1, out=tmp_path / "r", n_boot=50,
+                     time_budget=1e-9)
+    lines = result.describe().replace(str(result.run_dir), "RUN").splitlines()
+    assert max(len(line) for line in lines) <= 80, lines
+    assert lines[0].startswith("knn on toy / ") and "test accuracy" in lines[0]
