@@ -62,8 +62,9 @@ def load_member(run_dir: str | Path) -> Member:
         from featurebench.fit.classifiers import probabilistic_classifiers
 
         raise FeaturebenchError(f"{run_dir}: its classifier ({metrics.get('classifier')}) gives decision scores, not "
-                                "probabilities, and scores on different scales cannot be averaged; ensemble runs "
-                                f"of classifiers with predict_proba ({', '.join(probabilistic_classifiers())}) "
+                                "probabilities, and scores on different scales cannot be averaged; refit it with "
+                                "`featurebench fit ... --calibrate` (calibrated probabilities), or ensemble runs of "
+                                f"classifiers with predict_proba ({', '.join(probabilistic_classifiers())}) "
                                 "or networks.")
     return Member(run_dir, metrics, pred["paths"], pred["y_true"], pred["scores"].astype(np.float64),
                   pred["label_names"])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -30,6 +31,7 @@ from featurebench.errors import FeaturebenchError
 from featurebench.finetune.checkpoint import CHECKPOINT_DIR, TrainState, checkpoint_epoch, load_state
 from featurebench.finetune.session import (TrainingResult, check_resume_settings, open_training_source,
                                            prepare_run_dir, slug)
+from featurebench.outputs import check_writable_folder
 from featurebench.train.settings import RESUMABLE, TrainSettings, resolve_settings
 
 RUN_NAME_TEMPLATE = "{dataset}__{net}__scratch-{augment}"
@@ -60,7 +62,7 @@ TrainResult = TrainingResult
 class TrainInterrupted(KeyboardInterrupt):
     """Ctrl+C during training: where the last checkpoint is and how to continue."""
 
-    def __init__(self, run_dir: Path, epochs_done: int, checkpoint: Path | None, net: str):
+    def __init__(self, run_dir: Path | None, epochs_done: int, checkpoint: Path | None, net: str):
         super().__init__(f"interrupted after epoch {epochs_done}")
         self.run_dir, self.epochs_done, self.checkpoint, self.net = run_dir, epochs_done, checkpoint, net
 
@@ -152,21 +154,35 @@ def run_train(opts: TrainOptions, overrides: dict[str, Any] | None = None,
         settings = resolve_settings(overrides["net"], {k: v for k, v in overrides.items() if k != "net"})
         state = None
     image_size = int(settings.image_size)
-    source, warnings = open_training_source(opts.source, image_size, settings, opts, opts.dataset_name, "training",
-                                            given=overrides)
-    if opts.resume:
-        name = run_dir.name
-    else:
-        name = run_name_for(source.dataset, settings, opts.run_name)
-        run_dir = Path(opts.out).expanduser().resolve() / name
-        prepare_run_dir(run_dir, False, opts.force, SETTINGS_FILE, settings.to_dict(), RESUMABLE)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / SETTINGS_FILE).write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
-    for note in warnings:
-        say(f"warning: {note}")
-    from featurebench.train.loop import train_and_record
+    check_writable_folder(run_dir if opts.resume else Path(opts.out).expanduser().resolve(),
+                          "--resume" if opts.resume else "--out")
+    created = None  # the run folder this run made (removed again if stopped before a checkpoint)
+    try:
+        source, warnings = open_training_source(opts.source, image_size, settings, opts, opts.dataset_name,
+                                                "training", given=overrides)
+        if opts.resume:
+            name = run_dir.name
+        else:
+            name = run_name_for(source.dataset, settings, opts.run_name)
+            run_dir = Path(opts.out).expanduser().resolve() / name
+            prepare_run_dir(run_dir, False, opts.force, SETTINGS_FILE, settings.to_dict(), RESUMABLE)
+            created = run_dir if not run_dir.exists() or not any(run_dir.iterdir()) else None
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / SETTINGS_FILE).write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
+        for note in warnings:
+            say(f"warning: {note}")
+        from featurebench.train.loop import train_and_record
 
-    return train_and_record(opts, settings, source, run_dir, name, state, on_epoch, say, warnings)
+        return train_and_record(opts, settings, source, run_dir, name, state, on_epoch, say, warnings)
+    except KeyboardInterrupt as stop:
+        if created is not None and load_state(created) is None:
+            shutil.rmtree(created, ignore_errors=True)  # set-up or first epoch: nothing worth keeping
+        if isinstance(stop, TrainInterrupted):
+            raise
+        # Ctrl+C during the set-up: the same answer as during training.
+        latest = run_dir / CHECKPOINT_DIR / state.model_file if state is not None and state.model_file else None
+        raise TrainInterrupted(created or (run_dir if opts.resume else None), state.epochs_done if state else 0,
+                               latest, settings.net) from None
 
 
 __all__ = ["MODEL_FILE", "RUN_NAME_TEMPLATE", "SETTINGS_FILE", "TrainInterrupted", "TrainOptions", "TrainResult",
