@@ -365,9 +365,12 @@ def report(
                                   "(loads each run's model; slower)."),
 ) -> None:
     """Every run under RESULTS_DIR side by side: HTML with plots (+ Markdown, CSV)."""
+    from featurebench.progress import count_progress
     from featurebench.report import build_report
 
-    typer.echo(build_report(results_dir, output, md_path=md, csv_path=csv, heatmaps=heatmaps).describe())
+    with count_progress(console, "report", "runs") as on_progress:  # heatmaps load every run's model: slow
+        summary = build_report(results_dir, output, md_path=md, csv_path=csv, heatmaps=heatmaps, progress=on_progress)
+    typer.echo(summary.describe())
 
 
 @app.command()

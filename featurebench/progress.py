@@ -14,6 +14,27 @@ from featurebench.text import plural
 
 
 @contextmanager
+def count_progress(console: Console, label: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A bar with ETA for a job counted in ``unit`` (``report``'s runs); yields ``on_progress(done, total)``."""
+    progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
+                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    task = None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            task = progress.add_task(label, total=total)
+            progress.start()
+        progress.update(task, completed=done)
+
+    try:
+        yield on_progress
+    finally:
+        if task is not None:
+            progress.stop()
+
+
+@contextmanager
 def extraction_progress(console: Console, quiet: bool = False,
                         verbose: bool = False) -> Iterator[tuple[Callable[[int, int], None], Callable[[int, int], None]]]:
     """A progress bar with rate and ETA, shown from the first ``on_start`` call.

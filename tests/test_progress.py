@@ -40,3 +40,18 @@ def test_extract_quiet_and_verbose_like_fit(class_folders, tmp_path, monkeypatch
     assert "extract" not in runs["-q"] and "img/s" not in runs["-q"]
     lines = [line for line in runs["-v"].splitlines() if line.startswith("extract ")]
     assert [line.split()[1] for line in lines] == ["4/12", "8/12", "12/12"] and all("ETA" in line for line in lines)
+
+
+def test_report_shows_a_bar_over_its_runs(tmp_path):
+    """`report` (87 s silent with --heatmaps before) counts its runs on stderr; the result stays on stdout."""
+    from typer.testing import CliRunner
+
+    from featurebench.cli import app
+    from fixtures_report import make_metrics, write_run
+
+    for k in range(3):
+        write_run(tmp_path / "results", make_metrics(f"run{k}", classifier=("logreg", "svm", "knn")[k], seed=k))
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "results"), "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    assert "report" in result.stderr and "3/3 runs" in result.stderr
+    assert "wrote" in result.stdout and "3/3" not in result.stdout
