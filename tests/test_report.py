@@ -394,3 +394,17 @@ def test_raw_pixel_runs_are_labelled_baselines_and_shown_next_to_the_best(tmp_pa
     assert '<span class="badge baseline">raw pixels baseline</span>' in html
     assert "baseline 26.67% (raw-pixels + logreg); best is +66.7 points" in html
     assert "raw-pixels (raw pixels baseline)" in (tmp_path / "r.md").read_text()
+
+
+def test_runs_with_the_same_settings_get_short_labels_not_their_run_names(tmp_path):
+    """Same dataset, extractor, classifier and settings (a repeated run, seeds in the name): the label
+    is what differs in the names, not a 90-character run name."""
+    from fixtures_report import make_metrics, write_run
+
+    base = "flowers17__efficientnet_lite0__logreg__probe__standard__stratified"
+    for k, name in enumerate([base, f"{base}__seed1", f"{base}__seed2"]):
+        write_run(tmp_path / "res", make_metrics(name, dataset="flowers17", extractor="efficientnet_lite0", seed=k))
+    rows = {row["run"]: row for _, row in tables.leaderboard_rows(collect_runs(tmp_path / "res").runs)}
+    assert [rows[n]["variant"] for n in (base, f"{base}__seed1", f"{base}__seed2")] == \
+        ["(base name)", "seed1", "seed2"]
+    assert tables._name_differences(["a__x", "b__x", "a__x"]) == ["a__x", "b__x", "a__x"]  # not unique: whole
