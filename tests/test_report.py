@@ -408,3 +408,10 @@ def test_runs_with_the_same_settings_get_short_labels_not_their_run_names(tmp_pa
     assert [rows[n]["variant"] for n in (base, f"{base}__seed1", f"{base}__seed2")] == \
         ["(base name)", "seed1", "seed2"]
     assert tables._name_differences(["a__x", "b__x", "a__x"]) == ["a__x", "b__x", "a__x"]  # not unique: whole
+
+
+def test_bar_settings_get_distinct_styles_beyond_the_palette():
+    """19-20 settings in one chart (a sweep): no two bars share colour and hatch (colours repeated before)."""
+    labels = [f"setting {k}" for k in range(20)]
+    styles = plots.setting_styles(labels)
+    assert len(set(styles.values())) == 20 and all(hatch != "///" for _, hatch in styles.values())

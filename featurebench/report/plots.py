@@ -18,6 +18,8 @@ from featurebench.report.formatting import missing
 
 #: Colour-blind-friendly palette (Okabe–Ito, reordered), one colour per classifier.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+#: Hatches that tell apart bar settings once the palette's colours are used up ("///" marks baselines).
+_SETTING_HATCHES = ("", "....", "xxxx", "----", "||||", "++++", "oooo")
 #: Marker per line when a plot has several (colour is not the only cue).
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<")
 #: Parameters searched on a log scale.
@@ -128,7 +130,8 @@ def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str,
     baselines = baselines or {}
     datasets = list(dict.fromkeys(_panel(r) for r in rows))
     settings = sorted({setting_label(r) for r in rows})
-    colour = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(settings)}
+    style = setting_styles(settings)
+    colour = {c: fill for c, (fill, _) in style.items()}
     ncols = min(3, len(datasets))
     nrows = math.ceil(len(datasets) / ncols)
     per_dataset = [[r for r in rows if _panel(r) == d] for d in datasets]
@@ -163,7 +166,8 @@ def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str,
                     if not below and not missing(ci_low) and not missing(ci_high):
                         err = [[max(0.0, acc - 100 * ci_low)], [max(0.0, 100 * ci_high - acc)]]
                     ax.bar(x, max(acc, low) - low, width * 0.92, bottom=low, color=colour[setting_label(r)],
-                           alpha=0.45 if r.get("baseline") else 0.95, hatch="///" if r.get("baseline") else None,
+                           alpha=0.45 if r.get("baseline") else 0.95,
+                           hatch="///" if r.get("baseline") else style[setting_label(r)][1] or None,
                            edgecolor="#1f2328" if best else "white", linewidth=1.6 if best else 0.5)
                     if err is not None:
                         ax.errorbar(x, acc, yerr=err, fmt="none", ecolor="#444444", elinewidth=0.9, capsize=2)
@@ -187,7 +191,7 @@ def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str,
                          loc="left", fontsize=None if panel[1] == 0 else 8)
             metric = "audited-rows accuracy %" if sub[0].get("test_set_kind") == "audited" else "test accuracy %"
             ax.set_ylabel(metric + (" (zoomed)" if low > 0 else ""))
-        handles = [_patch(colour[c]) for c in settings]
+        handles = [_patch(*style[c]) for c in settings]
         fig.legend(handles, [_short(c, 48) for c in settings], loc="outside upper center", ncols=min(4, len(settings)),
                    fontsize=8, title=None)
         return _data_uri(fig)
@@ -206,10 +210,17 @@ def _wrap(text: str, width: int = 16, lines: int = 2) -> str:
     return "\n".join(line.replace("$", r"\$") for line in joined)
 
 
-def _patch(colour: str):
+def _patch(colour: str, hatch: str = ""):
     from matplotlib.patches import Patch
 
-    return Patch(facecolor=colour, edgecolor="none")
+    return Patch(facecolor=colour, edgecolor="white" if hatch else "none", hatch=hatch or None)
+
+
+def setting_styles(settings: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """A (colour, hatch) per bar setting, unique for up to 56 settings: the palette's 8 colours,
+    then again with a hatch each round (colour is never the only cue twice)."""
+    return {label: (PALETTE[i % len(PALETTE)], _SETTING_HATCHES[(i // len(PALETTE)) % len(_SETTING_HATCHES)])
+            for i, label in enumerate(settings)}
 
 
 def confusion_heatmap(confusion: dict[str, Any] | None) -> str | None:
