@@ -238,7 +238,7 @@ def test_html_is_self_contained(built, page):
     assert "@import" not in html and "url(" not in html
     for tag, attrs in page.tags:
         if tag == "img":
-            assert attrs["src"].startswith("data:image/png;base64,")
+            assert attrs["src"].startswith(("data:image/png;base64,", "data:image/svg+xml;base64,"))
         if tag == "a":
             assert attrs["href"].startswith("#")
         assert tag not in ("link", "iframe", "object", "embed")
@@ -296,9 +296,17 @@ def test_plots_cope_with_odd_inputs():
         for k, c, s in (("rbf", 1, 0.9), ("linear", 1, 0.85), ("rbf", 10, 0.92), ("linear", 10, 0.86))]}
     assert plots.cv_curve(categorical, {"kernel": "rbf", "C": 10}).startswith("data:image/png;base64,")
     assert plots.confusion_heatmap({"labels": [], "matrix": []}) is None
-    odd = ["$x$", "a $ b", "\\frac{1}{2}", "日本語", "x" * 80]
-    conf = {"labels": odd, "matrix": [[3 if i == j else 1 for j in range(5)] for i in range(5)]}
-    assert plots.confusion_heatmap(conf).startswith("data:image/png;base64,")
+    odd = ["$x$", "a $ b", "\\frac{1}{2}", "日本語", "x" * 80, "</text><script>alert(1)</script>"]
+    conf = {"labels": odd, "matrix": [[3 if i == j else 1 for j in range(6)] for i in range(6)]}
+    uri = plots.confusion_heatmap(conf)
+    assert uri.startswith("data:image/svg+xml;base64,")
+    import base64
+    import xml.etree.ElementTree as ET
+
+    svg = ET.fromstring(base64.b64decode(uri.split(",", 1)[1]))  # well-formed: every label escaped
+    texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert "$x$" in texts and "日本語" in texts and not list(svg.iter("{http://www.w3.org/2000/svg}script"))
+    assert sum(t == "3" for t in texts) == 6  # the diagonal counts
     per_class = [{"label": lab, "precision": 0.5, "recall": 0.5, "f1": None, "support": 3} for lab in odd]
     assert plots.per_class_accuracy(per_class, 0.5).startswith("data:image/png;base64,")
 

@@ -224,44 +224,53 @@ def setting_styles(settings: Sequence[str]) -> dict[str, tuple[str, str]]:
 
 
 def confusion_heatmap(confusion: dict[str, Any] | None) -> str | None:
-    """Counts, coloured by row share (per-class recall); rows = true class, columns = predicted."""
+    """Counts, coloured by row share (per-class recall); rows = true class, columns = predicted.
+
+    Drawn as SVG text (no matplotlib figure: with one per run that was most of a big report's time,
+    results/bench_report.md); the same Blues colours, counts in the cells up to 25 classes.
+    """
     if not confusion or not confusion.get("labels"):
         return None
-    import numpy as np
+    from html import escape
 
-    labels = [str(x) for x in confusion["labels"]]
+    import numpy as np
+    from matplotlib import colormaps, colors
+
+    labels = [_short(x, 22).replace("\\$", "$") for x in map(str, confusion["labels"])]
     counts = np.asarray(confusion["matrix"], dtype=float)
     n = len(labels)
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    side = min(11.0, max(3.3, 1.5 + 0.4 * n))
-    tick_size = 8 if n <= 20 else 6 if n <= 50 else 4
-    with _rc():
-        fig = _figure(side + 0.9, side)
-        ax = fig.subplots()
-        image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, aspect="equal", interpolation="nearest")
-        ax.grid(False)
-        ax.set_xticks(range(n))
-        ax.set_yticks(range(n))
-        tilt = n > 3 or max(len(x) for x in labels) > 8
-        ax.set_xticklabels([_short(x, 22) for x in labels], rotation=45 if tilt else 0,
-                           ha="right" if tilt else "center", rotation_mode="anchor", fontsize=tick_size)
-        ax.set_yticklabels([_short(x, 22) for x in labels], fontsize=tick_size)
-        ax.set_xlabel("predicted class")
-        ax.set_ylabel("true class")
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        if n <= 25:
-            for i in range(n):
-                for j in range(n):
-                    value = counts[i, j]
-                    if value == 0 and i != j:
-                        continue
-                    ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=8 if n <= 12 else 6,
-                            color="white" if share[i, j] > 0.55 else "#1f2328")
-        bar = fig.colorbar(image, ax=ax, shrink=0.75, pad=0.02)
-        bar.set_label("share of true class")
-        bar.outline.set_visible(False)
-        return _data_uri(fig)
+    fills = [[colors.to_hex(rgba) for rgba in row] for row in colormaps["Blues"](share)]
+    cell = max(8.0, min(34.0, 560.0 / n))
+    font = 11 if n <= 20 else 8 if n <= 50 else 6
+    margin = 16 + 0.62 * font * max(len(x) for x in labels)
+    left, top = margin + 18, 24.0
+    size = cell * n
+    width, height = left + size + 10, top + size + margin + 18
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+             f'viewBox="0 0 {width:.1f} {height:.1f}" font-family="DejaVu Sans, sans-serif" fill="#1f2328">',
+             f'<rect width="100%" height="100%" fill="white"/>']
+    for i in range(n):
+        y = top + i * cell
+        parts.append(f'<text x="{left - 4:.1f}" y="{y + cell / 2:.1f}" font-size="{font}" text-anchor="end" '
+                     f'dominant-baseline="central">{escape(labels[i])}</text>')
+        for j in range(n):
+            x = left + j * cell
+            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" fill="{fills[i][j]}"/>')
+            if n <= 25 and (counts[i, j] or i == j):
+                ink = "white" if share[i, j] > 0.55 else "#1f2328"
+                parts.append(f'<text x="{x + cell / 2:.1f}" y="{y + cell / 2:.1f}" font-size="{min(font, 10)}" '
+                             f'text-anchor="middle" dominant-baseline="central" fill="{ink}">{counts[i, j]:.0f}</text>')
+    for j in range(n):
+        x, y = left + j * cell + cell / 2, top + size + 6
+        parts.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{font}" text-anchor="end" dominant-baseline="central" '
+                     f'transform="rotate(-45 {x:.1f} {y:.1f})">{escape(labels[j])}</text>')
+    parts.append(f'<text x="{left + size / 2:.1f}" y="{height - 4:.1f}" font-size="11" text-anchor="middle">'
+                 'predicted class</text>')
+    parts.append(f'<text x="12" y="{top + size / 2:.1f}" font-size="11" text-anchor="middle" '
+                 f'transform="rotate(-90 12 {top + size / 2:.1f})">true class</text>')
+    parts.append("</svg>")
+    return "data:image/svg+xml;base64," + base64.b64encode("".join(parts).encode("utf-8")).decode("ascii")
 
 
 def per_class_accuracy(per_class: Iterable[dict[str, Any]] | None, mean: float | None = None) -> str | None:
