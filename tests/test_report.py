@@ -308,7 +308,11 @@ def test_plots_cope_with_odd_inputs():
     assert "$x$" in texts and "日本語" in texts and not list(svg.iter("{http://www.w3.org/2000/svg}script"))
     assert sum(t == "3" for t in texts) == 6  # the diagonal counts
     per_class = [{"label": lab, "precision": 0.5, "recall": 0.5, "f1": None, "support": 3} for lab in odd]
-    assert plots.per_class_accuracy(per_class, 0.5).startswith("data:image/png;base64,")
+    uri = plots.per_class_accuracy(per_class, 0.5)
+    assert uri.startswith("data:image/svg+xml;base64,")
+    svg = ET.fromstring(base64.b64decode(uri.split(",", 1)[1]))
+    bars = [r for r in svg.iter("{http://www.w3.org/2000/svg}rect") if r.get("fill-opacity")]
+    assert len(bars) == len(odd) and "mean per class 50.0%" in [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
 
 
 def test_import_is_light():

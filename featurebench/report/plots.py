@@ -274,30 +274,62 @@ def confusion_heatmap(confusion: dict[str, Any] | None) -> str | None:
 
 
 def per_class_accuracy(per_class: Iterable[dict[str, Any]] | None, mean: float | None = None) -> str | None:
-    """Horizontal bars: per-class accuracy (= recall) with the F1 as a dot, in label order."""
+    """Horizontal bars: per-class accuracy (= recall) with the F1 as a dot, in label order (SVG text,
+    as :func:`confusion_heatmap`)."""
     rows = list(per_class or [])
     if not rows:
         return None
-    labels = [_short(r["label"], 30) for r in rows]
+    from html import escape
+
+    labels = [_short(r["label"], 30).replace("\\$", "$") for r in rows]
     recall = [100 * r["recall"] if not missing(r.get("recall")) else 0.0 for r in rows]
-    f1 = [100 * r["f1"] if not missing(r.get("f1")) else float("nan") for r in rows]
+    f1 = [100 * r["f1"] if not missing(r.get("f1")) else None for r in rows]
     n = len(rows)
-    with _rc():
-        fig = _figure(4.4, min(30.0, max(3.0, 1.0 + 0.24 * n)))
-        ax = fig.subplots()
-        y = list(range(n))
-        ax.barh(y, recall, height=0.7 if n > 4 else 0.5, color=PALETTE[0], alpha=0.9, label="accuracy (recall)")
-        ax.plot(f1, y, "o", color=PALETTE[1], markersize=4, label="F1")
-        if mean is not None and not missing(mean):
-            ax.axvline(100 * mean, color="#444444", linestyle="--", linewidth=1, label=f"mean per class {100 * mean:.1f}%")
-        ax.set_yticks(y)
-        ax.set_yticklabels(labels, fontsize=8 if n <= 30 else 6)
-        ax.invert_yaxis()
-        ax.set_xlim(0, 100)
-        ax.set_xlabel("%")
-        ax.grid(axis="y", visible=False)
-        fig.legend(loc="outside lower center", ncols=3, fontsize=7)
-        return _data_uri(fig)
+    font = 11 if n <= 30 else 8
+    row_h = 16.0 if n <= 30 else 11.0
+    left = 12 + 0.62 * font * max(len(x) for x in labels)
+    plot_w, top = 300.0, 8.0
+    height = top + n * row_h + 58
+    width = left + plot_w + 16
+
+    def x_of(value: float) -> float:
+        return left + plot_w * max(0.0, min(100.0, value)) / 100
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+             f'viewBox="0 0 {width:.1f} {height:.1f}" font-family="DejaVu Sans, sans-serif" fill="#1f2328">',
+             '<rect width="100%" height="100%" fill="white"/>']
+    for tick in range(0, 101, 20):
+        x = x_of(tick)
+        parts.append(f'<line x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{top + n * row_h:.1f}" stroke="#dddddd"/>')
+        parts.append(f'<text x="{x:.1f}" y="{top + n * row_h + 14:.1f}" font-size="10" '
+                     f'text-anchor="middle">{tick}</text>')
+    for k, (label, value, dot) in enumerate(zip(labels, recall, f1)):
+        y = top + k * row_h
+        parts.append(f'<text x="{left - 4:.1f}" y="{y + row_h / 2:.1f}" font-size="{font}" text-anchor="end" '
+                     f'dominant-baseline="central">{escape(label)}</text>')
+        parts.append(f'<rect x="{left:.1f}" y="{y + row_h * 0.15:.1f}" width="{x_of(value) - left:.1f}" '
+                     f'height="{row_h * 0.7:.1f}" fill="{PALETTE[0]}" fill-opacity="0.9"/>')
+        if dot is not None:
+            parts.append(f'<circle cx="{x_of(dot):.1f}" cy="{y + row_h / 2:.1f}" r="3" fill="{PALETTE[1]}"/>')
+    legend_y = top + n * row_h + 34
+    if mean is not None and not missing(mean):
+        x = x_of(100 * mean)
+        parts.append(f'<line x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{top + n * row_h:.1f}" stroke="#444444" '
+                     'stroke-dasharray="4 3"/>')
+    legend = [(f'<rect x="{left:.1f}" y="{legend_y - 5:.1f}" width="10" height="10" fill="{PALETTE[0]}"/>',
+               "accuracy (recall)"),
+              (f'<circle cx="{left + 5:.1f}" cy="{legend_y:.1f}" r="3" fill="{PALETTE[1]}"/>', "F1")]
+    if mean is not None and not missing(mean):
+        legend.append((f'<line x1="{left:.1f}" y1="{legend_y:.1f}" x2="{left + 10:.1f}" y2="{legend_y:.1f}" '
+                       'stroke="#444444" stroke-dasharray="4 3"/>', f"mean per class {100 * mean:.1f}%"))
+    offset = 0.0
+    for mark, text in legend:
+        parts.append(f'<g transform="translate({offset:.1f} 0)">{mark}<text x="{left + 14:.1f}" y="{legend_y:.1f}" '
+                     f'font-size="10" dominant-baseline="central">{escape(text)}</text></g>')
+        offset += 24 + 6.2 * len(text)
+    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 4:.1f}" font-size="10" text-anchor="middle">%</text>')
+    parts.append("</svg>")
+    return "data:image/svg+xml;base64," + base64.b64encode("".join(parts).encode("utf-8")).decode("ascii")
 
 
 def _as_float(value: Any) -> float | None:
