@@ -294,7 +294,7 @@ def test_plots_cope_with_odd_inputs():
     categorical = {"param": None, "results": [
         {"params": {"kernel": k, "C": c}, "mean_test_score": s, "std_test_score": 0.01}
         for k, c, s in (("rbf", 1, 0.9), ("linear", 1, 0.85), ("rbf", 10, 0.92), ("linear", 10, 0.86))]}
-    assert plots.cv_curve(categorical, {"kernel": "rbf", "C": 10}).startswith("data:image/png;base64,")
+    assert plots.cv_curve(categorical, {"kernel": "rbf", "C": 10}).startswith("data:image/svg+xml;base64,")
     assert plots.confusion_heatmap({"labels": [], "matrix": []}) is None
     odd = ["$x$", "a $ b", "\\frac{1}{2}", "日本語", "x" * 80, "</text><script>alert(1)</script>"]
     conf = {"labels": odd, "matrix": [[3 if i == j else 1 for j in range(6)] for i in range(6)]}
@@ -381,20 +381,21 @@ def test_cv_plot_with_several_settings_draws_lines_not_bands():
 
     results = [{"params": {"max_depth": d, "n_estimators": n, "learning_rate": lr}, "mean_test_score": 0.9 + d / 100,
                 "std_test_score": 0.01} for d, n, lr in itertools.product([3, 6], [100, 300], [0.03, 0.1, 0.3])]
-    calls = []
-    import matplotlib.axes
+    import base64
+    import xml.etree.ElementTree as ET
 
-    original = matplotlib.axes.Axes.fill_between
-    matplotlib.axes.Axes.fill_between = lambda self, *a, **k: calls.append(a) or original(self, *a, **k)
-    try:
-        uri = plots.cv_curve({"param": "learning_rate", "results": results},
-                             {"max_depth": 6, "n_estimators": 300, "learning_rate": 0.1})
-        assert uri.startswith("data:image/png;base64,") and calls == []
-        plots.cv_curve({"param": "C", "results": [{"params": {"C": c}, "mean_test_score": 0.9, "std_test_score": 0.01}
-                                                  for c in (0.1, 1, 10)]})
-        assert len(calls) == 1  # one setting: its band is still drawn
-    finally:
-        matplotlib.axes.Axes.fill_between = original
+    def svg(uri):
+        assert uri.startswith("data:image/svg+xml;base64,")
+        return ET.fromstring(base64.b64decode(uri.split(",", 1)[1]))
+
+    ns = "{http://www.w3.org/2000/svg}"
+    several = svg(plots.cv_curve({"param": "learning_rate", "results": results},
+                                 {"max_depth": 6, "n_estimators": 300, "learning_rate": 0.1}))
+    assert not list(several.iter(ns + "polygon")) and len(list(several.iter(ns + "polyline"))) == 4
+    assert [t.text for t in several.iter(ns + "text")].count("★") == 1  # the chosen point
+    one = svg(plots.cv_curve({"param": "C", "results": [{"params": {"C": c}, "mean_test_score": 0.9,
+                                                         "std_test_score": 0.01} for c in (0.1, 1, 10)]}))
+    assert len(list(one.iter(ns + "polygon"))) == 1  # one setting: its band is still drawn
 
 
 def test_raw_pixel_runs_are_labelled_baselines_and_shown_next_to_the_best(tmp_path):

@@ -376,48 +376,76 @@ def cv_curve(cv: dict[str, Any] | None, best_params: dict[str, Any] | None = Non
         groups.setdefault(key, []).append(r)
     shown = list(groups.items())[:8]
     several = len(shown) > 1
-    with _rc():
-        fig = _figure(4.4, 3.1 + (0.18 * math.ceil(len(shown) / 2) if several else 0))
-        ax = fig.subplots()
-        for i, (key, rows) in enumerate(shown):
-            rows = sorted(rows, key=lambda r: position[repr(r["params"][param])])
-            x = [position[repr(r["params"][param])] for r in rows]
-            mean = [r["mean_test_score"] for r in rows]
-            std = [0.0 if missing(r.get("std_test_score")) else r["std_test_score"] for r in rows]
-            c = PALETTE[i % len(PALETTE)]
-            if several:
-                # One line per setting, each its own marker; ± std as thin error bars nudged sideways
-                # (bands of several settings would cover each other).
-                shift = (i - (len(shown) - 1) / 2) * 0.03
-                x_drawn = [v * 10 ** shift for v in x] if log_x else [v + shift * (max(x) - min(x) or 1) for v in x]
-                ax.errorbar(x_drawn, mean, yerr=std, fmt=_MARKERS[i % len(_MARKERS)] + "-", color=c, markersize=4,
-                            linewidth=1.3, elinewidth=0.8, capsize=2, label=_short(key, 40) if key else None)
-            else:
-                x_drawn = x
-                ax.plot(x, mean, "o-", color=c, markersize=4, linewidth=1.5, label=_short(key, 40) if key else None)
-                ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], color=c,
-                                alpha=0.15, linewidth=0)
-            for r, drawn in zip(rows, x_drawn):
-                if best_params and all(best_params.get(k) == v for k, v in r["params"].items()):
-                    ax.plot(drawn, r["mean_test_score"], "*", color="#D55E00",
-                            markersize=13, markeredgecolor="white", zorder=5, label="chosen")
-        if log_x:
-            ax.set_xscale("log")
-            ax.minorticks_off()
-            if len(order) <= 12:
-                ax.set_xticks(order)
-                ax.set_xticklabels([f"{v:g}" for v in order])
-        if categories is not None:
-            ax.set_xticks(range(len(categories)))
-            ax.set_xticklabels([_short(c.strip("'"), 14) for c in categories])
-        elif numeric and not log_x and len(order) <= 10:
-            ax.set_xticks(order)
-        ax.set_xlabel(_short(param, 40) + (" (log scale)" if log_x else ""))
-        ax.set_ylabel("mean CV score (± std)")
-        if several:
-            fig.legend(fontsize=7, loc="outside lower center", ncols=2)
-        elif best_params:
-            ax.legend(fontsize=7, loc="best")
-        if len(groups) > len(shown):
-            ax.set_title(f"first {len(shown)} of {len(groups)} settings", loc="left", fontsize=8, fontweight="normal")
-        return _data_uri(fig)
+    from html import escape
+
+    # Drawn as SVG text (no matplotlib figure per run: results/bench_report.md).
+    to_axis = (lambda v: math.log10(v)) if log_x else (lambda v: v)
+    xs = [to_axis(position[repr(r["params"][param])]) for rows in groups.values() for r in rows]
+    lows = [r["mean_test_score"] - (0.0 if missing(r.get("std_test_score")) else r["std_test_score"])
+            for rows in groups.values() for r in rows]
+    highs = [r["mean_test_score"] + (0.0 if missing(r.get("std_test_score")) else r["std_test_score"])
+             for rows in groups.values() for r in rows]
+    x_lo, x_hi = min(xs), max(xs)
+    x_lo, x_hi = (x_lo - 0.5, x_hi + 0.5) if x_hi == x_lo else (x_lo - 0.05 * (x_hi - x_lo), x_hi + 0.05 * (x_hi - x_lo))
+    y_lo, y_hi = min(lows), max(highs)
+    pad = 0.08 * (y_hi - y_lo) if y_hi > y_lo else 0.01
+    y_lo, y_hi = y_lo - pad, y_hi + pad
+    left, top, plot_w, plot_h = 56.0, 22.0, 330.0, 190.0
+    legend_rows = math.ceil(len(shown) / 2) if several else 0
+    width, height = left + plot_w + 16, top + plot_h + 46 + 16 * legend_rows
+
+    def px(value: float) -> float:
+        return left + plot_w * (value - x_lo) / (x_hi - x_lo)
+
+    def py(value: float) -> float:
+        return top + plot_h * (1 - (value - y_lo) / (y_hi - y_lo))
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+             f'viewBox="0 0 {width:.1f} {height:.1f}" font-family="DejaVu Sans, sans-serif" fill="#1f2328">',
+             '<rect width="100%" height="100%" fill="white"/>',
+             f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#cccccc"/>']
+    for k in range(5):
+        value = y_lo + (y_hi - y_lo) * k / 4
+        parts.append(f'<text x="{left - 4:.1f}" y="{py(value):.1f}" font-size="9" text-anchor="end" '
+                     f'dominant-baseline="central">{value:.3f}</text>')
+    ticks = ([(to_axis(position[c]), _short(c.strip("'"), 14)) for c in categories] if categories is not None else
+             [(to_axis(v), f"{v:g}") for v in order] if len(order) <= 12 else [])
+    for value, text in ticks:
+        parts.append(f'<text x="{px(value):.1f}" y="{top + plot_h + 13:.1f}" font-size="9" '
+                     f'text-anchor="middle">{escape(text)}</text>')
+    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 30:.1f}" font-size="10" text-anchor="middle">'
+                 f'{escape(_short(param, 40) + (" (log scale)" if log_x else ""))}</text>')
+    parts.append(f'<text x="12" y="{top + plot_h / 2:.1f}" font-size="10" text-anchor="middle" '
+                 f'transform="rotate(-90 12 {top + plot_h / 2:.1f})">mean CV score (± std)</text>')
+    if len(groups) > len(shown):
+        parts.append(f'<text x="{left}" y="14" font-size="9">first {len(shown)} of {len(groups)} settings</text>')
+    span = (x_hi - x_lo) or 1.0
+    for i, (key, rows) in enumerate(shown):
+        rows = sorted(rows, key=lambda r: position[repr(r["params"][param])])
+        colour = PALETTE[i % len(PALETTE)]
+        shift = (i - (len(shown) - 1) / 2) * 0.012 * span if several else 0.0
+        pts = [(px(to_axis(position[repr(r["params"][param])]) + shift), r["mean_test_score"],
+                0.0 if missing(r.get("std_test_score")) else r["std_test_score"], r) for r in rows]
+        if not several:  # one setting: its ± std band (bands of several would cover each other)
+            band = [f"{x:.1f},{py(m + d):.1f}" for x, m, d, _ in pts] + \
+                   [f"{x:.1f},{py(m - d):.1f}" for x, m, d, _ in reversed(pts)]
+            parts.append(f'<polygon points="{" ".join(band)}" fill="{colour}" fill-opacity="0.15"/>')
+        else:
+            for x, m, d, _ in pts:
+                parts.append(f'<line x1="{x:.1f}" y1="{py(m - d):.1f}" x2="{x:.1f}" y2="{py(m + d):.1f}" '
+                             f'stroke="{colour}" stroke-width="0.8"/>')
+        parts.append(f'<polyline points="{" ".join(f"{x:.1f},{py(m):.1f}" for x, m, _, _ in pts)}" fill="none" '
+                     f'stroke="{colour}" stroke-width="1.4"/>')
+        for x, m, _, r in pts:
+            parts.append(f'<circle cx="{x:.1f}" cy="{py(m):.1f}" r="2.6" fill="{colour}"/>')
+            if best_params and all(best_params.get(k) == v for k, v in r["params"].items()):
+                parts.append(f'<text x="{x:.1f}" y="{py(m):.1f}" font-size="16" text-anchor="middle" '
+                             f'dominant-baseline="central" fill="#D55E00" stroke="white" stroke-width="0.6">★</text>')
+        if several and key:
+            lx = left + (i % 2) * plot_w / 2
+            ly = top + plot_h + 46 + 16 * (i // 2)
+            parts.append(f'<line x1="{lx:.1f}" y1="{ly:.1f}" x2="{lx + 14:.1f}" y2="{ly:.1f}" stroke="{colour}" '
+                         f'stroke-width="2"/><text x="{lx + 18:.1f}" y="{ly:.1f}" font-size="9" '
+                         f'dominant-baseline="central">{escape(_short(key, 40).replace(chr(92) + "$", "$"))}</text>')
+    parts.append("</svg>")
+    return "data:image/svg+xml;base64," + base64.b64encode("".join(parts).encode("utf-8")).decode("ascii")
