@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from featurebench.errors import FeaturebenchError
+from featurebench.store import identity
 from featurebench.store.journal import journal_progress
 from featurebench.store.reader import open_feature_file
 from featurebench.store.writer import skip_reason_counts
@@ -53,6 +54,7 @@ def describe(path: str | Path, max_skipped: int = 20) -> str:
             f"  skipped:      {attrs.get('n_skipped', 0)}   ignored (non-image files): {attrs.get('n_ignored', 0)}",
         ]
         lines += [f"  {key + ':':<13} {attrs[key]}" for key in _PROVENANCE_KEYS if attrs.get(key) not in (None, "")]
+        lines.append(f"  identity:     {identity.describe(features.identity)}")
         skipped = features.skipped
         if skipped:
             counts = skip_reason_counts(reason for _, reason in skipped)

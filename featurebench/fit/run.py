@@ -385,14 +385,7 @@ def _existing_run(run_dir: Path, features: FeatureFile) -> dict[str, Any]:
     if not isinstance(metrics, dict):
         raise FeaturebenchError(f"--skip-existing: {path} holds a JSON {type(metrics).__name__}, not a run record; "
                                 "pass --force to run it again.")
-    recorded = identity.recorded_run_identity(metrics)
-
-    def detail(field: str) -> str | None:
-        if recorded.get("recorded") is False:
-            return "the run was recorded before featurebench stored identities, so it cannot be shown to be this file's"
-        return None
-
-    identity.check_joinable("skip-existing", recorded, features.identity, str(run_dir), str(features.path), detail)
+    identity.check_run_source("skip-existing", metrics, features.identity, str(run_dir), str(features.path))
     return metrics
 
 

@@ -249,6 +249,20 @@ def check_joinable(purpose: str, recorded: dict[str, Any], current: dict[str, An
                             f"{spec.fix}.")
 
 
+def check_run_source(purpose: str, metrics: dict[str, Any], current: dict[str, Any], run_name: str,
+                     current_name: str) -> None:
+    """Refuse unless the run whose record is ``metrics`` was fitted on the file whose identity is
+    ``current`` (``audit --run``, ``--skip-existing``); runs recorded before identities are refused too."""
+    recorded = recorded_run_identity(metrics)
+
+    def detail(field: str) -> str | None:
+        if recorded.get("recorded") is False:
+            return "the run was recorded before featurebench stored identities, so it cannot be shown to come from it"
+        return None
+
+    check_joinable(purpose, recorded, current, run_name, current_name, detail)
+
+
 def describe(identity: dict[str, Any] | None) -> str:
     """One line for ``info``: the digest and what it covers."""
     if not identity:
@@ -266,7 +280,7 @@ def describe(identity: dict[str, Any] | None) -> str:
     return text
 
 
-__all__ = ["FILE_FIELDS", "IDENTITY_ATTR", "PURPOSES", "Purpose", "RUN_IDENTITY_KEY", "recorded_run_identity",
+__all__ = ["FILE_FIELDS", "IDENTITY_ATTR", "PURPOSES", "Purpose", "RUN_IDENTITY_KEY", "check_run_source", "recorded_run_identity",
            "run_identity", "training_identity", "bytes_digest", "check_joinable", "content_digest",
            "describe", "digest_of", "feature_identity", "first_difference", "parse", "rows_digest",
            "seal"]

@@ -287,7 +287,8 @@ def virtual_sources_problem(path: Path, h5: h5py.File) -> str | None:
     for source in features.virtual_sources():
         name = source.file_name
         shard = Path(name) if Path(name).is_absolute() else path.parent / name
-        rows = source.src_space.shape[0] if source.src_space.shape else 0
+        (first_row, _), (last_row, _) = source.vspace.get_select_bounds()
+        rows = last_row - first_row + 1  # the rows the layout maps from this source
         if not shard.is_file():
             return f"its features are read from shard file {shard}, which is missing (moved or deleted); {fix}"
         try:
