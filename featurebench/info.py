@@ -7,7 +7,7 @@ from pathlib import Path
 from featurebench.errors import FeaturebenchError
 from featurebench.store import identity
 from featurebench.store.journal import journal_progress
-from featurebench.store.reader import open_feature_file
+from featurebench.store.reader import open_feature_file, problem_fix
 from featurebench.store.writer import skip_reason_counts
 
 _PROVENANCE_KEYS = (
@@ -41,7 +41,7 @@ def describe(path: str | Path, max_skipped: int = 20) -> str:
         attrs = features.attrs
         complete = bool(attrs.get("complete", False))
         if features.problem:
-            state = f"NO (unusable: {features.problem}; re-create it with `featurebench extract ... --force`)"
+            state = f"NO (unusable: {features.problem}{problem_fix(features.problem)[:-1]})"
         else:
             state = "yes" if complete else "NO (interrupted; re-run extract to finish)"
         lines = [

@@ -108,7 +108,8 @@ def align_members(members: list[Member]) -> list[Member]:
     aligned = [first]
     first_identity = recorded_run_identity(first.metrics)
     for other in members[1:]:
-        check_joinable("ensemble", first_identity, recorded_run_identity(other.metrics), first.name, other.name)
+        check_joinable("ensemble", first_identity, recorded_run_identity(other.metrics), str(first.run_dir),
+                       str(other.run_dir))
         if other.label_names != first.label_names:
             raise FeaturebenchError(f"{other.name} has labels {other.label_names[:6]}..., {first.name} has "
                                     f"{first.label_names[:6]}...: not the same classification task")

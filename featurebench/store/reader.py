@@ -174,9 +174,18 @@ def open_feature_file(path: str | Path, require_complete: bool = True) -> Featur
     feature_file.problem = feature_file_problem(feature_file, h5)
     if require_complete and feature_file.problem:
         feature_file.close()
-        raise FeaturebenchError(f"{path} cannot be used: {feature_file.problem}. Re-create it with "
-                                "`featurebench extract ... --force`.")
+        raise FeaturebenchError(f"{path} cannot be used: {feature_file.problem}{problem_fix(feature_file.problem)}")
     return feature_file
+
+
+#: The fix that ends every problem of a ``merge --virtual`` file's shards (they need no re-extraction).
+_VIRTUAL_FIX = ("keep the shard files beside it (move the folder as a whole), or merge the shards again "
+                "(`featurebench merge SHARDS... -o FILE --force`, without --virtual for a standalone copy)")
+
+
+def problem_fix(problem: str) -> str:
+    """What to do about ``problem`` (a :func:`feature_file_problem`), unless it already says."""
+    return "." if problem.endswith(_VIRTUAL_FIX) else ". Re-create it with `featurebench extract ... --force`."
 
 
 def _flag(value: Any) -> bool:
@@ -282,8 +291,7 @@ def virtual_sources_problem(path: Path, h5: h5py.File) -> str | None:
             recorded[entry["file"]] = entry
     except (ValueError, TypeError, KeyError):
         return f"its '{VIRTUAL_SOURCES_ATTR}' attribute is not a JSON list of shards"
-    fix = ("keep the shard files beside it (move the folder as a whole), or merge the shards again "
-           "(`featurebench merge SHARDS... -o FILE --force`, without --virtual for a standalone copy)")
+    fix = _VIRTUAL_FIX
     for source in features.virtual_sources():
         name = source.file_name
         shard = Path(name) if Path(name).is_absolute() else path.parent / name
