@@ -179,6 +179,13 @@ def test_ensemble_never_writes_over_a_member(tmp_path):
     assert sorted(p.name for p in runs[0].iterdir()) == before
 
 
+def test_fit_never_writes_a_run_folder_over_its_feature_file(tmp_path):
+    path = write_feature_arrays(tmp_path / "results" / "run" / "f.h5", np.eye(8), [0, 1] * 4, ["x", "y"])
+    with pytest.raises(FeaturebenchError, match="holds one of the inputs"):
+        fit(path, tmp_path / "results", run_name="run", force=True)
+    assert path.is_file()
+
+
 # --- merge --virtual: the shards behind the file ---------------------------------------------------
 
 @pytest.fixture()
@@ -239,6 +246,16 @@ def test_virtual_file_with_a_truncated_or_resized_shard_is_one_line(virtual, tmp
             h5["features"] = rows
         pattern = "holds features of shape"
     _refused_everywhere(merged, tmp_path, pattern)
+
+
+def test_merge_refuses_shards_of_two_extractions(tmp_path, color_stats):
+    from featurebench.scale.merge import merge_shards
+
+    source = make_class_folders(tmp_path / "photos", classes=("a", "b"), per_class=6, size=(16, 16))
+    one = extract(source, tmp_path / "s0.h5", shards=2, shard_index=0)
+    other = extract(source, tmp_path / "t1.h5", shards=2, shard_index=1, resize="center-crop")
+    with pytest.raises(FeaturebenchError, match="merge shards: .* are not shards of one extraction .*shard_of"):
+        merge_shards([one, other], tmp_path / "merged.h5")
 
 
 def test_moving_the_folder_as_a_whole_keeps_a_virtual_file_usable(virtual, tmp_path):

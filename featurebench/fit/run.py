@@ -34,7 +34,7 @@ from featurebench.fit.monitor import Reporter, SearchMonitor
 from featurebench.fit.rows import block_rows, iter_rows, read_selection
 from featurebench.fit.search import PROTOCOLS, SCALES, SearchResult, effective_jobs, search
 from featurebench.fit.splits import Split, make_split
-from featurebench.outputs import check_writable_folder
+from featurebench.outputs import check_not_an_input, check_writable_folder
 from featurebench.store import identity
 from featurebench.store.reader import FeatureFile, open_feature_file
 
@@ -410,6 +410,8 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
                             Path(test_file) if test_file is not None else None, run_name, extra.exclude,
                             extra.pca, extra.repeats)
         run_dir = out / name
+        check_not_an_input(run_dir, [features_path, *([Path(test_file)] if test_file is not None else []),
+                                     *([extra.exclude] if extra.exclude is not None else [])], "--out/--run-name")
         if run_dir.exists():
             if skip_existing and (run_dir / "metrics.json").is_file():
                 return RunResult(run_dir, name, _existing_run(run_dir, features), skipped=True)

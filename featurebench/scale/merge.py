@@ -22,6 +22,7 @@ from featurebench.outputs import check_not_an_input, check_output_file
 from featurebench.scale.shards import SHARD_ATTRS
 from featurebench.store import format as fmt
 from featurebench.store.journal import Shard
+from featurebench.store.identity import check_joinable
 from featurebench.store.reader import VIRTUAL_SOURCES_ATTR, h5_identity
 from featurebench.store.writer import assemble_feature_file
 
@@ -82,11 +83,9 @@ def _check_set(paths: Sequence[Path], files: Sequence[h5py.File]) -> list[int]:
         if "shard_of" not in h5.attrs:
             raise FeaturebenchError(f"{path} is not a shard file (written without extract --shards).")
     first = files[0].attrs
+    first_identity = h5_identity(files[0])
     for path, h5 in zip(paths, files):
-        for key in ("shard_of", "shard_count", "dtype", "feature_dim"):
-            if h5.attrs[key] != first[key]:
-                raise FeaturebenchError(f"{path} belongs to another extraction than {paths[0]} ({key} differs: "
-                                        f"{h5.attrs[key]!r} vs {first[key]!r}); merge the shards of one run.")
+        check_joinable("merge shards", first_identity, h5_identity(h5), str(paths[0]), str(path))
     count = int(first["shard_count"])
     indices = [int(h5.attrs["shard_index"]) for h5 in files]
     missing = sorted(set(range(count)) - set(indices))

@@ -199,6 +199,8 @@ PURPOSES: dict[str, Purpose] = {p.name: p for p in (
             "pass the feature file the run was fitted on (its metrics.json names it), or audit without --run"),
     Purpose("skip-existing", FILE_FIELDS, "a run and the feature file it was fitted on",
             "pass --force to replace it, or --run-name/--out to keep both"),
+    Purpose("merge shards", ("shard_of", "shard_count", "dtype", *MODEL_FIELDS), "shards of one extraction",
+            "merge the shard files of one `extract --shards` run"),
     Purpose("merge", ("digest", "n_rows", "feature_dim"), "the same shard file",
             "put the shard files back beside the merged file, or merge the current shards again "
             "(featurebench merge ... --force)"),

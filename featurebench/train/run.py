@@ -182,7 +182,8 @@ def run_train(opts: TrainOptions, overrides: dict[str, Any] | None = None,
     else:
         name = run_name_for(source.dataset, settings, opts.run_name)
         run_dir = Path(opts.out).expanduser().resolve() / name
-        prepare_run_dir(run_dir, False, opts.force, SETTINGS_FILE, settings.to_dict(), RESUMABLE)
+        prepare_run_dir(run_dir, False, opts.force, SETTINGS_FILE, settings.to_dict(), RESUMABLE,
+                        [Path(opts.source)])
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / SETTINGS_FILE).write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
     for note in warnings:
