@@ -193,7 +193,7 @@ class Purpose:
 PURPOSES: dict[str, Purpose] = {p.name: p for p in (
     Purpose("fuse", (SAME_IMAGES, *ROW_FIELDS), "the same images in the same order",
             "extract every part from the same source folder with the same --seed"),
-    Purpose("ensemble", (SAME_IMAGES, "label_names"), "runs on the same images",
+    Purpose("ensemble", (SAME_IMAGES,), "runs on the same images",
             "ensemble runs made from one source (same extract/build-images source and seed)"),
     Purpose("audit --run", FILE_FIELDS, "a run and the feature file it was fitted on",
             "pass the feature file the run was fitted on (its metrics.json names it), or audit without --run"),
