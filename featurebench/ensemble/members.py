@@ -65,8 +65,9 @@ def load_member(run_dir: str | Path) -> Member:
     scores = _checked_scores(run_dir, pred)
     if pred["score_kind"] != "probability":
         raise FeaturebenchError(f"{run_dir}: its classifier ({metrics.get('classifier')}) gives decision scores, not "
-                                "probabilities, and scores on different scales cannot be averaged; ensemble runs "
-                                "of classifiers with predict_proba (logreg, svm, xgb, hgb, knn) or networks.")
+                                "probabilities, and scores on different scales cannot be averaged; refit it with "
+                                "`featurebench fit ... --calibrate` (calibrated probabilities), or ensemble runs of "
+                                "classifiers with predict_proba (logreg, xgb, hgb, knn) or networks.")
     if not isinstance(metrics, dict):
         raise FeaturebenchError(f"{run_dir}: metrics.json is not a JSON object; run it again with --force.")
     return Member(run_dir, metrics, pred["paths"], pred["y_true"], scores, pred["label_names"])
