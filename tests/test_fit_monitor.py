@@ -227,10 +227,10 @@ def test_report_shows_repeats_and_budget(small: Path, tmp_path: Path) -> None:
     run_fit(small, "knn", grid='{"n_neighbors": [1, 3, 5]}', n_jobs=1, out=out, time_budget=1e-9, n_boot=50)
     build_report(out, tmp_path / "r.html", tmp_path / "r.md", tmp_path / "r.csv", plots=False)
     md = (tmp_path / "r.md").read_text()
-    assert "% over 2 splits (seeds 42..43)" in md
+    assert "(mean of 2 splits, seeds 42..43; first split" in md
     assert "budget 1e-09 s: 6 of 10 fits skipped" in md
     html = (tmp_path / "r.html").read_text()
-    assert "over 2 splits" in html and "6 of 10 fits skipped" in html
+    assert "mean of 2 splits" in html and "6 of 10 fits skipped" in html
     import csv
 
     rows = list(csv.DictReader(open(tmp_path / "r.csv")))
