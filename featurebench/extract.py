@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -135,6 +136,10 @@ def _check_options(opts: ExtractOptions, output: Path) -> None:
                         ("--max-file-mb", opts.max_file_mb)):
         if value is not None and value < 1:
             raise FeaturebenchError(f"{flag} {value}: must be at least 1")
+    if not (math.isfinite(opts.read_timeout) and opts.read_timeout > 0):
+        raise FeaturebenchError(f"--read-timeout {opts.read_timeout}: give a positive number of seconds")
+    if opts.read_retries < 0:
+        raise FeaturebenchError(f"--read-retries {opts.read_retries}: must be 0 or more")
     check_shard(opts.shards, opts.shard_index)
     check_output_file(output, "-o", opts.force, max(_TEMP_NAME_EXTRA, len(PARTIAL_SUFFIX)), example="features.h5")
 

@@ -14,6 +14,7 @@ from typing import Any, Iterator, Sequence
 
 from featurebench.data.pipeline import DecodeOptions
 from featurebench.data.sources import Candidate
+from featurebench.data.storage import normalize_root
 from featurebench.errors import FeaturebenchError
 from featurebench.scale.cluster import connect
 from featurebench.scale.worker import ExtractWorker
@@ -44,12 +45,13 @@ def _check_resources(available: dict[str, float], workers: int, cpus: int, gpus:
 
 def start_ray_extractor(opts: Any, model_args: dict[str, Any], root: Path) -> "RayExtractor":
     """The :class:`RayExtractor` for ``ExtractOptions`` ``opts``: model and weights files are passed
-    to the workers as absolute paths (their working folder is not the driver's)."""
+    to the workers as absolute paths (their working folder is not the driver's); an object-storage
+    ``root`` as its URL (each worker reads the bucket itself)."""
     args = dict(model_args)
     for key in ("model", "weights"):
         if args.get(key) and Path(args[key]).expanduser().exists():
             args[key] = str(Path(args[key]).expanduser().resolve())
-    return RayExtractor(args, str(Path(root).resolve()), opts.address, opts.workers, opts.cpus_per_worker,
+    return RayExtractor(args, str(normalize_root(root)), opts.address, opts.workers, opts.cpus_per_worker,
                         opts.gpus_per_worker)
 
 

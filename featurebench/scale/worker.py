@@ -8,7 +8,6 @@ locally; a crash of the process is Ray's to handle (restart + retry, see distrib
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +32,7 @@ class ExtractWorker:
             os.environ[name] = str(max(1, cpus))
         from featurebench.extractors import load_extractor
 
-        self.root = Path(root)
+        self.root = root  # a local folder or an object-storage URL (featurebench.data.storage)
         self.threads = max(1, cpus)
         # A model that cannot load is reported by describe() as one clean error (a failing
         # __init__ would have Ray restart the actor again and again).
