@@ -170,6 +170,13 @@ def extract(
                                           "(default: start one on this machine)."),
     cpus_per_worker: int = typer.Option(1, help="With --ray: CPUs per worker (its decode and model threads)."),
     gpus_per_worker: float = typer.Option(0.0, help="With --ray: GPUs per worker."),
+    memory_per_worker: Optional[int] = typer.Option(None, help="With --ray: MB of memory each worker asks Ray "
+                                                    "for (default: derived from the model; docs/scale.md)."),
+    spill_dir: Optional[str] = typer.Option(None, help="With --ray and no --address: folder the object store "
+                                            "spills to (default: Ray's temporary folder)."),
+    autoscale: bool = typer.Option(False, "--autoscale", help="With --ray on an autoscaling cluster (KubeRay): "
+                                   "ask the autoscaler for the workers' resources and wait for the nodes, "
+                                   "instead of refusing a cluster that is too small now."),
     shards: int = typer.Option(1, help="Split the seeded order into this many shards (see --shard-index, "
                                "`featurebench merge`)."),
     shard_index: int = typer.Option(0, help="Write only this shard (0-based) of --shards."),
@@ -191,6 +198,7 @@ def extract(
         unsafe_model=unsafe_model, workers=workers, flush_rows=flush_rows, compression=compression,
         dataset_name=dataset_name, fast_decode=fast_decode, precision=precision, engine=engine,
         ray=ray, address=address, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
+        memory_per_worker_mb=memory_per_worker, spill_dir=spill_dir, autoscale=autoscale,
         shards=shards, shard_index=shard_index, command=_command_line(),
     )
     from featurebench.progress import extraction_progress, print_extract_summary

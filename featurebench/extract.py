@@ -75,6 +75,12 @@ class ExtractOptions(SourceOptions):
     address: str | None = None
     cpus_per_worker: int = 1
     gpus_per_worker: float = 0.0
+    #: Memory each Ray worker asks for, in MB; None: derived from the model (scale/resources.py).
+    memory_per_worker_mb: int | None = None
+    #: Where a Ray cluster started here spills its object store (None: Ray's default).
+    spill_dir: str | None = None
+    #: The cluster autoscales: request the workers' resources instead of refusing a cluster too small now.
+    autoscale: bool = False
     #: Write only shard ``shard_index`` of ``shards`` of the global order (``featurebench merge`` joins them).
     shards: int = 1
     shard_index: int = 0
@@ -141,6 +147,11 @@ def _check_options(opts: ExtractOptions, output: Path) -> None:
     if opts.read_retries < 0:
         raise FeaturebenchError(f"--read-retries {opts.read_retries}: must be 0 or more")
     check_shard(opts.shards, opts.shard_index)
+    if opts.ray:
+        from featurebench.scale.resources import check_cluster_options, check_worker_request
+
+        check_cluster_options(opts.address, opts.spill_dir)
+        check_worker_request(opts.workers, opts.cpus_per_worker, opts.gpus_per_worker, opts.memory_per_worker_mb)
     check_output_file(output, "-o", opts.force, max(_TEMP_NAME_EXTRA, len(PARTIAL_SUFFIX)), example="features.h5")
 
 

@@ -259,3 +259,20 @@ def test_bad_read_settings_are_refused(s3, tiny_tflite_file, tmp_path):
                            flag, value])
         assert isinstance(result.exception, FeaturebenchError) and flag in str(result.exception), result.output
     assert not os.listdir(tmp_path)
+
+
+def test_ray_workers_read_the_bucket_themselves(s3, tiny_tflite_file, ray_cluster, tmp_path):
+    """`extract s3://... --ray`: each worker (on its own simulated node, with that node's own
+    credentials) reads its images from the bucket; the driver passes only where the server is
+    (AWS_ENDPOINT_URL). The rows are those of the disk folder."""
+    from featurebench.extract import ExtractOptions, run_extract
+
+    disk, url, _ = s3
+    local = run_extract(ExtractOptions(str(disk), str(tmp_path / "disk.h5"), str(tiny_tflite_file), batch_size=4))
+    remote = run_extract(ExtractOptions(url, str(tmp_path / "ray.h5"), str(tiny_tflite_file), batch_size=4,
+                                        flush_rows=8, ray=True, workers=2))
+    assert remote.skipped == local.skipped and remote.n_rows == local.n_rows
+    with h5py.File(tmp_path / "ray.h5", "r") as got, h5py.File(tmp_path / "disk.h5", "r") as want:
+        assert list(got["paths"][()]) == list(want["paths"][()])
+        assert list(got["labels"][()]) == list(want["labels"][()])
+        np.testing.assert_allclose(got["features"][()], want["features"][()], rtol=1e-5, atol=1e-6)

@@ -33,6 +33,17 @@ _PACKAGES = {"s3": ("s3fs", "s3"), "gcs": ("gcsfs", "gcs"), "http": ("aiohttp", 
 LISTABLE = frozenset({"s3", "gcs"})
 
 
+#: Environment variables that say *where* object storage is (never credentials): passed from the
+#: driver to its Ray workers so they read the same server; each node keeps its own credentials.
+LOCATION_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION",
+                      "STORAGE_EMULATOR_HOST")
+
+
+def storage_settings() -> dict[str, str]:
+    """The :data:`LOCATION_VARIABLES` set in this process."""
+    return {name: os.environ[name] for name in LOCATION_VARIABLES if os.environ.get(name)}
+
+
 @dataclass(frozen=True)
 class RemoteAccess:
     """How object storage is read: seconds per request at most, attempts per object, first back-off."""

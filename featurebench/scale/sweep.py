@@ -16,6 +16,9 @@ from typing import Any, Callable, Sequence
 
 from featurebench.errors import FeaturebenchError
 
+#: Times Ray runs a cell again whose worker process or node died.
+MAX_RETRIES = 3
+
 
 @dataclass
 class SweepResult:
@@ -55,14 +58,20 @@ def fit_cell(features: str, clf: str, out: str, fit_args: dict[str, Any]) -> tup
 
 def run_sweep(features: Sequence[str | Path], classifiers: Sequence[str], out: str | Path,
               fit_args: dict[str, Any] | None = None, ray: bool = False, address: str | None = None,
-              cpus_per_task: int = 1, on_cell: Callable[[str, str, Any, str | None], None] | None = None
-              ) -> SweepResult:
+              cpus_per_task: int = 1, on_cell: Callable[[str, str, Any, str | None], None] | None = None,
+              spill_dir: str | None = None) -> SweepResult:
     """Fit every (feature file, classifier) cell into ``out``; ``fit_args`` go to ``run_fit``
     (grid, cv, scale, protocol, seed, skip_existing, force, command, ...).
 
     With ``ray`` each cell is a Ray task with ``cpus_per_task`` CPUs (its ``n_jobs`` unless
-    given). ``on_cell(features, clf, run_result, error)`` is called as each cell finishes.
+    given). ``on_cell(features, clf, run_result, error)`` is called as each cell finishes. A task
+    whose worker or node dies is run again by Ray (up to :data:`MAX_RETRIES` times).
     """
+    if ray:
+        from featurebench.scale.resources import check_cluster_options, check_worker_request
+
+        check_cluster_options(address, spill_dir)
+        check_worker_request(1, cpus_per_task, flags=("--workers", "--cpus-per-task", "--gpus-per-task"))
     cells = sweep_cells(features, classifiers)
     out = str(Path(out).expanduser().resolve())
     args = dict(fit_args or {})
@@ -82,9 +91,9 @@ def run_sweep(features: Sequence[str | Path], classifiers: Sequence[str], out: s
         return result
     from featurebench.scale.cluster import connect
 
-    ray_module = connect(address)
+    ray_module = connect(address, spill_dir)
     args.setdefault("n_jobs", cpus_per_task)
-    task = ray_module.remote(fit_cell).options(num_cpus=cpus_per_task)
+    task = ray_module.remote(fit_cell).options(num_cpus=cpus_per_task, max_retries=MAX_RETRIES)
     refs = {task.remote(path, clf, out, args): (path, clf) for path, clf in cells}
     while refs:
         (ref,), _ = ray_module.wait(list(refs), num_returns=1)

@@ -17,8 +17,10 @@ from featurebench.data.sources import Candidate
 from featurebench.errors import FeaturebenchError
 from featurebench.scale.reader import read_block
 
-#: Thread-count variables set in a worker before its libraries load, from its CPU share.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: Thread-count variables set in a worker before its libraries load, from its CPU share
+#: (``FEATUREBENCH_THREADS``: OpenVINO's and LiteRT's thread count, featurebench.extractors.cpu).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "MKL_NUM_THREADS",
+                    "OPENBLAS_NUM_THREADS", "FEATUREBENCH_THREADS")
 
 
 class ExtractWorker:
