@@ -276,3 +276,17 @@ def test_ray_workers_read_the_bucket_themselves(s3, tiny_tflite_file, ray_cluste
         assert list(got["paths"][()]) == list(want["paths"][()])
         assert list(got["labels"][()]) == list(want["labels"][()])
         np.testing.assert_allclose(got["features"][()], want["features"][()], rtol=1e-5, atol=1e-6)
+
+
+def test_local_csv_of_keys_with_a_bucket_root(s3, tmp_path):
+    """A local CSV of keys + --root s3://BUCKET/PREFIX: the same candidates as the CSV on disk;
+    a key leaving the root is a skip (a URL row is the way to list an object elsewhere)."""
+    disk, url, _ = s3
+    rows = "path,label\ncat/cat_000.jpg,cat\ndog/sub/dog_nested.jpg,dog\n../escape.jpg,dog\n"
+    (tmp_path / "keys.csv").write_text(rows)
+    remote = list_source(tmp_path / "keys.csv", root=url)
+    local = list_source(tmp_path / "keys.csv", root=disk)
+    assert remote.root == url.rstrip("/")
+    assert [(c.path, c.label) for c in remote.candidates] == [(c.path, c.label) for c in local.candidates]
+    assert "outside the dataset root" in next(c.skip_reason for c in remote.candidates if "escape" in c.path)
+    assert [d[1:] for d in _decoded(remote)][1:] == [d[1:] for d in _decoded(local)][1:]
