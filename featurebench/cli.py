@@ -129,6 +129,9 @@ def extract(
     batch_size: Optional[int] = typer.Option(None, help="Images per forward pass (default: the model's)."),
     seed: int = typer.Option(42, help="Seed of the one shuffle of the image list (stored)."),
     train_fraction: float = typer.Option(0.75, help="Stored split point: rows [:int(N*f)] train, the rest test."),
+    split: str = typer.Option("index", "--split", help="index (the classic protocol: the shuffled order, first "
+                              "rows train) or stratified (the same shuffle interleaved by class, so the stored "
+                              "train/test slices hold every class in proportion). Recorded in the file."),
     dtype: str = typer.Option("float32", help="float32, or float16 for half-size files."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output / discard a partial run."),
     label_pattern: Optional[str] = typer.Option(None, help="Regex on file names giving the label "
@@ -190,7 +193,7 @@ def extract(
 
     opts = ExtractOptions(
         source=source, output=str(output), model=model, weights=weights, layer=layer, pool=pool,
-        batch_size=batch_size, seed=seed, train_fraction=train_fraction, dtype=dtype, force=force,
+        batch_size=batch_size, seed=seed, train_fraction=train_fraction, split=split, dtype=dtype, force=force,
         label_pattern=label_pattern, root=root or None, allow_outside_root=allow_outside_root,
         read_timeout=read_timeout, read_retries=read_retries, resize=resize, allow_truncated=allow_truncated,
         max_pixels=max_pixels, max_file_mb=max_file_mb,
@@ -209,9 +212,16 @@ def extract(
     except KeyboardInterrupt:
         from rich.markup import escape
 
+        from featurebench.store.journal import saved_candidates
+
+        saved = saved_candidates(output.expanduser().resolve())
         again = "run the same command without --force" if force else "run the same command again"
-        console.print(f"[yellow]Interrupted.[/] Finished batches are saved in {escape(str(output))}.partial; "
-                      f"{again} to resume.", soft_wrap=True)
+        if saved:
+            console.print(f"[yellow]Interrupted.[/] Finished batches ({saved} images) are saved in "
+                          f"{escape(str(output))}.partial; {again} to resume.", soft_wrap=True)
+        else:
+            console.print("[yellow]Interrupted[/] before any batch was finished: nothing was saved; run the "
+                          "command again to start.", soft_wrap=True)
         _leave_now(130)
     print_extract_summary(console, summary, results=out)
 
@@ -265,7 +275,15 @@ def fit(
                                            "{extractor}, {clf}, {layer}, {pool}, {protocol}, {scale}, {split}, "
                                            "{variant}."),
     exclude: Optional[Path] = typer.Option(None, "--exclude", help="Rows file (row numbers or stored paths, one a "
-                                           "line; `featurebench audit` writes exclude_rows.txt): refit without them."),
+                                           "line; `featurebench audit` writes exclude_rows.txt): they do not "
+                                           "train. Test rows named there stay test rows (see --exclude-test)."),
+    exclude_test: bool = typer.Option(False, "--exclude-test", help="Also drop the --exclude rows from the test "
+                                      "set; recorded as 'accuracy on audited test rows' and never ranked with "
+                                      "test accuracy."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Calibrated probabilities (scikit-learn "
+                                   "CalibratedClassifierCV, sigmoid, 3 folds of the train rows) for classifiers "
+                                   "without them (svm, linsvm, sgd): `predict` shows them and `ensemble` accepts "
+                                   "the run."),
     pca: Optional[int] = typer.Option(None, "--pca", help="PCA to N components inside the pipeline, fitted on "
                                       "train rows only (for slow classifiers on wide features)."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds per search: no new fit is "
@@ -290,7 +308,7 @@ def fit(
                          skip_existing=skip_existing, scale=scale, protocol=protocol, stratified=stratified,
                          test_file=test_file, seed=seed, max_memory=max_memory, run_name=run_name,
                          command=_command_line(), exclude=exclude, pca=pca, time_budget=time_budget, repeats=repeats,
-                         reporter=reporter)
+                         reporter=reporter, exclude_test=exclude_test, calibrate=calibrate)
     _print_warnings(result.warnings)
     typer.echo(result.describe())
 
@@ -316,6 +334,10 @@ def predict(
     result = predict_images(bundle, [str(p) for p in inputs], top=top, trust=trust, model=model,
                             weights=weights, batch_size=batch_size, unsafe_model=unsafe_model)
     typer.echo(format_predictions(result))
+    if result.score_kind != "probability":
+        console.print("Scores are the classifier's decision values, not probabilities (close values are not a "
+                      "near-tie in probability); refit with `featurebench fit ... --calibrate` for calibrated "
+                      "probabilities.", highlight=False, soft_wrap=True)
     _print_warnings(result.warnings)
     if csv:
         write_predictions_csv(result, csv)
@@ -408,23 +430,6 @@ def _command_line() -> str:
     return shlex.join(["featurebench", *sys.argv[1:]])
 
 
-def _crash_log(exc: BaseException) -> Path | None:
-    """Write the full traceback of an unexpected error to a log file; its path (None if unwritable)."""
-    import tempfile
-    import time
-    import traceback
-
-    folder = Path(os.environ.get("FEATUREBENCH_LOG_DIR") or Path(tempfile.gettempdir()) / "featurebench-logs")
-    path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{_command_line()}\nfeaturebench {__version__}, Python {sys.version.split()[0]}\n\n"
-                        + "".join(traceback.format_exception(exc)), encoding="utf-8")
-    except OSError:
-        return None
-    return path
-
-
 def _command_name() -> str:
     return next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
 
@@ -437,7 +442,7 @@ def main() -> None:
     """
     from rich.markup import escape
 
-    from featurebench.errors import noted_file
+    from featurebench.errors import noted_file, unexpected_error_line, write_crash_log
 
     try:
         app()
@@ -449,11 +454,10 @@ def main() -> None:
             _leave_now(2)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - the point: no bare traceback reaches a user
-        log = _crash_log(exc)
+        log = write_crash_log(exc, _command_line())
         where = f" while processing {noted_file()}" if noted_file() else ""
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         console.print(f"[red]error:[/] featurebench {escape(_command_name())} failed unexpectedly{escape(where)}: "
-                      f"{type(exc).__name__}{': ' + escape(detail) if detail else ''}. "
+                      f"{escape(unexpected_error_line(exc))}. "
                       + (f"Full traceback in {escape(str(log))}; please report it." if log else
                          "(the traceback could not be written to a log file)"), highlight=False, soft_wrap=True)
         sys.exit(1)

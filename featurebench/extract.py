@@ -23,8 +23,10 @@ from featurebench import __version__
 from featurebench.data.pipeline import Batch, SourceOptions, iter_batches, iter_decoded
 from featurebench.data.prefetch import prefetch
 from featurebench.data.resize import RESIZE_MODES
+from featurebench.data.storage import location_of
 from featurebench.data.sources import Candidate, DatasetListing, default_dataset_name
 from featurebench.errors import FeaturebenchError, note_file
+from featurebench.extractors.preprocessing import get_preprocessor
 from featurebench.outputs import check_output_file
 from featurebench.scale.shards import check_shard, shard_attrs, shard_manifest
 from featurebench.store.format import PARTIAL_SUFFIX
@@ -53,6 +55,8 @@ class ExtractOptions(SourceOptions):
     batch_size: int | None = None
     seed: int = 42
     train_fraction: float = 0.75
+    #: How the stored split is made (:data:`SPLITS`); recorded as the file's ``split`` attribute.
+    split: str = "index"
     dtype: str = "float32"
     force: bool = False
     resize: str = "stretch"
@@ -110,11 +114,38 @@ class ExtractSummary:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def shuffled(listing: DatasetListing, seed: int) -> list[list[Any]]:
-    """Candidates as ``[path, label_index, skip_reason]`` in the seeded shuffled order."""
+#: ``extract --split``: ``index`` (the classic protocol: rows in the seeded shuffled order, the first
+#: ``int(N * train_fraction)`` train) or ``stratified`` (the same shuffle, then interleaved by class so
+#: that every prefix, hence the stored train slice, holds each class in proportion).
+SPLITS = ("index", "stratified")
+
+
+def shuffled(listing: DatasetListing, seed: int, split: str = "index") -> list[list[Any]]:
+    """Candidates as ``[path, label_index, skip_reason]`` in the seeded shuffled order; with
+    ``split="stratified"`` reordered so that each class is spread evenly over the rows."""
     order = np.random.default_rng(seed).permutation(len(listing.candidates))
-    return [[listing.candidates[i].path, listing.label_index(listing.candidates[i]),
+    rows = [[listing.candidates[i].path, listing.label_index(listing.candidates[i]),
              listing.candidates[i].skip_reason] for i in order]
+    if split == "stratified":
+        rows = [rows[i] for i in stratified_order([row[1] for row in rows])]
+    return rows
+
+
+def stratified_order(labels: list[int]) -> np.ndarray:
+    """Positions that interleave ``labels`` by class: the j-th of a class's n rows (in the given order)
+    goes to relative position (j + 0.5) / n, ties keep the given order. Any prefix of m rows then holds
+    about m * n_c / N rows of class c (within one row), so the stored split point makes a stratified
+    split for every train fraction."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if not len(labels):
+        return np.zeros(0, dtype=np.int64)
+    counts = np.bincount(labels)
+    seen = np.zeros_like(counts)
+    rank = np.empty(len(labels), dtype=np.float64)
+    for i, label in enumerate(labels):
+        rank[i] = (seen[label] + 0.5) / counts[label]
+        seen[label] += 1
+    return np.argsort(rank, kind="stable")
 
 
 #: ``--compression`` values (h5py's built-in filters); "none" or None: uncompressed.
@@ -129,6 +160,8 @@ def _check_options(opts: ExtractOptions, output: Path) -> None:
         raise FeaturebenchError(f"--dtype {opts.dtype!r}: choose float32 or float16")
     if opts.precision not in PRECISIONS:
         raise FeaturebenchError(f"--precision {opts.precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if opts.split not in SPLITS:
+        raise FeaturebenchError(f"--split {opts.split!r}: choose one of {', '.join(SPLITS)}")
     if not 0.0 < opts.train_fraction < 1.0:
         raise FeaturebenchError(f"--train-fraction {opts.train_fraction} must be between 0 and 1")
     if opts.resize not in RESIZE_MODES:
@@ -146,6 +179,8 @@ def _check_options(opts: ExtractOptions, output: Path) -> None:
         raise FeaturebenchError(f"--read-timeout {opts.read_timeout}: give a positive number of seconds")
     if opts.read_retries < 0:
         raise FeaturebenchError(f"--read-retries {opts.read_retries}: must be 0 or more")
+    if opts.preprocess is not None:
+        get_preprocessor(opts.preprocess)  # a bad --preprocess before the model is built
     check_shard(opts.shards, opts.shard_index)
     if opts.ray:
         from featurebench.scale.resources import check_cluster_options, check_worker_request
@@ -156,7 +191,7 @@ def _check_options(opts: ExtractOptions, output: Path) -> None:
 
 
 def _manifest(opts: ExtractOptions, listing: DatasetListing, provenance: dict[str, Any]) -> dict[str, Any]:
-    candidates = shuffled(listing, opts.seed)
+    candidates = shuffled(listing, opts.seed, opts.split)
     if opts.shards > 1:
         return shard_manifest(_manifest_of(opts, listing, provenance, candidates), opts.shards, opts.shard_index)
     return _manifest_of(opts, listing, provenance, candidates)
@@ -173,6 +208,8 @@ def _manifest_of(opts: ExtractOptions, listing: DatasetListing, provenance: dict
         "resize": opts.resize, "seed": opts.seed, "allow_truncated": opts.allow_truncated,
         "max_pixels": opts.max_pixels,
     }
+    if opts.split != "index":  # only when not the default, so fingerprints of default runs stay as they were
+        settings["split"] = opts.split
     if opts.max_file_mb != SourceOptions.max_file_mb:
         settings["max_file_mb"] = opts.max_file_mb
     # Only when not the default, so fingerprints of default runs stay as they were.
@@ -200,10 +237,14 @@ def _file_attrs(opts: ExtractOptions, listing: DatasetListing, provenance: dict[
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "source": str(listing.root), "source_kind": listing.kind,
         "dataset": opts.dataset_name or default_dataset_name(listing.root),
-        "resize": opts.resize, "seed": opts.seed, "shuffle": f"numpy default_rng({opts.seed}).permutation",
+        "resize": opts.resize, "seed": opts.seed, "shuffle": f"numpy default_rng({opts.seed}).permutation"
+        + (", then interleaved by class (extract --split stratified)" if opts.split == "stratified" else ""),
         "train_fraction": opts.train_fraction, "label_pattern": opts.label_pattern or "",
+        "split": opts.split,
         "allow_truncated": opts.allow_truncated, "max_pixels": opts.max_pixels,
         "fast_decode": opts.fast_decode, "precision": provenance.get("precision", opts.precision),
+        # What was asked for (empty: the model's default): run names show asked-for layers and pools.
+        "layer_requested": opts.layer or "", "pool_requested": opts.pool or "",
         "extract_seconds": round(seconds, 3), "images_per_second": round(rate, 3),
         "warnings": listing.warnings, "command": opts.command,
     }
@@ -262,7 +303,7 @@ def _load_extractor(opts: ExtractOptions, listing: DatasetListing) -> tuple[Any,
         from featurebench.extractors.int8 import calibrate
 
         decode = opts.decode_options(extractor.input_size, opts.resize, opts.fast_decode)
-        notices += calibrate(extractor, listing.root, shuffled(listing, opts.seed), opts.train_fraction,
+        notices += calibrate(extractor, listing.root, shuffled(listing, opts.seed, opts.split), opts.train_fraction,
                              decode, opts.workers, auto=opts.precision == "auto")
     provenance = extractor.provenance
     if opts.precision == "auto":
@@ -303,6 +344,13 @@ def _extract(opts: ExtractOptions, output: Path, listing: DatasetListing, extrac
                                               batch_size), extractor)
         try:
             for batch, features in computed:
+                problem = _non_finite(batch, features, opts, listing.root)
+                if problem:
+                    if not pending and done == 0 and journal.created:
+                        journal.remove()  # nothing to keep: no journal that a fixed model would not match
+                        raise FeaturebenchError(f"{problem}; nothing was written.")
+                    raise FeaturebenchError(f"{problem}; no feature file is written (the {done} images before this "
+                                            f"batch are kept in {journal.directory}; --force discards them).")
                 pending.append((batch, features))
                 pending_rows += len(batch.rows)
                 processed += len(batch.rows)
@@ -330,13 +378,35 @@ def _extract(opts: ExtractOptions, output: Path, listing: DatasetListing, extrac
                                        compression=_h5_compression(opts.compression), replace=opts.force,
                                        keep_digests=opts.shards > 1)
         journal.remove()
-    if counts["n_rows"] == 0:
+    if counts["n_rows"] == 0 and (counts["n_candidates"] or opts.shards == 1):  # an empty shard is a success
         reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(counts["skipped_reasons"].items()))
         raise FeaturebenchError(f"None of the {counts['n_candidates']} images in {listing.root} could be used "
                                 f"({reasons}); {output} lists each one with its reason (featurebench info {output}).")
     return ExtractSummary(output, counts["n_candidates"], counts["n_rows"], counts["n_skipped"], counts["n_ignored"],
                           resumed_from, seconds, rate, output.stat().st_size, counts["skipped_reasons"],
                           listing.warnings, counts["n_duplicates"], counts["skipped"])
+
+
+#: The largest magnitude float16 stores (``--dtype float16``); beyond it a value becomes infinite.
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def _non_finite(batch: Batch, features: np.ndarray | None, opts: ExtractOptions, root: Path | str) -> str | None:
+    """Why a batch's features cannot be kept (NaN or infinite values, or with ``--dtype float16``
+    values float16 cannot hold: every reader refuses such a file), or None. Checked per batch,
+    before the batch joins the journal."""
+    if features is None or not features.size:
+        return None
+    limit = _FLOAT16_MAX if opts.dtype == "float16" else np.inf
+    bad = ~(np.abs(features) < limit)
+    if not bad.any():
+        return None
+    rows = np.flatnonzero(bad.any(axis=1))
+    value = float(features[rows[0]][bad[rows[0]]][0])
+    what = ("values beyond float16's range (±65504): use --dtype float32" if np.isfinite(value)
+            else "NaN or infinite features: check the model's weights and --preprocess")
+    return (f"--model {opts.model} gave {what} (value {value} for {location_of(root, batch.rows[int(rows[0])].candidate.path)}"
+            f" and {len(rows) - 1} more image(s) of its batch), which every reader of the file would refuse")
 
 
 def _h5_compression(value: str | None) -> str | None:

@@ -236,6 +236,21 @@ def _cells(e: dict) -> tuple:
     return "report", f"{e['runs']:,} runs", e["wall_s"], "", e["peak_rss_mb"], _outcome(e)
 
 
+def _findings(entries: list[dict]) -> list[str]:
+    """Ratios the issue asks about, computed from the entries (none where a run is missing)."""
+    out = []
+    extracts = sorted((e for e in entries if e["kind"] == "extract"), key=lambda e: e["images"])
+    if len(extracts) >= 2:
+        small, large = extracts[0], extracts[-1]
+        out.append(f"- Peak RSS of extract, {large['images']:,} vs {small['images']:,} images: "
+                   f"{large['peak_rss_mb'] / small['peak_rss_mb']:.2f}x (the goal: <= 1.1x).")
+    for e in extracts:
+        out.append(f"- img/s over the last vs the first 10% of the {e['images']:,}-image run: "
+                   f"{e['img_s_last10'] / e['img_s_first10']:.2f}x (load {e['load1']} when it started: "
+                   "other jobs on the 2 cores move it).")
+    return out
+
+
 def table() -> None:
     """Render every JSON line into results/bench_scale.md (between the markers)."""
     entries = [json.loads(line) for line in LOG.read_text().splitlines() if line.strip()]
@@ -246,7 +261,7 @@ def table() -> None:
              "|---|---|---|---|---|---|---|---|"]
     for e in entries:
         lines.append("| " + " | ".join(str(cell) for cell in (*_cells(e), e["cpu_class"], e["load1"])) + " |")
-    lines += ["", MARK_END]
+    lines += ["", *_findings(entries), "", MARK_END]
     target = REPO / "results" / "bench_scale.md"
     text = target.read_text()
     if MARK_BEGIN in text:

@@ -19,6 +19,8 @@ import numpy as np
 from featurebench.errors import FeaturebenchError
 from featurebench.ensemble.members import Member, align_members, load_member
 from featurebench.finetune.session import slug
+from featurebench.outputs import check_not_an_input, check_writable_folder
+from featurebench.store.identity import RUN_IDENTITY_KEY, recorded_run_identity
 
 
 @dataclass
@@ -41,11 +43,13 @@ def run_ensemble(run_dirs: list[str | Path], out: str | Path = "results", run_na
     from featurebench.finetune.record import build_record, report_files, write_record
 
     started = time.perf_counter()
+    check_writable_folder(Path(out).expanduser().resolve(), "--out")
     members = align_members([load_member(d) for d in run_dirs])
     proba = np.mean([m.proba for m in members], axis=0)
     first = members[0]
     name = slug(run_name) if run_name else ensemble_name(members)
     run_dir = Path(out).expanduser().resolve() / name
+    check_not_an_input(run_dir, [m.run_dir for m in members], "--out/--run-name")
     if run_dir.exists() and any(run_dir.iterdir()):
         if not force:
             raise FeaturebenchError(f"Run folder {run_dir} already exists; pass --force to replace it, or --run-name.")
@@ -68,7 +72,9 @@ def run_ensemble(run_dirs: list[str | Path], out: str | Path = "results", run_na
         provenance={"members": summaries, "combine": "mean of probabilities", "datasets": datasets},
         command=command, kind="ensemble",
         extra={"members": summaries, "best_member": best["run_name"], "best_member_accuracy": best["accuracy"],
-               "probabilities_file": "probabilities.npz"},
+               "probabilities_file": "probabilities.npz",
+               RUN_IDENTITY_KEY: recorded_run_identity(first.metrics),
+               **({"test_set": first.metrics["test_set"]} if isinstance(first.metrics.get("test_set"), dict) else {})},
     )
     record["gain_over_best_member"] = record["accuracy"] - float(best["accuracy"])
     write_record(run_dir, record, report_files(record, first.y_true, proba, first.label_names), first.paths,

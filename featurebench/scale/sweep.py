@@ -10,11 +10,12 @@ makes a sweep resumable: finished cells are left as they are.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from featurebench.errors import FeaturebenchError
+from featurebench.errors import FeaturebenchError, unexpected_error_line, write_crash_log
 
 #: Times Ray runs a cell again whose worker process or node died.
 MAX_RETRIES = 3
@@ -42,8 +43,43 @@ def sweep_cells(features: Sequence[str | Path], classifiers: Sequence[str]) -> l
     return cells
 
 
+def check_distinct_run_names(paths: Sequence[str], fit_args: dict[str, Any]) -> None:
+    """Refuse, before any work, two different feature files whose runs would share a run folder
+    (the second would replace or, with --skip-existing, be mistaken for the first)."""
+    from types import SimpleNamespace
+
+    import h5py
+
+    from featurebench.fit.run import run_name_for
+    from featurebench.store import identity
+    from featurebench.store.reader import _decode, h5_identity
+
+    seen: dict[str, tuple[str, dict[str, Any]]] = {}
+    for path in paths:
+        try:
+            with h5py.File(path, "r") as h5:
+                attrs = {key: _decode(value) for key, value in h5.attrs.items()}
+                found = h5_identity(h5)
+        except (OSError, KeyError, ValueError, TypeError):
+            continue  # the cell's own fit names what is wrong with the file
+        name = run_name_for(SimpleNamespace(attrs=attrs, path=Path(path)), "CLF", fit_args.get("protocol", "grid"),
+                            fit_args.get("scale", "none"), template=fit_args.get("run_name"),
+                            pca=fit_args.get("pca"), repeats=fit_args.get("repeats", 1))
+        if name in seen and seen[name][1]["digest"] != found["digest"]:
+            other, other_identity = seen[name]
+            field = (identity.first_difference("skip-existing", other_identity, found) or ("digest",))[0]
+            raise FeaturebenchError(
+                f"sweep: {path} and {other} differ ({field}) but would write the same run folders "
+                f"({name.replace('CLF', '<clf>')}); give them distinct dataset names (extract --dataset-name) or "
+                "pass --run-name with a field that tells them apart (e.g. '{dataset}__{extractor}__{clf}__{weights}').")
+        seen[name] = (path, found)
+
+
 def fit_cell(features: str, clf: str, out: str, fit_args: dict[str, Any]) -> tuple[Any, str | None]:
-    """One cell: ``(RunResult, None)``, or ``(None, message)`` when the fit refused or failed cleanly."""
+    """One cell: ``(RunResult, None)``, or ``(None, message)`` when the fit refused or failed.
+
+    An unexpected error fails this cell only (its traceback goes to a log file the message
+    names), here and in a Ray task alike: the other cells still run."""
     import warnings
 
     from featurebench.fit import FitWarning, run_fit
@@ -54,6 +90,23 @@ def fit_cell(features: str, clf: str, out: str, fit_args: dict[str, Any]) -> tup
             return run_fit(features, clf, out=out, **fit_args), None
     except FeaturebenchError as exc:
         return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - one broken cell must not stop the sweep
+        log = write_crash_log(exc, str(fit_args.get("command", "featurebench sweep")))
+        return None, (f"failed unexpectedly: {unexpected_error_line(exc)}"
+                      + (f" (traceback in {log})" if log else ""))
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def ray_failure(exc: BaseException) -> str:
+    """One plain line for a failed Ray task: the exception that ended it (Ray's own message
+    starts with a coloured ``ray::fit_cell()`` banner and the worker's traceback)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        return f"Ray task failed: {unexpected_error_line(cause)}"
+    lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
+    return f"Ray task failed: {type(exc).__name__}" + (f": {lines[-1][:300]}" if lines else "")
 
 
 def run_sweep(features: Sequence[str | Path], classifiers: Sequence[str], out: str | Path,
@@ -75,6 +128,7 @@ def run_sweep(features: Sequence[str | Path], classifiers: Sequence[str], out: s
     cells = sweep_cells(features, classifiers)
     out = str(Path(out).expanduser().resolve())
     args = dict(fit_args or {})
+    check_distinct_run_names(sorted({path for path, _ in cells}, key=[p for p, _ in cells].index), args)
     result = SweepResult()
 
     def record(path: str, clf: str, run: Any, error: str | None) -> None:
@@ -101,6 +155,6 @@ def run_sweep(features: Sequence[str | Path], classifiers: Sequence[str], out: s
         try:
             run, error = ray_module.get(ref)
         except ray_module.exceptions.RayError as exc:
-            run, error = None, f"Ray task failed: {str(exc).splitlines()[0][:300]}"
+            run, error = None, ray_failure(exc)
         record(path, clf, run, error)
     return result
