@@ -23,8 +23,8 @@ from featurebench import __version__
 from featurebench.data.pipeline import Batch, SourceOptions, iter_batches, iter_decoded
 from featurebench.data.prefetch import prefetch
 from featurebench.data.resize import RESIZE_MODES
-from featurebench.data.storage import location_of
 from featurebench.data.sources import Candidate, DatasetListing, default_dataset_name
+from featurebench.data.storage import location_of
 from featurebench.errors import FeaturebenchError, note_file
 from featurebench.extractors.preprocessing import get_preprocessor
 from featurebench.outputs import check_output_file
@@ -405,7 +405,8 @@ def _non_finite(batch: Batch, features: np.ndarray | None, opts: ExtractOptions,
     value = float(features[rows[0]][bad[rows[0]]][0])
     what = ("values beyond float16's range (±65504): use --dtype float32" if np.isfinite(value)
             else "NaN or infinite features: check the model's weights and --preprocess")
-    return (f"--model {opts.model} gave {what} (value {value} for {location_of(root, batch.rows[int(rows[0])].candidate.path)}"
+    where = location_of(root, batch.rows[int(rows[0])].candidate.path)
+    return (f"--model {opts.model} gave {what} (value {value} for {where}"
             f" and {len(rows) - 1} more image(s) of its batch), which every reader of the file would refuse")
 
 
