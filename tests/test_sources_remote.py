@@ -28,7 +28,7 @@ from featurebench.errors import FeaturebenchError
 
 pytest.importorskip("s3fs", reason="the [s3] extra is not installed: pip install 'featurebench[s3]'")
 moto_server = pytest.importorskip("moto.moto_server.threaded_moto_server",
-                                  reason="moto's server is not installed: pip install 'featurebench[test-s3]'")
+                                  reason="moto's server is not installed: pip install 'featurebench[test]'")
 
 BUCKET = "featurebench-test"
 SLOW_SECONDS = 20

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-console = Console(stderr=True)
-out = Console()
+from featurebench.terminal import diagnostics as console
+from featurebench.terminal import results as out
 
 
 def _command_line() -> str:

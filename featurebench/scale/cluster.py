@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ def connect(address: str | None = None, spill_dir: str | None = None) -> Any:
         except OSError as exc:
             raise FeaturebenchError(f"--spill-dir {folder}: cannot create it ({exc.strerror}).") from None
         spill["object_spilling_directory"] = str(folder)
+    # Ray warns on every local start that token authentication is on (a default, not a problem).
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     try:
         ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
                  configure_logging=True, logging_level="WARNING", **spill)
