@@ -121,9 +121,10 @@ def models(fmt: str = typer.Option("table", "--format", help="table, json or csv
 
 @app.command()
 def extract(
-    source: Path = typer.Argument(..., help="Class-per-folder directory, a CSV/TSV of path,label, "
-                                  "or a directory plus --label-pattern."),
-    output: Path = typer.Option(..., "-o", "--output", help="Feature file to write (HDF5)."),
+    source: str = typer.Argument(..., help="Class-per-folder directory, a CSV/TSV of path,label, "
+                                 "or a directory plus --label-pattern; or the same in object storage: "
+                                 "s3://BUCKET/PREFIX, gs://..., a CSV of https:// URLs (docs/scale.md)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Feature file to write (HDF5, a local path)."),
     model: str = typer.Option("efficientnet_lite0", "--model", "-m",
                               help="Registered name (see `featurebench models`) or a model file "
                                    "(.keras, .h5, SavedModel folder, .tflite, .onnx)."),
@@ -142,8 +143,12 @@ def extract(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output / discard a partial run."),
     label_pattern: Optional[str] = typer.Option(None, help="Regex on file names giving the label "
                                                 "(group 'label' or group 1), e.g. '^(cat|dog)\\.'"),
-    root: Optional[Path] = typer.Option(None, help="Root for relative paths in a CSV (default: the CSV's folder)."),
+    root: Optional[str] = typer.Option(None, help="Root for relative paths in a CSV (default: the CSV's folder; "
+                                       "may be s3://BUCKET/PREFIX)."),
     allow_outside_root: bool = typer.Option(False, help="Allow CSV paths that leave the dataset root."),
+    read_timeout: float = typer.Option(30.0, help="Object-storage sources: seconds per request at most."),
+    read_retries: int = typer.Option(2, help="Object-storage sources: retries of a failed request (then the "
+                                     "image is skipped as a network error)."),
     resize: str = typer.Option("stretch", help="stretch (classic: straight to the input size) or center-crop."),
     allow_truncated: bool = typer.Option(False, help="Keep truncated images (decoded partially) instead of skipping."),
     max_pixels: int = typer.Option(178_956_970, help="Refuse images with more pixels (decompression bombs)."),
@@ -175,6 +180,13 @@ def extract(
                                           "(default: start one on this machine)."),
     cpus_per_worker: int = typer.Option(1, help="With --ray: CPUs per worker (its decode and model threads)."),
     gpus_per_worker: float = typer.Option(0.0, help="With --ray: GPUs per worker."),
+    memory_per_worker: Optional[int] = typer.Option(None, help="With --ray: MB of memory each worker asks Ray "
+                                                    "for (default: derived from the model; docs/scale.md)."),
+    spill_dir: Optional[str] = typer.Option(None, help="With --ray and no --address: folder the object store "
+                                            "spills to (default: Ray's temporary folder)."),
+    autoscale: bool = typer.Option(False, "--autoscale", help="With --ray on an autoscaling cluster (KubeRay): "
+                                   "ask the autoscaler for the workers' resources and wait for the nodes, "
+                                   "instead of refusing a cluster that is too small now."),
     shards: int = typer.Option(1, help="Split the seeded order into this many shards (see --shard-index, "
                                "`featurebench merge`)."),
     shard_index: int = typer.Option(0, help="Write only this shard (0-based) of --shards."),
@@ -189,14 +201,16 @@ def extract(
     from featurebench.extract import ExtractOptions, run_extract
 
     opts = ExtractOptions(
-        source=str(source), output=str(output), model=model, weights=weights, layer=layer, pool=pool,
+        source=source, output=str(output), model=model, weights=weights, layer=layer, pool=pool,
         batch_size=batch_size, seed=seed, train_fraction=train_fraction, split=split, dtype=dtype, force=force,
-        label_pattern=label_pattern, root=str(root) if root else None, allow_outside_root=allow_outside_root,
-        resize=resize, allow_truncated=allow_truncated, max_pixels=max_pixels, max_file_mb=max_file_mb,
+        label_pattern=label_pattern, root=root or None, allow_outside_root=allow_outside_root,
+        read_timeout=read_timeout, read_retries=read_retries, resize=resize, allow_truncated=allow_truncated,
+        max_pixels=max_pixels, max_file_mb=max_file_mb,
         follow_class_links=follow_class_links, preprocess=preprocess,
         unsafe_model=unsafe_model, workers=workers, flush_rows=flush_rows, compression=compression,
         dataset_name=dataset_name, fast_decode=fast_decode, precision=precision, engine=engine,
         ray=ray, address=address, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
+        memory_per_worker_mb=memory_per_worker, spill_dir=spill_dir, autoscale=autoscale,
         shards=shards, shard_index=shard_index, command=_command_line(),
     )
     from featurebench.progress import extraction_progress, print_extract_summary

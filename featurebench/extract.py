@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,7 @@ from featurebench.data.pipeline import Batch, SourceOptions, iter_batches, iter_
 from featurebench.data.prefetch import prefetch
 from featurebench.data.resize import RESIZE_MODES
 from featurebench.data.sources import Candidate, DatasetListing, default_dataset_name
+from featurebench.data.storage import location_of
 from featurebench.errors import FeaturebenchError, note_file
 from featurebench.extractors.preprocessing import get_preprocessor
 from featurebench.outputs import check_output_file
@@ -78,6 +80,12 @@ class ExtractOptions(SourceOptions):
     address: str | None = None
     cpus_per_worker: int = 1
     gpus_per_worker: float = 0.0
+    #: Memory each Ray worker asks for, in MB; None: derived from the model (scale/resources.py).
+    memory_per_worker_mb: int | None = None
+    #: Where a Ray cluster started here spills its object store (None: Ray's default).
+    spill_dir: str | None = None
+    #: The cluster autoscales: request the workers' resources instead of refusing a cluster too small now.
+    autoscale: bool = False
     #: Write only shard ``shard_index`` of ``shards`` of the global order (``featurebench merge`` joins them).
     shards: int = 1
     shard_index: int = 0
@@ -168,9 +176,18 @@ def _check_options(opts: ExtractOptions, output: Path) -> None:
                         ("--max-file-mb", opts.max_file_mb)):
         if value is not None and value < 1:
             raise FeaturebenchError(f"{flag} {value}: must be at least 1")
+    if not (math.isfinite(opts.read_timeout) and opts.read_timeout > 0):
+        raise FeaturebenchError(f"--read-timeout {opts.read_timeout}: give a positive number of seconds")
+    if opts.read_retries < 0:
+        raise FeaturebenchError(f"--read-retries {opts.read_retries}: must be 0 or more")
     if opts.preprocess is not None:
         get_preprocessor(opts.preprocess)  # a bad --preprocess before the model is built
     check_shard(opts.shards, opts.shard_index)
+    if opts.ray:
+        from featurebench.scale.resources import check_cluster_options, check_worker_request
+
+        check_cluster_options(opts.address, opts.spill_dir)
+        check_worker_request(opts.workers, opts.cpus_per_worker, opts.gpus_per_worker, opts.memory_per_worker_mb)
     check_output_file(output, "-o", opts.force, max(_TEMP_NAME_EXTRA, len(PARTIAL_SUFFIX)), example="features.h5")
 
 
@@ -381,7 +398,7 @@ def _extract(opts: ExtractOptions, output: Path, listing: DatasetListing, extrac
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
-def _non_finite(batch: Batch, features: np.ndarray | None, opts: ExtractOptions, root: Path) -> str | None:
+def _non_finite(batch: Batch, features: np.ndarray | None, opts: ExtractOptions, root: Path | str) -> str | None:
     """Why a batch's features cannot be kept (NaN or infinite values, or with ``--dtype float16``
     values float16 cannot hold: every reader refuses such a file), or None. Checked per batch,
     before the batch joins the journal."""
@@ -395,7 +412,8 @@ def _non_finite(batch: Batch, features: np.ndarray | None, opts: ExtractOptions,
     value = float(features[rows[0]][bad[rows[0]]][0])
     what = ("values beyond float16's range (±65504): use --dtype float32" if np.isfinite(value)
             else "NaN or infinite features: check the model's weights and --preprocess")
-    return (f"--model {opts.model} gave {what} (value {value} for {root / batch.rows[int(rows[0])].candidate.path}"
+    where = location_of(root, batch.rows[int(rows[0])].candidate.path)
+    return (f"--model {opts.model} gave {what} (value {value} for {where}"
             f" and {len(rows) - 1} more image(s) of its batch), which every reader of the file would refuse")
 
 

@@ -92,16 +92,69 @@ def tiny_model_file(tmp_path_factory) -> Path:
     return path
 
 
+#: The simulated cluster's worker nodes: 1 CPU and 1.5 GB of memory each, their own (test) S3
+#: credentials (tests/test_sources_remote.py's server takes any), and a head node without CPUs,
+#: where only the driver runs, as on a real cluster.
+RAY_WORKER_NODE = {"num_cpus": 1, "memory": 1536 * 1024 * 1024, "object_store_memory": 80 * 1024 * 1024,
+                   "env_vars": {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}}
+RAY_WORKER_NODES = 3
+
+
+class SimulatedCluster:
+    """A multi-node Ray cluster on this machine (``ray.cluster_utils.Cluster``: one raylet and object
+    store per node) that tests can take nodes away from; ``address`` is the head's GCS address."""
+
+    def __init__(self, ray):
+        from ray.cluster_utils import Cluster
+
+        self.cluster = Cluster(initialize_head=True, head_node_args={
+            "num_cpus": 0, "memory": 512 * 1024 * 1024, "object_store_memory": 80 * 1024 * 1024,
+            # Lost nodes are noticed within seconds (defaults: ~30 s).
+            "_system_config": {"health_check_initial_delay_ms": 0, "health_check_period_ms": 500,
+                               "health_check_failure_threshold": 4}})
+        for _ in range(RAY_WORKER_NODES):
+            self.cluster.add_node(**RAY_WORKER_NODE)
+        self.cluster.wait_for_nodes()
+        ray.init(address=self.cluster.address, include_dashboard=False, log_to_driver=False,
+                 configure_logging=True, logging_level="WARNING")
+        self.address = self.cluster.address
+
+    def node_of(self, pid: int):
+        """The worker node whose raylet started process ``pid`` (a Ray worker), or None."""
+        import psutil
+
+        try:
+            parents = {p.pid for p in psutil.Process(pid).parents()}
+        except psutil.NoSuchProcess:
+            return None
+        return next((node for node in self.cluster.worker_nodes
+                     if node.all_processes["raylet"][0].process.pid in parents), None)
+
+    def kill_node(self, node) -> None:
+        """Take ``node`` away at once (its raylet, object store and workers die), and add a fresh
+        one, as an autoscaler would, so the cluster keeps its size for the next test."""
+        self.cluster.remove_node(node, allow_graceful=False)
+        self.cluster.add_node(**RAY_WORKER_NODE)
+
+    def shutdown(self, ray) -> None:
+        ray.shutdown()
+        self.cluster.shutdown()
+
+
 @pytest.fixture(scope="session")
-def ray_cluster():
-    """One small local Ray cluster for the whole test session (2 CPUs, ~100 MB object store);
-    its GCS address (for a second driver in a subprocess). Skips when the [ray] extra is absent."""
+def ray_nodes() -> SimulatedCluster:
+    """One simulated multi-node Ray cluster for the whole session (3 worker nodes x 1 CPU, a head
+    without CPUs), this process its driver. Skips when the [ray] extra is absent."""
     ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'featurebench[ray]'")
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False,
-                 log_to_driver=False, configure_logging=True, logging_level="WARNING")
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    cluster = SimulatedCluster(ray)
+    yield cluster
+    cluster.shutdown(ray)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(ray_nodes) -> str:
+    """The GCS address of the session's simulated cluster (for a second driver in a subprocess)."""
+    return ray_nodes.address
 
 
 @pytest.fixture(scope="session")

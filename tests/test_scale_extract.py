@@ -4,6 +4,7 @@ restarted by Ray and its block recomputed (featurebench.scale.distributor/worker
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -132,8 +133,8 @@ def test_ray_worker_load_error_is_one_clear_message(images, ray_cluster, tmp_pat
 
 
 def test_more_workers_than_the_cluster_holds_is_refused(images, tiny_tflite_file, ray_cluster, tmp_path):
-    with pytest.raises(FeaturebenchError, match="needs 3 CPUs; the Ray cluster has 2"):
-        run_extract(_options(images, tmp_path / "x.h5", tiny_tflite_file, ray=True, workers=3))
+    with pytest.raises(FeaturebenchError, match="needs 4 CPUs; the Ray cluster has 3"):
+        run_extract(_options(images, tmp_path / "x.h5", tiny_tflite_file, ray=True, workers=4))
     with pytest.raises(FeaturebenchError, match="GPUs; the Ray cluster has 0"):
         run_extract(_options(images, tmp_path / "x.h5", tiny_tflite_file, ray=True, workers=1, gpus_per_worker=1))
 
@@ -143,3 +144,83 @@ def test_missing_ray_is_one_clear_message(images, tiny_tflite_file, tmp_path, mo
     with pytest.raises(FeaturebenchError, match=r"pip install 'featurebench\[ray\]'"):
         run_extract(_options(images, tmp_path / "x.h5", tiny_tflite_file, ray=True))
     assert not (tmp_path / "x.h5.partial").exists()
+
+
+def test_node_lost_mid_extract_the_run_completes_with_the_local_rows(images, tiny_tflite_file, reference_tflite,
+                                                                    ray_nodes, tmp_path):
+    """A whole node of the simulated cluster dies (raylet, object store, the worker on it): Ray
+    restarts that worker on the spare node and its block runs again; no row lost or doubled."""
+    lost: list[int] = []
+
+    def kill_a_node(done: int, total: int) -> None:
+        if not lost and 0 < done < total - 4 * BATCH:
+            pid = sorted(_actor_pids())[0]
+            node = ray_nodes.node_of(pid)
+            assert node is not None, "the worker runs on no worker node"
+            ray_nodes.kill_node(node)
+            lost.append(pid)
+
+    run_extract(_options(images, tmp_path / "ray.h5", tiny_tflite_file, ray=True, workers=2), progress=kill_a_node)
+    assert lost, "the run finished before a node could be killed"
+    assert lost[0] not in _actor_pids()
+    assert_same_file(tmp_path / "ray.h5", reference_tflite)
+
+
+@pytest.mark.parametrize("flags, message", [
+    ({"cpus_per_worker": 0}, "--cpus-per-worker 0: give at least 1 CPU"),
+    ({"cpus_per_worker": -3}, "--cpus-per-worker -3"),
+    ({"gpus_per_worker": float("nan")}, "--gpus-per-worker nan"),
+    ({"gpus_per_worker": -1.0}, "--gpus-per-worker -1.0"),
+    ({"workers": 0}, "--workers 0"),
+    ({"memory_per_worker_mb": 0}, "--memory-per-worker 0"),
+    ({"address": "not a host"}, "--address 'not a host' is not a Ray cluster address"),
+    ({"address": "head:99999"}, "--address 'head:99999'"),
+])
+def test_bad_ray_requests_are_refused_before_anything_starts(flags, message, tiny_tflite_file, tmp_path,
+                                                             monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # nothing may import Ray (or start a cluster) first
+    with pytest.raises(FeaturebenchError, match=re.escape(message)):
+        run_extract(_options(tmp_path / "no-such-source", tmp_path / "x.h5", tiny_tflite_file, ray=True, **flags))
+    assert not list(tmp_path.iterdir())
+
+
+def test_workers_are_bounded_by_memory(images, tiny_tflite_file, ray_cluster, tmp_path):
+    # The cluster: 3 nodes x 1536 MB + the head's 512 MB. 3 x 2000 MB: more than it holds in total;
+    # 2 x 2000 MB: less, but more than any one node holds.
+    with pytest.raises(FeaturebenchError, match=r"needs 6000 MB of memory; the Ray cluster has 5120"):
+        run_extract(_options(images, tmp_path / "x.h5", tiny_tflite_file, ray=True, workers=3,
+                             memory_per_worker_mb=2000))
+    with pytest.raises(FeaturebenchError, match=r"nodes hold 0 of them at once \(the largest has 1 CPUs, 0 GPUs, "
+                                                r"1536 MB\)"):
+        run_extract(_options(images, tmp_path / "x.h5", tiny_tflite_file, ray=True, workers=2,
+                             memory_per_worker_mb=2000))
+    from featurebench.scale.resources import RUNTIME_BYTES, worker_memory_bytes
+
+    light = worker_memory_bytes({"model": str(tiny_tflite_file)})
+    assert light == RUNTIME_BYTES["light"] + 3 * tiny_tflite_file.stat().st_size
+    assert worker_memory_bytes({"model": "efficientnet_lite0"}) > RUNTIME_BYTES["keras"] > light
+
+
+def test_spill_dir_is_refused_for_an_existing_cluster(images, tiny_tflite_file, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # refused before Ray is imported
+    with pytest.raises(FeaturebenchError, match="object-spilling-directory"):
+        run_extract(_options(images, tmp_path / "x.h5", tiny_tflite_file, ray=True, address="auto",
+                             spill_dir=str(tmp_path / "spill")))
+
+
+def test_worker_thread_limit_caps_openvino_and_litert(monkeypatch):
+    """What a Ray worker sets (FEATUREBENCH_THREADS = its CPUs) is the thread count of OpenVINO's
+    compiled model and of LiteRT, instead of every core of the node."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    from featurebench.extractors.openvino_engine import compile_for_cpu
+    from featurebench.extractors.tflite_backend import default_threads
+    from featurebench.scale.worker import THREAD_VARIABLES
+
+    assert "FEATUREBENCH_THREADS" in THREAD_VARIABLES
+    monkeypatch.setenv("FEATUREBENCH_THREADS", "1")
+    param = ops.parameter([1, 4], ov.Type.f32)
+    compiled = compile_for_cpu(ov.Model([ops.relu(param)], [param]))
+    assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == 1
+    assert default_threads() == 1

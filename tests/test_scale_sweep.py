@@ -93,3 +93,39 @@ def test_sweep_cli_takes_comma_separated_classifiers_and_exits_2_on_a_failed_cel
 def test_missing_feature_file_is_refused(tmp_path):
     with pytest.raises(FeaturebenchError, match="not found"):
         run_sweep([tmp_path / "nope.h5"], ["logreg"], tmp_path / "r")
+
+
+def test_node_lost_mid_sweep_the_cells_are_run_again_with_the_same_results(feature_files, sequential, ray_nodes,
+                                                                         tmp_path):
+    """A node running a cell dies: Ray runs that cell again on another node; every cell's metrics
+    equal the sequential fit's (the killed attempt left no run folder: fit writes one atomically)."""
+    import psutil
+
+    lost: list[int] = []
+
+    def kill_a_node_running_a_cell(*_cell) -> None:
+        if lost:
+            return
+        running = [p.pid for p in psutil.process_iter(["cmdline"])
+                   if any("ray::fit_cell" in part for part in (p.info["cmdline"] or []))]
+        node = next((n for n in map(ray_nodes.node_of, running) if n is not None), None)
+        if node is not None:
+            ray_nodes.kill_node(node)
+            lost.append(running[0])
+
+    out = tmp_path / "results"
+    # 4 cells on 3 one-CPU nodes: when a cell ends, the others (or the 4th, just started) still run.
+    result = run_sweep(feature_files, CLASSIFIERS, out, {"n_boot": 200}, ray=True,
+                       on_cell=kill_a_node_running_a_cell)
+    assert lost, "no cell was running on a worker node when the first cell finished"
+    assert not result.failures, result.failures
+    _assert_same(_metrics(out), sequential)
+
+
+def test_bad_ray_requests_are_refused_before_the_sweep_starts(feature_files, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    for kwargs, message in (({"cpus_per_task": 0}, "--cpus-per-task 0"), ({"address": "not a host"}, "not a Ray"),
+                            ({"address": "auto", "spill_dir": str(tmp_path)}, "object-spilling-directory")):
+        with pytest.raises(FeaturebenchError, match=message):
+            run_sweep(feature_files, CLASSIFIERS, tmp_path / "out", ray=True, **kwargs)
+    assert not (tmp_path / "out").exists()

@@ -22,9 +22,10 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from featurebench.data.decode import (DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PIXELS, SkipImage, content_digest, decode_image,
-                                      decode_image_bytes, read_image_bytes)
+                                      decode_image_bytes)
 from featurebench.data.resize import resize_image
 from featurebench.data.sources import Candidate, DatasetListing, list_source
+from featurebench.data.storage import RemoteAccess, location_of, read_bytes
 
 
 @dataclass(kw_only=True)
@@ -47,15 +48,24 @@ class SourceOptions:
     follow_class_links: bool = False
     #: Decoding threads.
     workers: int = 2
+    #: Object storage: seconds per request at most, and retries of a failed request.
+    read_timeout: float = RemoteAccess.timeout
+    read_retries: int = RemoteAccess.attempts - 1
+
+    @property
+    def remote_access(self) -> RemoteAccess:
+        """How object-storage sources are read (timeout, attempts)."""
+        return RemoteAccess(float(self.read_timeout), int(self.read_retries) + 1)
 
     def list_images(self, source: str) -> DatasetListing:
-        """List ``source`` (class folders, CSV/TSV, or a folder plus ``label_pattern``)."""
-        return list_source(source, self.label_pattern, self.root, self.allow_outside_root, self.follow_class_links)
+        """List ``source`` (class folders, CSV/TSV, or a folder plus ``label_pattern``; local or a URL)."""
+        return list_source(source, self.label_pattern, self.root, self.allow_outside_root, self.follow_class_links,
+                           self.remote_access)
 
     def decode_options(self, size: tuple[int, int], resize: str, fast_decode: bool = False) -> "DecodeOptions":
         """How images of this source are decoded for a ``size`` input (the limits set here)."""
         return DecodeOptions(tuple(size), resize, self.max_pixels, self.allow_truncated, fast_decode,
-                             self.max_file_mb << 20)
+                             self.max_file_mb << 20, self.remote_access)
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,8 @@ class DecodeOptions:
     fast_decode: bool = False
     #: Bytes read per file at most (bigger files are skipped as "too large").
     max_bytes: int = DEFAULT_MAX_FILE_BYTES
+    #: How object storage is read (sources given as s3://, gs://, https:// URLs).
+    remote: RemoteAccess = RemoteAccess()
 
     @property
     def draft(self) -> tuple[int, int] | None:
@@ -113,12 +125,12 @@ def load_image(path: str | Path, options: DecodeOptions) -> np.ndarray:
     return resize_image(image, options.size, options.resize)
 
 
-def _decode_candidate(index: int, candidate: Candidate, root: Path, options: DecodeOptions) -> Decoded:
+def _decode_candidate(index: int, candidate: Candidate, root: Path | str, options: DecodeOptions) -> Decoded:
     if candidate.skip_reason:
         return Decoded(index, candidate, skip=candidate.skip_reason)
     digest = None
     try:
-        data = read_image_bytes(root / candidate.path, options.max_bytes)
+        data = read_bytes(location_of(root, candidate.path), options.max_bytes, options.remote)
         digest = content_digest(data)
         image = decode_image_bytes(data, options.max_pixels, options.allow_truncated, options.draft)
         del data
@@ -165,7 +177,7 @@ class DaemonPool:
             self._tasks.put(None)
 
 
-def iter_decoded(candidates: Sequence[Candidate], root: Path, options: DecodeOptions,
+def iter_decoded(candidates: Sequence[Candidate], root: Path | str, options: DecodeOptions,
                  start: int = 0, workers: int = 2, lookahead: int = 64) -> Iterator[Decoded]:
     """Yield ``candidates[start:]`` decoded, in order, with up to ``lookahead`` in flight."""
     pool = DaemonPool(workers)

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import csv
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterable
 
+from featurebench.data.storage import RemoteAccess, is_remote, list_objects, normalize_root, read_text, url_name
 from featurebench.errors import FeaturebenchError
 
 IMAGE_EXTENSIONS = frozenset(
@@ -36,9 +39,11 @@ class Candidate:
 
 @dataclass
 class DatasetListing:
-    """What a source holds: candidates sorted by path, the class names, what was ignored."""
+    """What a source holds: candidates sorted by path, the class names, what was ignored.
 
-    root: Path
+    ``root`` is a local folder, or the URL of an object-storage prefix (no trailing slash)."""
+
+    root: Path | str
     kind: str
     candidates: list[Candidate]
     label_names: list[str]
@@ -138,17 +143,24 @@ def list_class_folders(root: Path, follow_class_links: bool = False) -> DatasetL
             "(ROOT/cat/*.jpg, ROOT/dog/*.jpg), or for labels in file names pass "
             "--label-pattern '^(cat|dog)\\.'"
         )
+    return _class_listing(root, classes, lambda cls: (_relative(path, root) for path in
+                                                     _walk_files(root / cls, root, ignored)), ignored)
+
+
+def _class_listing(root: Path | str, classes: list[str], files_of: Callable[[str], Iterable[str]],
+                   ignored: list[tuple[str, str]]) -> DatasetListing:
+    """Candidates of each class from ``files_of(class)`` (paths relative to the root, in walk order)."""
     candidates: list[Candidate] = []
     warnings: list[str] = []
     used: list[str] = []
     for cls in classes:
         found = 0
-        for path in _walk_files(root / cls, root, ignored):
-            reason = _classify_file(path.name)
+        for rel in files_of(cls):
+            reason = _classify_file(posixpath.basename(rel))
             if reason:
-                ignored.append((_relative(path, root), reason))
+                ignored.append((rel, reason))
             else:
-                candidates.append(Candidate(_relative(path, root), cls))
+                candidates.append(Candidate(rel, cls))
                 found += 1
         if found:
             used.append(cls)
@@ -162,19 +174,26 @@ def list_by_pattern(root: Path, pattern: str) -> DatasetListing:
 
     The label is the named group ``label`` if present, else group 1, else the whole match.
     """
+    ignored: list[tuple[str, str]] = []
+    return _pattern_listing(root, (_relative(path, root) for path in _walk_files(root, root, ignored)),
+                            pattern, ignored)
+
+
+def _pattern_listing(root: Path | str, files: Iterable[str], pattern: str,
+                     ignored: list[tuple[str, str]]) -> DatasetListing:
+    """Candidates from ``files`` (relative paths, in walk order) labelled by ``pattern`` on their names."""
     try:
         regex = re.compile(pattern)
     except re.error as exc:
         raise FeaturebenchError(f"--label-pattern {pattern!r} is not a valid regex: {exc}") from None
     candidates: list[Candidate] = []
-    ignored: list[tuple[str, str]] = []
-    for path in _walk_files(root, root, ignored):
-        reason = _classify_file(path.name)
-        rel = _relative(path, root)
+    for rel in files:
+        name = posixpath.basename(rel)
+        reason = _classify_file(name)
         if reason:
             ignored.append((rel, reason))
             continue
-        match = regex.search(path.name)
+        match = regex.search(name)
         if match is None:
             candidates.append(Candidate(rel, None, f"file name does not match --label-pattern {pattern!r}"))
             continue
@@ -187,53 +206,126 @@ def list_by_pattern(root: Path, pattern: str) -> DatasetListing:
     return DatasetListing(root, "label-pattern", candidates, labels, ignored)
 
 
-def _read_table_rows(table: Path) -> list[list[str]]:
-    delimiter = "\t" if table.suffix.lower() == ".tsv" else None
-    with open(table, newline="", encoding="utf-8-sig") as handle:
-        text = handle.read()
+def _walk_order(rel: str) -> tuple:
+    """Sort key giving ``os.walk``'s top-down order (sorted files of a folder, then each sorted
+    sub-folder in turn), so a bucket lists its objects in the order the same folder on disk does."""
+    parts = rel.split("/")
+    return (*((1, part) for part in parts[:-1]), (0, parts[-1]))
+
+
+def _visible(files: Iterable[str], ignored: list[tuple[str, str]], prefix: str = "") -> list[str]:
+    """``files`` in walk order, without those below a hidden folder (each such folder ignored once)."""
+    kept, hidden = [], {}
+    for rel in files:
+        parts = rel.split("/")
+        folder = next((i for i, part in enumerate(parts[:-1]) if part.startswith(".")), None)
+        if folder is None:
+            kept.append(rel)
+        else:
+            hidden.setdefault(prefix + "/".join(parts[:folder + 1]), None)
+    ignored.extend((name, "hidden folder (not searched)") for name in sorted(hidden))
+    return sorted(kept, key=_walk_order)
+
+
+def list_remote_class_folders(url: str, access: RemoteAccess = RemoteAccess()) -> DatasetListing:
+    """Class folders in object storage: ``URL/<class>/...`` prefixes, as :func:`list_class_folders`."""
+    ignored: list[tuple[str, str]] = []
+    by_class: dict[str, list[str]] = {}
+    for rel in list_objects(url, access):
+        top, _, rest = rel.partition("/")
+        if not rest or top.startswith("."):
+            if (top, "not inside a class folder") not in ignored:
+                ignored.append((top, "not inside a class folder"))
+        else:
+            by_class.setdefault(top, []).append(rest)
+    if not by_class:
+        raise FeaturebenchError(
+            f"{url} has no class prefixes with objects. Put each class's images under its own prefix "
+            f"({url}/cat/1.jpg, {url}/dog/2.jpg), pass --label-pattern for labels in file names, or give a "
+            "CSV of url,label rows")
+    classes = sorted(by_class)
+    return _class_listing(url, classes, lambda cls: [f"{cls}/{rel}" for rel in
+                                                     _visible(by_class[cls], ignored, f"{cls}/")], ignored)
+
+
+def _read_table_rows(table: Path | str, access: RemoteAccess = RemoteAccess()) -> list[list[str]]:
+    delimiter = "\t" if _suffix(str(table)) == ".tsv" else None
+    if is_remote(str(table)):
+        text = read_text(str(table), access)
+    else:
+        with open(table, newline="", encoding="utf-8-sig") as handle:
+            text = handle.read()
     if delimiter is None:
         try:
             delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
         except csv.Error:
             delimiter = ","
     rows = [row for row in csv.reader(text.splitlines(), delimiter=delimiter) if any(row)]
-    if rows and rows[0] and rows[0][0].strip().lower() in {"path", "file", "filename", "image"}:
+    if rows and rows[0] and rows[0][0].strip().lower() in {"path", "file", "filename", "image", "url"}:
         rows = rows[1:]
     return rows
 
 
-def list_table(table: Path, root: Path | None = None, allow_outside_root: bool = False) -> DatasetListing:
+def _suffix(name: str) -> str:
+    """The lower-case extension of a file name or URL (query and fragment left out)."""
+    return posixpath.splitext(url_name(name) if is_remote(name) else name)[1].lower()
+
+
+def _file_name(raw: str) -> str:
+    return url_name(raw) if is_remote(raw) else Path(raw).name
+
+
+def list_table(table: Path | str, root: Path | str | None = None, allow_outside_root: bool = False,
+               access: RemoteAccess = RemoteAccess()) -> DatasetListing:
     """A CSV/TSV of ``path,label`` rows; relative paths are taken from ``root``.
 
     ``root`` defaults to the table's folder. Paths that resolve outside the root are
-    skipped unless ``allow_outside_root``.
+    skipped unless ``allow_outside_root``. The table and the root may be object-storage
+    URLs, and a row may be a full URL (``s3://``, ``gs://``, ``https://``), read as it is.
     """
-    root = (root or table.parent).resolve()
+    remote_table = is_remote(str(table))
+    table_name = url_name(str(table)) if remote_table else Path(table).name
+    default_root = str(table).rsplit("/", 1)[0] if remote_table else Path(table).parent
+    root = normalize_root(root or default_root)
     candidates: list[Candidate] = []
     ignored: list[tuple[str, str]] = []
-    for number, row in enumerate(_read_table_rows(table), start=1):
+    for number, row in enumerate(_read_table_rows(table, access), start=1):
         if len(row) < 2:
             raise FeaturebenchError(
                 f"{table}: row {number} has {len(row)} column(s); each row needs 'path,label'"
             )
         raw, label = row[0].strip(), row[1].strip()
-        if is_hidden_or_system(Path(raw).name) or Path(raw).suffix.lower() not in IMAGE_EXTENSIONS:
-            ignored.append((raw, _classify_file(Path(raw).name) or "not an image"))
+        name = _file_name(raw)
+        if is_hidden_or_system(name) or _suffix(raw) not in IMAGE_EXTENSIONS:
+            ignored.append((raw, _classify_file(name) or "not an image"))
             continue
-        normalized = Path(os.path.normpath(root / raw))
-        resolved = normalized.resolve()
-        empty_label = None if label else f"{table.name} row {number} has an empty label"
-        if resolved == root or root in resolved.parents:
-            rel = Path(os.path.relpath(normalized, root)).as_posix()
-            candidates.append(Candidate(rel, label or None, empty_label))
-        elif allow_outside_root:
-            candidates.append(Candidate(str(resolved), label or None, empty_label))
-        else:
-            candidates.append(Candidate(raw, label or None,
-                                        "path is outside the dataset root (pass --allow-outside-root to allow)"))
+        empty_label = None if label else f"{table_name} row {number} has an empty label"
+        candidates.append(_table_candidate(raw, label or None, empty_label, root, allow_outside_root))
     candidates.sort(key=lambda c: c.path)
     labels = sorted({c.label for c in candidates if c.label is not None and c.skip_reason is None})
     return DatasetListing(root, "table", candidates, labels, ignored)
+
+
+_OUTSIDE_ROOT = "path is outside the dataset root (pass --allow-outside-root to allow)"
+
+
+def _table_candidate(raw: str, label: str | None, empty_label: str | None, root: Path | str,
+                     allow_outside_root: bool) -> Candidate:
+    """The candidate of one table row: a URL as it is, a path relative to the (local or remote) root."""
+    if is_remote(raw):
+        return Candidate(raw, label, empty_label)
+    if is_remote(root):
+        rel = posixpath.normpath(raw)
+        if rel == ".." or rel.startswith(("../", "/")):
+            return Candidate(raw, label, "path is outside the dataset root (list it as a full URL instead)")
+        return Candidate(rel, label, empty_label)
+    normalized = Path(os.path.normpath(root / raw))
+    resolved = normalized.resolve()
+    if resolved == root or root in resolved.parents:
+        return Candidate(Path(os.path.relpath(normalized, root)).as_posix(), label, empty_label)
+    if allow_outside_root:
+        return Candidate(str(resolved), label, empty_label)
+    return Candidate(raw, label, _OUTSIDE_ROOT)
 
 
 def _is_utf8(text: str) -> bool:
@@ -259,23 +351,46 @@ def _require_usable(listing: DatasetListing, path: Path, label_pattern: str | No
 
 def list_source(source: str | os.PathLike, label_pattern: str | None = None,
                 root: str | os.PathLike | None = None, allow_outside_root: bool = False,
-                follow_class_links: bool = False) -> DatasetListing:
+                follow_class_links: bool = False, access: RemoteAccess = RemoteAccess()) -> DatasetListing:
     """Detect the source type and list it.
 
     ``source`` is a class-folder directory, a ``.csv``/``.tsv``/``.txt`` table, or a
-    directory plus ``label_pattern``. ``follow_class_links``: see :func:`list_class_folders`.
+    directory plus ``label_pattern``; each may also be an object-storage URL
+    (``s3://bucket/prefix``, ``gs://...``; a table also ``https://``), read with ``access``.
+    ``follow_class_links``: see :func:`list_class_folders`.
     """
+    if is_remote(str(source)):
+        return _checked(_list_remote(str(source), label_pattern, root, allow_outside_root, access),
+                        str(source), label_pattern)
     path = Path(source).expanduser()
     if not path.exists():
         raise FeaturebenchError(f"Source {path} does not exist; pass a folder of class folders or a CSV of path,label")
     if path.is_file():
         if path.suffix.lower() not in TABLE_EXTENSIONS:
             raise FeaturebenchError(f"Source {path} is a file but not a .csv/.tsv/.txt table of path,label")
-        listing = list_table(path, Path(root).expanduser() if root else None, allow_outside_root)
+        table_root = None if not root else root if is_remote(str(root)) else Path(root).expanduser()
+        listing = list_table(path, table_root, allow_outside_root, access)
     elif label_pattern:
         listing = list_by_pattern(path.resolve(), label_pattern)
     else:
         listing = list_class_folders(path.resolve(), follow_class_links)
+    return _checked(listing, path, label_pattern)
+
+
+def _list_remote(url: str, label_pattern: str | None, root: str | os.PathLike | None, allow_outside_root: bool,
+                 access: RemoteAccess) -> DatasetListing:
+    """List an object-storage source: a table object, or a prefix of class folders / pattern-labelled files."""
+    if not url.endswith("/") and _suffix(url) in TABLE_EXTENSIONS:
+        return list_table(url, root, allow_outside_root, access)
+    prefix = normalize_root(url)
+    if label_pattern:
+        ignored: list[tuple[str, str]] = []
+        return _pattern_listing(prefix, _visible(list_objects(prefix, access), ignored), label_pattern, ignored)
+    return list_remote_class_folders(prefix, access)
+
+
+def _checked(listing: DatasetListing, path: Path | str, label_pattern: str | None) -> DatasetListing:
+    """Refuse a listing without usable images; add the warnings every source gets."""
     if not listing.candidates:
         raise FeaturebenchError(
             f"No images found in {path} ({len(listing.ignored)} files ignored, e.g. non-image extensions). "

@@ -78,3 +78,18 @@ def cpu_class(flags: frozenset[str] | None = None) -> str:
     if "avx512f" in flags:
         return "avx512"
     return "avx2" if "avx2" in flags else "other"
+
+
+#: Set to a process's CPU share (a Ray worker's ``--cpus-per-worker``, featurebench.scale.worker):
+#: the threads OpenVINO and LiteRT use then, instead of every core of the machine.
+THREADS_VARIABLE = "FEATUREBENCH_THREADS"
+
+
+def thread_limit() -> int | None:
+    """The thread count :data:`THREADS_VARIABLE` asks for (None: unset or not a positive number)."""
+    try:
+        value = int(os.environ.get(THREADS_VARIABLE, ""))
+    except ValueError:
+        return None
+    return value if value > 0 else None
+

@@ -94,12 +94,13 @@ def cache_root() -> Path:
 
 def _file_digests(root: Path, paths: Sequence[str]) -> list[tuple[str, str]]:
     """``(path, BLAKE2b of its bytes)`` for each readable file (unreadable ones are left out)."""
-    from featurebench.data.decode import SkipImage, content_digest, read_image_bytes
+    from featurebench.data.decode import DEFAULT_MAX_FILE_BYTES, SkipImage, content_digest
+    from featurebench.data.storage import location_of, read_bytes
 
     digests = []
     for path in paths:
         try:
-            digests.append((path, content_digest(read_image_bytes(root / path)).hex()))
+            digests.append((path, content_digest(read_bytes(location_of(root, path), DEFAULT_MAX_FILE_BYTES)).hex()))
         except SkipImage:
             continue
     return digests

@@ -121,8 +121,12 @@ def compile_for_cpu(model: Any, precision: str = "fp32") -> Any:
     synchronous request on the CPU, in ``precision`` (asked for explicitly, also fp32)."""
     # LATENCY: one stream over all cores for the single synchronous request extract makes;
     # THROUGHPUT's several streams halve a synchronous caller's speed.
-    return import_openvino().Core().compile_model(model, "CPU", {
-        "INFERENCE_PRECISION_HINT": INFERENCE_PRECISIONS[precision], "PERFORMANCE_HINT": "LATENCY"})
+    from featurebench.extractors.cpu import thread_limit
+
+    config = {"INFERENCE_PRECISION_HINT": INFERENCE_PRECISIONS[precision], "PERFORMANCE_HINT": "LATENCY"}
+    if thread_limit():  # a Ray worker's CPU share (else OpenVINO takes every core of the node)
+        config["INFERENCE_NUM_THREADS"] = thread_limit()
+    return import_openvino().Core().compile_model(model, "CPU", config)
 
 
 def _compiled_precision(compiled: Any, ov: Any) -> str:

@@ -25,14 +25,18 @@ from featurebench.extractors.preprocessing import DESCRIPTIONS, get_preprocessor
 def default_threads() -> int:
     """LiteRT threads when none are asked for: every core this process may use.
 
-    LiteRT's own default is one thread; two threads double the Coral MobileNet's
+    Capped by ``FEATUREBENCH_THREADS`` (a Ray worker's CPU share). LiteRT's own default is one
+    thread; two threads double the Coral MobileNet's
     forward pass on a 2-core CPU (109 -> 213 img/s) and ``extract`` gains 1.5x
     (docs/performance.md, results/bench_extract_levers_amx.md).
     """
+    from featurebench.extractors.cpu import thread_limit
+
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    return min(cores, thread_limit() or cores)
 
 
 def _interpreter(path: Path, preserve_all: bool, threads: int | None):

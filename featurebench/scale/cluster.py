@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from featurebench.errors import FeaturebenchError
+from featurebench.scale.resources import check_cluster_options
 
 #: Shown when the optional extra is missing.
 INSTALL_HINT = "install the optional extra: pip install 'featurebench[ray]'"
@@ -20,18 +22,28 @@ def import_ray() -> Any:
     return ray
 
 
-def connect(address: str | None = None) -> Any:
+def connect(address: str | None = None, spill_dir: str | None = None) -> Any:
     """The ``ray`` module, connected: reuse a connection this process already has, else join
     ``address`` (``auto``: the cluster on this node; ``ray://HOST:PORT``: Ray Client; a GCS
-    ``HOST:PORT``), else start a local cluster on this machine (``address`` None)."""
+    ``HOST:PORT``), else start a local cluster on this machine (``address`` None) whose object
+    store spills to ``spill_dir`` (default: Ray's, under its temporary folder)."""
+    check_cluster_options(address, spill_dir)
     ray = import_ray()
     if ray.is_initialized():
         return ray
+    spill = {}
+    if spill_dir:
+        folder = Path(spill_dir).expanduser().resolve()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FeaturebenchError(f"--spill-dir {folder}: cannot create it ({exc.strerror}).") from None
+        spill["object_spilling_directory"] = str(folder)
     # Ray warns on every local start that token authentication is on (a default, not a problem).
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     try:
         ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
-                 configure_logging=True, logging_level="WARNING")
+                 configure_logging=True, logging_level="WARNING", **spill)
     except ConnectionError as exc:
         raise FeaturebenchError(f"Could not connect to the Ray cluster at {address!r} ({exc}); start it with "
                                 "`ray start --head` or pass another --address.") from None

@@ -45,6 +45,8 @@ def sweep(
     address: Optional[str] = typer.Option(None, help="With --ray: the cluster, auto or ray://HOST:PORT "
                                           "(default: start one on this machine)."),
     cpus_per_task: int = typer.Option(1, help="With --ray: CPUs per cell (its grid search's n_jobs)."),
+    spill_dir: Optional[str] = typer.Option(None, help="With --ray and no --address: folder the object store "
+                                            "spills to (default: Ray's temporary folder)."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave finished cells as they are (resume)."),
     force: bool = typer.Option(False, "--force", help="Replace existing run folders."),
     grid: Optional[str] = typer.Option(None, "--grid", help="Grid for every cell (see `featurebench fit --help`)."),
@@ -82,7 +84,8 @@ def sweep(
                       highlight=False, soft_wrap=True)
 
     result = run_sweep(features, classifiers, out, fit_args, ray=ray, address=address,
-                       cpus_per_task=cpus_per_task, on_cell=on_cell, on_begin=on_begin)
+                       cpus_per_task=cpus_per_task, on_cell=on_cell, on_begin=on_begin,
+                       spill_dir=spill_dir)
     from featurebench.text import plural
 
     skipped = sum(1 for run in result.runs if run.skipped)

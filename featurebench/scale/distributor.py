@@ -14,8 +14,10 @@ from typing import Any, Iterator, Sequence
 
 from featurebench.data.pipeline import DecodeOptions
 from featurebench.data.sources import Candidate
+from featurebench.data.storage import normalize_root, storage_settings
 from featurebench.errors import FeaturebenchError
 from featurebench.scale.cluster import connect
+from featurebench.scale.resources import check_fits, check_worker_request, worker_memory_bytes
 from featurebench.scale.worker import ExtractWorker
 from featurebench.scale.writer import in_global_order
 
@@ -32,25 +34,18 @@ def block_ranges(start: int, total: int, block_size: int) -> list[tuple[int, int
     return [(a, min(a + block_size, total)) for a in range(start, total, block_size)]
 
 
-def _check_resources(available: dict[str, float], workers: int, cpus: int, gpus: float) -> None:
-    """Refuse workers the cluster cannot hold all at once (Ray would wait for them forever)."""
-    for name, each, flag in (("CPU", cpus, "--cpus-per-worker"), ("GPU", gpus, "--gpus-per-worker")):
-        have = available.get(name, 0.0)
-        if each and workers * each > have:
-            raise FeaturebenchError(
-                f"--workers {workers} x {flag} {each:g} needs {workers * each:g} {name}s; the Ray cluster has "
-                f"{have:g}. Lower --workers or {flag}, or add nodes to the cluster.")
-
-
 def start_ray_extractor(opts: Any, model_args: dict[str, Any], root: Path) -> "RayExtractor":
     """The :class:`RayExtractor` for ``ExtractOptions`` ``opts``: model and weights files are passed
-    to the workers as absolute paths (their working folder is not the driver's)."""
+    to the workers as absolute paths (their working folder is not the driver's); an object-storage
+    ``root`` as its URL (each worker reads the bucket itself)."""
     args = dict(model_args)
     for key in ("model", "weights"):
         if args.get(key) and Path(args[key]).expanduser().exists():
             args[key] = str(Path(args[key]).expanduser().resolve())
-    return RayExtractor(args, str(Path(root).resolve()), opts.address, opts.workers, opts.cpus_per_worker,
-                        opts.gpus_per_worker)
+    memory = (int(opts.memory_per_worker_mb) << 20 if opts.memory_per_worker_mb is not None
+              else worker_memory_bytes(args))
+    return RayExtractor(args, str(normalize_root(root)), opts.address, opts.workers, opts.cpus_per_worker,
+                        opts.gpus_per_worker, memory, opts.spill_dir, opts.autoscale)
 
 
 class RayExtractor:
@@ -58,15 +53,27 @@ class RayExtractor:
     Ray actors (started here); :meth:`iter_features` replaces the local decode -> forward loop."""
 
     def __init__(self, model_args: dict[str, Any], root: str, address: str | None = None, workers: int = 2,
-                 cpus_per_worker: int = 1, gpus_per_worker: float = 0.0):
-        if workers < 1:
-            raise FeaturebenchError(f"--workers {workers}: --ray needs at least one worker")
-        self.ray = connect(address)
+                 cpus_per_worker: int = 1, gpus_per_worker: float = 0.0, memory_per_worker: int = 0,
+                 spill_dir: str | None = None, autoscale: bool = False):
+        check_worker_request(workers, cpus_per_worker, gpus_per_worker)
+        self.ray = connect(address, spill_dir)
         self.actors: list[Any] = []
-        _check_resources(self.ray.cluster_resources(), workers, cpus_per_worker, gpus_per_worker)
+        #: Ray's resource request of each worker (what an autoscaler provisions nodes for).
+        self.request = {"num_cpus": cpus_per_worker, "num_gpus": gpus_per_worker or None,
+                        "memory": memory_per_worker or None}
+        if autoscale:  # ask the autoscaler for every worker now; they start as nodes come up
+            from ray.autoscaler.sdk import request_resources
+
+            bundle = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpus_per_worker else {}),
+                      **({"memory": memory_per_worker} if memory_per_worker else {})}
+            request_resources(bundles=[bundle] * workers)
+        else:
+            nodes = [node["Resources"] for node in self.ray.nodes() if node.get("Alive")]
+            check_fits(nodes, workers, cpus_per_worker, gpus_per_worker, memory_per_worker)
+        env = storage_settings()
         actor = self.ray.remote(ExtractWorker).options(
-            num_cpus=cpus_per_worker, num_gpus=gpus_per_worker or None, max_restarts=MAX_RESTARTS,
-            max_task_retries=MAX_RESTARTS)
+            **self.request, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS,
+            runtime_env={"env_vars": env} if env else None)
         self.actors = [actor.remote(model_args, root, cpus_per_worker) for _ in range(workers)]
         try:
             described = self._get([a.describe.remote() for a in self.actors], "loading the model")

@@ -17,6 +17,9 @@ from typing import Any, Callable, Sequence
 
 from featurebench.errors import FeaturebenchError, unexpected_error_line, write_crash_log
 
+#: Times Ray runs a cell again whose worker process or node died.
+MAX_RETRIES = 3
+
 
 @dataclass
 class SweepResult:
@@ -114,14 +117,21 @@ def ray_failure(exc: BaseException) -> str:
 def run_sweep(features: Sequence[str | Path], classifiers: Sequence[str], out: str | Path,
               fit_args: dict[str, Any] | None = None, ray: bool = False, address: str | None = None,
               cpus_per_task: int = 1, on_cell: Callable[[str, str, Any, str | None], None] | None = None,
-              on_begin: Callable[[int, int, str, str], None] | None = None) -> SweepResult:
+              on_begin: Callable[[int, int, str, str], None] | None = None,
+              spill_dir: str | None = None) -> SweepResult:
     """Fit every (feature file, classifier) cell into ``out``; ``fit_args`` go to ``run_fit``
     (grid, cv, scale, protocol, seed, skip_existing, force, command, ...).
 
     With ``ray`` each cell is a Ray task with ``cpus_per_task`` CPUs (its ``n_jobs`` unless
     given). ``on_cell(features, clf, run_result, error)`` is called as each cell finishes;
     ``on_begin(number, total, features, clf)`` as each starts (1-based; with Ray: as it is submitted).
+    A task whose worker or node dies is run again by Ray (up to :data:`MAX_RETRIES` times).
     """
+    if ray:
+        from featurebench.scale.resources import check_cluster_options, check_worker_request
+
+        check_cluster_options(address, spill_dir)
+        check_worker_request(1, cpus_per_task, flags=("--workers", "--cpus-per-task", "--gpus-per-task"))
     cells = sweep_cells(features, classifiers)
     out = str(Path(out).expanduser().resolve())
     args = dict(fit_args or {})
@@ -144,9 +154,9 @@ def run_sweep(features: Sequence[str | Path], classifiers: Sequence[str], out: s
         return result
     from featurebench.scale.cluster import connect
 
-    ray_module = connect(address)
+    ray_module = connect(address, spill_dir)
     args.setdefault("n_jobs", cpus_per_task)
-    task = ray_module.remote(fit_cell).options(num_cpus=cpus_per_task)
+    task = ray_module.remote(fit_cell).options(num_cpus=cpus_per_task, max_retries=MAX_RETRIES)
     refs = {}
     for number, (path, clf) in enumerate(cells, 1):
         if on_begin:

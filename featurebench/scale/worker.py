@@ -8,7 +8,6 @@ locally; a crash of the process is Ray's to handle (restart + retry, see distrib
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,8 +17,10 @@ from featurebench.data.sources import Candidate
 from featurebench.errors import FeaturebenchError
 from featurebench.scale.reader import read_block
 
-#: Thread-count variables set in a worker before its libraries load, from its CPU share.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: Thread-count variables set in a worker before its libraries load, from its CPU share
+#: (``FEATUREBENCH_THREADS``: OpenVINO's and LiteRT's thread count, featurebench.extractors.cpu).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "MKL_NUM_THREADS",
+                    "OPENBLAS_NUM_THREADS", "FEATUREBENCH_THREADS")
 
 
 class ExtractWorker:
@@ -33,7 +34,7 @@ class ExtractWorker:
             os.environ[name] = str(max(1, cpus))
         from featurebench.extractors import load_extractor
 
-        self.root = Path(root)
+        self.root = root  # a local folder or an object-storage URL (featurebench.data.storage)
         self.threads = max(1, cpus)
         # A model that cannot load is reported by describe() as one clean error (a failing
         # __init__ would have Ray restart the actor again and again).
