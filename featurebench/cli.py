@@ -18,6 +18,7 @@ from rich.console import Console
 
 from featurebench import __version__
 from featurebench.errors import FeaturebenchError
+from featurebench.text import command_line
 
 # Quiet TensorFlow's C++ start-up banner in the terminal (users can still override it).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -185,7 +186,7 @@ def extract(
         unsafe_model=unsafe_model, workers=workers, flush_rows=flush_rows, compression=compression,
         dataset_name=dataset_name, fast_decode=fast_decode, precision=precision, engine=engine,
         ray=ray, address=address, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
-        shards=shards, shard_index=shard_index, command=_command_line(),
+        shards=shards, shard_index=shard_index, command=command_line(),
     )
     from featurebench.progress import extraction_progress, print_extract_summary
 
@@ -275,7 +276,7 @@ def fit(
         result = run_fit(features, clf, grid=grid, cv=cv, n_jobs=n_jobs, out=out, force=force,
                          skip_existing=skip_existing, scale=scale, protocol=protocol, stratified=stratified,
                          test_file=test_file, seed=seed, max_memory=max_memory, run_name=run_name,
-                         command=_command_line(), exclude=exclude, pca=pca, time_budget=time_budget, repeats=repeats,
+                         command=command_line(), exclude=exclude, pca=pca, time_budget=time_budget, repeats=repeats,
                          reporter=reporter)
     _print_warnings(result.warnings)
     typer.echo(result.describe())
@@ -363,35 +364,30 @@ def demo(
     typer.echo(f"Also: {result.plan.out / 'report.md'}, {result.plan.out / 'runs.csv'}")
 
 
-#: Commands that live in their capability's folder, in the order ``--help`` lists them. Their
-#: modules import TensorFlow, scikit-learn and Ray only inside the command bodies.
-CAPABILITY_COMMANDS = {
-    "featurebench.finetune.commands": ("inspect", "build_images", "finetune"),
-    "featurebench.explain.commands": ("explain",),
-    "featurebench.audit.commands": ("audit",),
-    "featurebench.scale.commands": ("merge", "sweep"),
-    "featurebench.train.commands": ("train",),
-    "featurebench.ensemble.commands": ("ensemble", "fuse"),
-}
+#: Commands that live in their capability's folder, ``(module, function)`` in the order ``--help`` lists
+#: them. Their modules import TensorFlow, scikit-learn and Ray only inside the command bodies.
+CAPABILITY_COMMANDS = (
+    ("featurebench.explain.commands", "inspect"),
+    ("featurebench.training.commands", "build_images"),
+    ("featurebench.finetune.commands", "finetune"),
+    ("featurebench.explain.commands", "explain"),
+    ("featurebench.audit.commands", "audit"),
+    ("featurebench.scale.commands", "merge"),
+    ("featurebench.scale.commands", "sweep"),
+    ("featurebench.train.commands", "train"),
+    ("featurebench.ensemble.commands", "ensemble"),
+    ("featurebench.ensemble.commands", "fuse"),
+)
 
 
 def _register_capability_commands() -> None:
     import importlib
 
-    for module_name, names in CAPABILITY_COMMANDS.items():
-        module = importlib.import_module(module_name)
-        for name in names:
-            app.command()(getattr(module, name))
+    for module_name, name in CAPABILITY_COMMANDS:
+        app.command()(getattr(importlib.import_module(module_name), name))
 
 
 _register_capability_commands()
-
-
-def _command_line() -> str:
-    """The command as the user typed it (program name normalised), for provenance."""
-    import shlex
-
-    return shlex.join(["featurebench", *sys.argv[1:]])
 
 
 def _crash_log(exc: BaseException) -> Path | None:
@@ -404,7 +400,7 @@ def _crash_log(exc: BaseException) -> Path | None:
     path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{_command_line()}\nfeaturebench {__version__}, Python {sys.version.split()[0]}\n\n"
+        path.write_text(f"{command_line()}\nfeaturebench {__version__}, Python {sys.version.split()[0]}\n\n"
                         + "".join(traceback.format_exception(exc)), encoding="utf-8")
     except OSError:
         return None

@@ -127,7 +127,7 @@ def records(tmp_path_factory):
     tmp_dir = tmp_path_factory.mktemp("golden")
     tmp = str(tmp_dir)
     colours = make_class_folders(tmp_dir / "colours", classes=("r", "g", "b"), per_class=12, size=(20, 20))
-    from featurebench.finetune.image_file import BuildImagesOptions, build_images
+    from featurebench.training.image_file import BuildImagesOptions, build_images
 
     images = tmp_dir / "colours.h5"
     build_images(BuildImagesOptions(source=str(colours), output=str(images), size=20, command="test"))

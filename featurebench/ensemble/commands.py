@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+
+from featurebench.text import command_line
 from rich.markup import escape
 
 console = Console(stderr=True)
@@ -25,9 +27,8 @@ def ensemble(
     `featurebench report` lists it beside them.
     """
     from featurebench.ensemble.average import run_ensemble
-    from featurebench.finetune.commands import _command_line
 
-    result = run_ensemble(run_dirs, out, run_name, force, _command_line())
+    result = run_ensemble(run_dirs, out, run_name, force, command_line())
     m = result.metrics
     for member in m["members"]:
         console.print(f"  member {escape(member['run_name'])}: accuracy {member['accuracy']:.4f}", highlight=False,
@@ -46,9 +47,8 @@ def fuse(
 ) -> None:
     """Concatenate the features of several extractors row by row into one feature file (early fusion)."""
     from featurebench.ensemble.fuse import fuse_features
-    from featurebench.finetune.commands import _command_line
 
-    summary = fuse_features(inputs, output, force, command=_command_line())
+    summary = fuse_features(inputs, output, force, command=command_line())
     parts = " + ".join(f"{p.get('model')} ({p['feature_dim']})" for p in summary.parts)
     console.print(f"[green]Wrote[/] {escape(str(summary.output))}: {summary.n_rows} rows x {summary.feature_dim} "
                   f"features = {escape(parts)}, {summary.seconds:.1f} s", soft_wrap=True, highlight=False)

@@ -1,10 +1,12 @@
-"""Content hashes that identify weights files in provenance."""
+"""Content hashes that identify weights files in provenance, and the identity record of a model file
+(shared by every model-file backend: Keras/SavedModel, ONNX)."""
 
 from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 
 @lru_cache(maxsize=32)
@@ -27,3 +29,9 @@ def file_sha256(path: str | Path) -> str:
         return digest.hexdigest()
     stat = path.stat()
     return _sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def file_provenance(path: Path, source: str) -> dict[str, Any]:
+    """Identity of a model file for the feature file: name, source kind, path and sha256."""
+    return {"model": path.name, "model_source": source, "model_path": str(path.resolve()),
+            "weights": f"file:{path.name}", "weights_sha256": file_sha256(path), "random_init": False}

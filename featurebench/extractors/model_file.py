@@ -9,7 +9,7 @@ import numpy as np
 
 from featurebench.errors import FeaturebenchError
 from featurebench.extractors.base import Extractor
-from featurebench.extractors.hashing import file_sha256
+from featurebench.extractors.hashing import file_provenance
 from featurebench.extractors.keras_backend import (DEFAULT_ENGINE, KerasExtractor, feature_model,
                                                    framework_versions)
 from featurebench.extractors.preprocessing import DESCRIPTIONS, get_preprocessor
@@ -21,12 +21,6 @@ def looks_like_model_file(model: str) -> bool:
     """True when ``model`` names a model file or SavedModel folder rather than a registry name."""
     path = Path(model).expanduser()
     return path.suffix.lower() in MODEL_FILE_SUFFIXES or (path.is_dir() and (path / "saved_model.pb").exists())
-
-
-def file_provenance(path: Path, source: str) -> dict[str, Any]:
-    """Identity of a model file for the feature file: name, source kind, path and sha256."""
-    return {"model": path.name, "model_source": source, "model_path": str(path.resolve()),
-            "weights": f"file:{path.name}", "weights_sha256": file_sha256(path), "random_init": False}
 
 
 def load_keras_file(path: Path, layer: str | None, pool: str | None, preprocess: str,

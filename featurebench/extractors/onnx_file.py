@@ -21,6 +21,7 @@ import numpy as np
 
 from featurebench.errors import FeaturebenchError
 from featurebench.extractors.base import Extractor
+from featurebench.extractors.hashing import file_provenance
 from featurebench.extractors.preprocessing import DESCRIPTIONS, get_preprocessor
 from featurebench.extractors.spec import POOLS
 
@@ -98,8 +99,6 @@ class ONNXExtractor(Extractor):
                                     f"({type(exc).__name__}: {str(exc).strip()[:300]})") from None
         self._output = compiled.outputs[list(model.outputs).index(output)]
         self._request = compiled.create_infer_request()
-        from featurebench.extractors.model_file import file_provenance
-
         self._provenance = {**file_provenance(path, "onnx"), "layer": output_name, "pool": self.pool,
                             "input_size": list(self.input_size), "input_layout": self.layout,
                             "feature_dim": self.feature_dim, "preprocessing": self.preprocessing,

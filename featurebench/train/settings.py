@@ -8,7 +8,8 @@ from typing import Any
 
 from featurebench.data.resize import RESIZE_MODES
 from featurebench.errors import FeaturebenchError
-from featurebench.finetune.recipes import AUGMENT_PRESETS, OPTIMIZERS, PRECISIONS
+from featurebench.training.augment import AUGMENT_PRESETS
+from featurebench.training.optimization import OPTIMIZERS, PRECISIONS
 from featurebench.train.nets import get_net
 from featurebench.train.schedules import SCHEDULES, make_schedule
 
