@@ -89,7 +89,8 @@ def train(
 
     Ctrl+C stops after saving; continue with --resume RUN_DIR|CHECKPOINT, optionally at a new --lr.
     """
-    from featurebench.train.run import TrainInterrupted, TrainOptions, run_train
+    from featurebench.train.loop import TrainInterrupted
+    from featurebench.train.run import TrainOptions, run_train
 
     overrides = {
         "net": net, "image_size": image_size, "filters": filters, "hidden": hidden, "stages": stages, "stem": stem,
