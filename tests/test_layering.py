@@ -33,13 +33,6 @@ def imports_between(source_room: str, target_room: str) -> list[str]:
             and im.room(i.target) == target_room]
 
 
-def reexports_removed(imports):
-    """Without a package ``__init__``'s lazy imports of its own modules: the public re-exports of
-    ``__getattr__`` (scikit-learn style) run when a user asks for the name, not when the package loads."""
-    return [i for i in imports if not (i.source in MODULES and i.target.startswith(i.source + ".")
-                                       and not i.module_level)]
-
-
 def test_the_graph_is_read():
     """The reader sees the package: the core, both training rooms and their imports of the core."""
     assert {"featurebench.training.session", "featurebench.train.loop", "featurebench.finetune.surgery"} <= MODULES
@@ -47,7 +40,7 @@ def test_the_graph_is_read():
 
 
 def test_no_circle_of_modules():
-    assert im.module_cycles(MODULES, reexports_removed(IMPORTS)) == []
+    assert im.module_cycles(MODULES, im.without_lazy_reexports(MODULES, IMPORTS)) == []
 
 
 def test_the_cycle_finder_finds_a_circle():

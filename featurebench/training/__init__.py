@@ -1,7 +1,7 @@
 """The training core: the Keras plumbing every network training run shares (``finetune`` and ``train``).
 
-May import the lower rooms (errors, text, data, extractors, fit, store); never ``finetune``, ``train`` or the
-CLI. Nothing here imports TensorFlow at module level (``import featurebench.training`` stays light).
+May import the lower rooms (errors, text, data, extractors, extract, fit, store); never ``finetune``, ``train``
+or the CLI. Nothing here imports TensorFlow at module level (``import featurebench.training`` stays light).
 
 Public API (imported lazily):
 
