@@ -88,8 +88,8 @@ def test_run_folder_metrics_contract_and_model_as_extractor(tmp_path, tiny_set):
 
 
 def test_resume_continues_the_epoch_count(tmp_path, tiny_set):
-    from featurebench.training.checkpoint import load_checkpoint_model, load_state
     from featurebench.finetune.surgery import body_of
+    from featurebench.training.checkpoint import load_checkpoint_model, load_state
 
     recipe = tiny_recipe(warmup_epochs=2, epochs=2)
     seen = []

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from featurebench.errors import FeaturebenchError
 from featurebench.ensemble.members import Member, align_members, load_member
+from featurebench.errors import FeaturebenchError
 from featurebench.training.session import slug
 
 

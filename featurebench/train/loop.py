@@ -57,8 +57,8 @@ def _fit(model, settings: TrainSettings, source, run_dir: Path, state: TrainStat
     import keras
 
     from featurebench.training.augment import build_augmenter
-    from featurebench.training.pipeline import make_dataset
     from featurebench.training.epochs import Phase, epoch_callback
+    from featurebench.training.pipeline import make_dataset
 
     size, bs = int(settings.image_size), settings.batch_size
     augment = build_augmenter(settings.augment, settings.seed)
@@ -88,14 +88,14 @@ def train_and_record(opts, settings: TrainSettings, source, run_dir: Path, name:
     """Train ``settings.net`` on ``source`` into ``run_dir`` (continuing ``state``), then test and record."""
     import keras
 
+    from featurebench.train.nets import get_net
     from featurebench.training.checkpoint import load_checkpoint_model
     from featurebench.training.evaluate import predict_split
     from featurebench.training.normalize import normalization_layer
+    from featurebench.training.optimization import compile_model, precision_policy
     from featurebench.training.pipeline import check_sizes
     from featurebench.training.record import build_record, report_files, write_record
     from featurebench.training.session import training_means
-    from featurebench.training.optimization import compile_model, precision_policy
-    from featurebench.train.nets import get_net
 
     size = int(settings.image_size)
     check_sizes(source.image_size, size)

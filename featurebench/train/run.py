@@ -26,10 +26,10 @@ from typing import Any, Callable
 
 from featurebench.data.pipeline import SourceOptions
 from featurebench.errors import FeaturebenchError
-from featurebench.training.checkpoint import CHECKPOINT_DIR, TrainState, checkpoint_epoch, load_state
 from featurebench.train.loop import PHASE, TrainResult, train_and_record
-from featurebench.training.session import check_resume_settings, open_training_source, prepare_run_dir, slug
 from featurebench.train.settings import RESUMABLE, TrainSettings, resolve_settings
+from featurebench.training.checkpoint import CHECKPOINT_DIR, TrainState, checkpoint_epoch, load_state
+from featurebench.training.session import check_resume_settings, open_training_source, prepare_run_dir, slug
 
 RUN_NAME_TEMPLATE = "{dataset}__{net}__scratch-{augment}"
 SETTINGS_FILE = "train.json"

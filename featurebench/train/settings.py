@@ -8,10 +8,10 @@ from typing import Any
 
 from featurebench.data.resize import RESIZE_MODES
 from featurebench.errors import FeaturebenchError
-from featurebench.training.augment import AUGMENT_PRESETS
-from featurebench.training.optimization import OPTIMIZERS, PRECISIONS
 from featurebench.train.nets import get_net
 from featurebench.train.schedules import SCHEDULES, make_schedule
+from featurebench.training.augment import AUGMENT_PRESETS
+from featurebench.training.optimization import OPTIMIZERS, PRECISIONS
 
 NORMALIZE = ("scale", "dataset-mean")
 #: Settings a ``--resume`` may change (the ctrl+c workflow: a new learning rate, more epochs).
