@@ -129,6 +129,9 @@ def extract(
     batch_size: Optional[int] = typer.Option(None, help="Images per forward pass (default: the model's)."),
     seed: int = typer.Option(42, help="Seed of the one shuffle of the image list (stored)."),
     train_fraction: float = typer.Option(0.75, help="Stored split point: rows [:int(N*f)] train, the rest test."),
+    split: str = typer.Option("index", "--split", help="index (the classic protocol: the shuffled order, first "
+                              "rows train) or stratified (the same shuffle interleaved by class, so the stored "
+                              "train/test slices hold every class in proportion). Recorded in the file."),
     dtype: str = typer.Option("float32", help="float32, or float16 for half-size files."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output / discard a partial run."),
     label_pattern: Optional[str] = typer.Option(None, help="Regex on file names giving the label "
@@ -179,7 +182,7 @@ def extract(
 
     opts = ExtractOptions(
         source=str(source), output=str(output), model=model, weights=weights, layer=layer, pool=pool,
-        batch_size=batch_size, seed=seed, train_fraction=train_fraction, dtype=dtype, force=force,
+        batch_size=batch_size, seed=seed, train_fraction=train_fraction, split=split, dtype=dtype, force=force,
         label_pattern=label_pattern, root=str(root) if root else None, allow_outside_root=allow_outside_root,
         resize=resize, allow_truncated=allow_truncated, max_pixels=max_pixels, max_file_mb=max_file_mb,
         follow_class_links=follow_class_links, preprocess=preprocess,
@@ -252,7 +255,15 @@ def fit(
                                            "{extractor}, {clf}, {layer}, {pool}, {protocol}, {scale}, {split}, "
                                            "{variant}."),
     exclude: Optional[Path] = typer.Option(None, "--exclude", help="Rows file (row numbers or stored paths, one a "
-                                           "line; `featurebench audit` writes exclude_rows.txt): refit without them."),
+                                           "line; `featurebench audit` writes exclude_rows.txt): they do not "
+                                           "train. Test rows named there stay test rows (see --exclude-test)."),
+    exclude_test: bool = typer.Option(False, "--exclude-test", help="Also drop the --exclude rows from the test "
+                                      "set; recorded as 'accuracy on audited test rows' and never ranked with "
+                                      "test accuracy."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Calibrated probabilities (scikit-learn "
+                                   "CalibratedClassifierCV, sigmoid, 3 folds of the train rows) for classifiers "
+                                   "without them (svm, linsvm, sgd): `predict` shows them and `ensemble` accepts "
+                                   "the run."),
     pca: Optional[int] = typer.Option(None, "--pca", help="PCA to N components inside the pipeline, fitted on "
                                       "train rows only (for slow classifiers on wide features)."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds per search: no new fit is "
@@ -277,7 +288,7 @@ def fit(
                          skip_existing=skip_existing, scale=scale, protocol=protocol, stratified=stratified,
                          test_file=test_file, seed=seed, max_memory=max_memory, run_name=run_name,
                          command=command_line(), exclude=exclude, pca=pca, time_budget=time_budget, repeats=repeats,
-                         reporter=reporter)
+                         reporter=reporter, exclude_test=exclude_test, calibrate=calibrate)
     _print_warnings(result.warnings)
     typer.echo(result.describe())
 
@@ -303,6 +314,10 @@ def predict(
     result = predict_images(bundle, [str(p) for p in inputs], top=top, trust=trust, model=model,
                             weights=weights, batch_size=batch_size, unsafe_model=unsafe_model)
     typer.echo(format_predictions(result))
+    if result.score_kind != "probability":
+        console.print("Scores are the classifier's decision values, not probabilities (close values are not a "
+                      "near-tie in probability); refit with `featurebench fit ... --calibrate` for calibrated "
+                      "probabilities.", highlight=False, soft_wrap=True)
     _print_warnings(result.warnings)
     if csv:
         write_predictions_csv(result, csv)

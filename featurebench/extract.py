@@ -52,6 +52,8 @@ class ExtractOptions(SourceOptions):
     batch_size: int | None = None
     seed: int = 42
     train_fraction: float = 0.75
+    #: How the stored split is made (:data:`SPLITS`); recorded as the file's ``split`` attribute.
+    split: str = "index"
     dtype: str = "float32"
     force: bool = False
     resize: str = "stretch"
@@ -103,11 +105,38 @@ class ExtractSummary:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def shuffled(listing: DatasetListing, seed: int) -> list[list[Any]]:
-    """Candidates as ``[path, label_index, skip_reason]`` in the seeded shuffled order."""
+#: ``extract --split``: ``index`` (the classic protocol: rows in the seeded shuffled order, the first
+#: ``int(N * train_fraction)`` train) or ``stratified`` (the same shuffle, then interleaved by class so
+#: that every prefix, hence the stored train slice, holds each class in proportion).
+SPLITS = ("index", "stratified")
+
+
+def shuffled(listing: DatasetListing, seed: int, split: str = "index") -> list[list[Any]]:
+    """Candidates as ``[path, label_index, skip_reason]`` in the seeded shuffled order; with
+    ``split="stratified"`` reordered so that each class is spread evenly over the rows."""
     order = np.random.default_rng(seed).permutation(len(listing.candidates))
-    return [[listing.candidates[i].path, listing.label_index(listing.candidates[i]),
+    rows = [[listing.candidates[i].path, listing.label_index(listing.candidates[i]),
              listing.candidates[i].skip_reason] for i in order]
+    if split == "stratified":
+        rows = [rows[i] for i in stratified_order([row[1] for row in rows])]
+    return rows
+
+
+def stratified_order(labels: list[int]) -> np.ndarray:
+    """Positions that interleave ``labels`` by class: the j-th of a class's n rows (in the given order)
+    goes to relative position (j + 0.5) / n, ties keep the given order. Any prefix of m rows then holds
+    about m * n_c / N rows of class c (within one row), so the stored split point makes a stratified
+    split for every train fraction."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if not len(labels):
+        return np.zeros(0, dtype=np.int64)
+    counts = np.bincount(labels)
+    seen = np.zeros_like(counts)
+    rank = np.empty(len(labels), dtype=np.float64)
+    for i, label in enumerate(labels):
+        rank[i] = (seen[label] + 0.5) / counts[label]
+        seen[label] += 1
+    return np.argsort(rank, kind="stable")
 
 
 #: ``--compression`` values (h5py's built-in filters); "none" or None: uncompressed.
@@ -122,6 +151,8 @@ def _check_options(opts: ExtractOptions, output: Path) -> None:
         raise FeaturebenchError(f"--dtype {opts.dtype!r}: choose float32 or float16")
     if opts.precision not in PRECISIONS:
         raise FeaturebenchError(f"--precision {opts.precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if opts.split not in SPLITS:
+        raise FeaturebenchError(f"--split {opts.split!r}: choose one of {', '.join(SPLITS)}")
     if not 0.0 < opts.train_fraction < 1.0:
         raise FeaturebenchError(f"--train-fraction {opts.train_fraction} must be between 0 and 1")
     if opts.resize not in RESIZE_MODES:
@@ -140,7 +171,7 @@ def _check_options(opts: ExtractOptions, output: Path) -> None:
 
 
 def _manifest(opts: ExtractOptions, listing: DatasetListing, provenance: dict[str, Any]) -> dict[str, Any]:
-    candidates = shuffled(listing, opts.seed)
+    candidates = shuffled(listing, opts.seed, opts.split)
     if opts.shards > 1:
         return shard_manifest(_manifest_of(opts, listing, provenance, candidates), opts.shards, opts.shard_index)
     return _manifest_of(opts, listing, provenance, candidates)
@@ -157,6 +188,8 @@ def _manifest_of(opts: ExtractOptions, listing: DatasetListing, provenance: dict
         "resize": opts.resize, "seed": opts.seed, "allow_truncated": opts.allow_truncated,
         "max_pixels": opts.max_pixels,
     }
+    if opts.split != "index":  # only when not the default, so fingerprints of default runs stay as they were
+        settings["split"] = opts.split
     if opts.max_file_mb != SourceOptions.max_file_mb:
         settings["max_file_mb"] = opts.max_file_mb
     # Only when not the default, so fingerprints of default runs stay as they were.
@@ -184,8 +217,10 @@ def _file_attrs(opts: ExtractOptions, listing: DatasetListing, provenance: dict[
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "source": str(listing.root), "source_kind": listing.kind,
         "dataset": opts.dataset_name or default_dataset_name(listing.root),
-        "resize": opts.resize, "seed": opts.seed, "shuffle": f"numpy default_rng({opts.seed}).permutation",
+        "resize": opts.resize, "seed": opts.seed, "shuffle": f"numpy default_rng({opts.seed}).permutation"
+        + (", then interleaved by class (extract --split stratified)" if opts.split == "stratified" else ""),
         "train_fraction": opts.train_fraction, "label_pattern": opts.label_pattern or "",
+        "split": opts.split,
         "allow_truncated": opts.allow_truncated, "max_pixels": opts.max_pixels,
         "fast_decode": opts.fast_decode, "precision": provenance.get("precision", opts.precision),
         "extract_seconds": round(seconds, 3), "images_per_second": round(rate, 3),
@@ -246,7 +281,7 @@ def _load_extractor(opts: ExtractOptions, listing: DatasetListing) -> tuple[Any,
         from featurebench.extractors.int8 import calibrate
 
         decode = opts.decode_options(extractor.input_size, opts.resize, opts.fast_decode)
-        notices += calibrate(extractor, listing.root, shuffled(listing, opts.seed), opts.train_fraction,
+        notices += calibrate(extractor, listing.root, shuffled(listing, opts.seed, opts.split), opts.train_fraction,
                              decode, opts.workers, auto=opts.precision == "auto")
     provenance = extractor.provenance
     if opts.precision == "auto":

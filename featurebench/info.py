@@ -25,6 +25,22 @@ def _shown(name: str) -> str:
     return name if name.isprintable() else repr(name)
 
 
+def _class_counts(features, shown: int = 40) -> list[str]:
+    """Per-class rows of the stored split: ``name train/test`` for each class (first ``shown``)."""
+    if features.problem or not features.label_names:
+        return []
+    import numpy as np
+
+    n = len(features.label_names)
+    labels = np.asarray(features.labels, dtype=np.int64)
+    i = features.split_index
+    train, test = np.bincount(labels[:i], minlength=n), np.bincount(labels[i:], minlength=n)
+    cells = [f"{_shown(name)} {a}/{b}" for name, a, b in zip(features.label_names, train, test)]
+    line = ", ".join(cells[:shown]) + (f", ... ({n - shown} more)" if n > shown else "")
+    return [f"  per class:    train/test rows: {line}",
+            f"                test rows per class: {test.min()}..{test.max()} (train {train.min()}..{train.max()})"]
+
+
 def describe(path: str | Path, max_skipped: int = 20) -> str:
     """Plain-text description: completeness, counts, provenance, skipped images and reasons."""
     path = Path(path)
@@ -49,7 +65,11 @@ def describe(path: str | Path, max_skipped: int = 20) -> str:
             f"  rows:         {features.n_rows} x {features.feature_dim} ({attrs.get('dtype', features.features.dtype)})",
             f"  classes:      {len(features.label_names)}: {', '.join(map(_shown, features.label_names[:12]))}"
             + (" ..." if len(features.label_names) > 12 else ""),
-            f"  split:        train rows [:{features.split_index}], test rows [{features.split_index}:]",
+            f"  split:        train rows [:{features.split_index}], test rows [{features.split_index}:]"
+            + (f" ({attrs['split']})" if attrs.get("split") else ""),
+            *_class_counts(features),
+            *([f"  shard:        {features.shard[0]} of {features.shard[1]} (a slice of one extraction: join the "
+               "shards with `featurebench merge` before fit)"] if features.shard else []),
             f"  skipped:      {attrs.get('n_skipped', 0)}   ignored (non-image files): {attrs.get('n_ignored', 0)}",
         ]
         lines += [f"  {key + ':':<13} {attrs[key]}" for key in _PROVENANCE_KEYS if attrs.get(key) not in (None, "")]

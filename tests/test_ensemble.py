@@ -102,7 +102,7 @@ def test_fuse_concatenates_the_same_rows_with_provenance(two_runs, tmp_path):
     from featurebench.store.reader import open_feature_file
 
     tmp, a, b, _, _ = two_runs
-    summary = fuse_features([a, b], tmp_path / "ab.h5", block_rows=7, command="test")
+    summary = fuse_features([a, b], tmp_path / "ab.h5", block_rows=7, command="test", scale="none")
     assert (summary.n_rows, summary.feature_dim) == (60, 10)
     with h5py.File(a) as fa, h5py.File(b) as fb, open_feature_file(summary.output) as fused:
         assert np.array_equal(fused.features[()], np.concatenate([fa["features"][()], fb["features"][()]], axis=1))
@@ -128,3 +128,61 @@ def test_fuse_concatenates_the_same_rows_with_provenance(two_runs, tmp_path):
     with pytest.raises(FeaturebenchError, match="hold 30 and 60 rows"):
         fuse_features([a, short], tmp_path / "ad.h5")
     assert not (tmp_path / "ac.h5").exists() and not (tmp_path / "ad.h5").exists()
+
+
+def test_calibrated_svm_records_probabilities_and_joins_an_ensemble(two_runs, tmp_path):
+    from featurebench.ensemble import run_ensemble
+    from featurebench.fit import run_fit
+    from featurebench.fit.bundle import load_bundle
+    from featurebench.fit.record import read_probabilities
+
+    tmp, a, b, run_a, _ = two_runs
+    raw = run_fit(b, "svm", grid='{"C": [1.0]}', cv=2, n_jobs=1, out=tmp_path, n_boot=20).run_dir
+    with pytest.raises(FeaturebenchError, match=r"decision scores.*--calibrate"):
+        run_ensemble([run_a, raw], tmp_path / "e1")
+    result = run_fit(b, "svm", grid='{"C": [1.0]}', cv=2, n_jobs=1, out=tmp_path, n_boot=20, calibrate=True)
+    assert result.run_name.endswith("__calibrated") and result.metrics["score_kind"] == "probability"
+    assert "CalibratedClassifierCV" in result.metrics["calibration"]["library"]
+    proba = read_probabilities(result.run_dir / "probabilities.npz")
+    assert np.allclose(proba["scores"].sum(axis=1), 1.0, atol=1e-5) and proba["score_kind"] == "probability"
+    assert hasattr(load_bundle(result.bundle_path).estimator, "predict_proba")  # predict shows probabilities
+    ensemble = run_ensemble([run_a, result.run_dir], tmp_path / "e2", command="test").metrics
+    assert ensemble["n_test"] == 15 and ensemble["test_rows_digest"] == result.metrics["test_rows_digest"]
+
+
+def test_fuse_scales_each_part_by_default_with_train_row_statistics(two_runs, tmp_path):
+    from featurebench.ensemble import fuse_features
+    from featurebench.store.reader import open_feature_file
+    from featurebench.store.writer import write_feature_arrays
+
+    tmp, a, b, _, _ = two_runs
+    with open_feature_file(a) as fa, open_feature_file(b) as fb:
+        raw = np.concatenate([fa.features[()], 100.0 * fb.features[()]], axis=1)  # b's block 100x larger
+        labels, names, paths, i = fa.labels, fa.label_names, fa.paths, fa.split_index
+    big = write_feature_arrays(tmp_path / "big.h5", 100.0 * raw[:, 6:], labels, names, paths,
+                               attrs={"model": "big", "dataset": "toy", "seed": 42})
+    summary = fuse_features([a, big], tmp_path / "ab.h5", block_rows=7, command="test")
+    with open_feature_file(summary.output) as fused:
+        X = fused.features[()]
+        assert fused.attrs["fusion_scale"] == "standard" and "train rows [:45]" in fused.attrs["fusion_scale_method"]
+    assert np.allclose(X[:i].mean(axis=0), 0, atol=1e-4) and np.allclose(X[:i].std(axis=0), 1, atol=1e-3)
+    assert not np.allclose(X[i:].mean(axis=0), 0, atol=1e-3)  # test rows did not set the statistics
+    # Changing test rows changes nothing about the train rows' scaled values.
+    moved = raw.copy()
+    moved[i:] += 50.0
+    moved_b = write_feature_arrays(tmp_path / "moved.h5", 100.0 * moved[:, 6:], labels, names, paths,
+                                   attrs={"model": "big", "dataset": "toy", "seed": 42})
+    again = fuse_features([a, moved_b], tmp_path / "ab2.h5", command="test")
+    with open_feature_file(again.output) as fused2:
+        assert np.allclose(fused2.features[:i], X[:i])
+    block = fuse_features([a, big], tmp_path / "ab3.h5", command="test", scale="block")
+    with open_feature_file(block.output) as fused3:
+        Y = fused3.features[()]
+        assert fused3.attrs["fusion_scale"] == "block"
+    for cols in (slice(0, 6), slice(6, 10)):
+        assert np.linalg.norm(Y[:i, cols], axis=1).mean() == pytest.approx(1.0, rel=1e-4)
+    with pytest.raises(FeaturebenchError, match="--scale 'zscore'"):
+        fuse_features([a, big], tmp_path / "ab4.h5", scale="zscore")
+    run = fit(summary.output, tmp_path / "res")
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["fusion_scale"] == "standard" and m["provenance"]["fusion_scale"] == "standard"

@@ -170,3 +170,45 @@ def test_a_folder_named_train_records_its_parent_as_the_dataset(tmp_path, tiny_m
     source = make_class_folders(tmp_path / "pets" / "train", per_class=2)
     extract(source, tmp_path / "f.h5", tiny_model_file)
     assert read(tmp_path / "f.h5")["attrs"]["dataset"] == "pets"
+
+
+def test_split_stratified_interleaves_classes_so_the_stored_split_is_stratified(tmp_path):
+    """`extract --split stratified`: the same seeded shuffle, reordered so every prefix holds each class
+    in proportion (no model needed: the order is decided before any image is read)."""
+    from featurebench.data.sources import list_source
+    from featurebench.extract import shuffled, stratified_order
+
+    sizes = {"a": 40, "b": 24, "c": 16}  # 80 images, imbalanced
+    for name, n in sizes.items():
+        (tmp_path / "src" / name).mkdir(parents=True)
+        for i in range(n):
+            (tmp_path / "src" / name / f"{name}{i:02d}.jpg").write_bytes(b"")
+    listing = list_source(tmp_path / "src")
+    plain, strat = shuffled(listing, 42), shuffled(listing, 42, "stratified")
+    assert sorted(map(tuple, plain)) == sorted(map(tuple, strat)) and plain != strat
+    split = int(80 * 0.75)
+    train = np.bincount([row[1] for row in strat[:split]], minlength=3)
+    assert train.tolist() == [30, 18, 12]  # exactly 75% of every class
+    for cut in (10, 33, 57):  # and in proportion at any split point (within one row)
+        counts = np.bincount([row[1] for row in strat[:cut]], minlength=3)
+        assert np.all(np.abs(counts - cut * np.array([40, 24, 16]) / 80) <= 1)
+    within = [row[0] for row in strat if row[1] == 0]
+    assert within == [row[0] for row in plain if row[1] == 0]  # each class keeps its shuffled order
+    assert stratified_order([]).tolist() == []
+    from featurebench.extract import ExtractOptions, _check_options
+
+    with pytest.raises(FeaturebenchError, match="--split 'random'"):
+        _check_options(ExtractOptions(str(tmp_path / "src"), str(tmp_path / "o.h5"), split="random"), tmp_path / "o.h5")
+
+
+def test_info_shows_per_class_train_and_test_counts_and_the_split(tmp_path):
+    from featurebench.info import describe
+    from featurebench.store.writer import write_feature_arrays
+
+    labels = [0] * 12 + [1] * 4  # stored split [:12]: every test row is class 1
+    path = write_feature_arrays(tmp_path / "f.h5", np.zeros((16, 2)), labels, ["rose", "tulip"],
+                                attrs={"model": "synthetic", "split": "index"})
+    text = describe(path)
+    assert "test rows [12:] (index)" in text
+    assert "per class:    train/test rows: rose 12/0, tulip 0/4" in text
+    assert "test rows per class: 0..4" in text

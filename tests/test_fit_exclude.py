@@ -11,6 +11,7 @@ import pytest
 
 from featurebench.errors import FeaturebenchError
 from featurebench.fit.run import run_fit
+from featurebench.fit.warn import FitWarning
 from featurebench.store.writer import write_feature_arrays
 
 
@@ -41,13 +42,30 @@ def test_exclude_drops_rows_by_number_and_path(tmp_path: Path) -> None:
     with open_feature_file(features) as f:
         test_path = f.paths[160]
     rows_file.write_text(f"# flagged\n3\n7  # note\n\n{test_path}\n")
-    result = run_fit(features, "logreg", grid='{"C": [1]}', out=tmp_path / "r", n_jobs=1, n_boot=50,
-                     exclude=rows_file)
+    base = run_fit(features, "logreg", grid='{"C": [1]}', out=tmp_path / "r", n_jobs=1, n_boot=50)
+    with pytest.warns(FitWarning, match="1 of its rows are test rows; they stay in the test set"):
+        result = run_fit(features, "logreg", grid='{"C": [1]}', out=tmp_path / "r", n_jobs=1, n_boot=50,
+                         exclude=rows_file)
+    # Train rows go; the test row named in the file stays: the run is scored on the stored split's rows.
     assert result.run_name.endswith("__exclude-exclude_rows")
-    assert (result.metrics["n_train"], result.metrics["n_test"]) == (148, 49)
+    assert (result.metrics["n_train"], result.metrics["n_test"]) == (148, 50)
+    assert result.metrics["test_rows_digest"] == base.metrics["test_rows_digest"]
+    assert result.metrics["test_set"]["kind"] == "stored"
     assert json.loads((result.run_dir / "metrics.json").read_text())["split_detail"]["excluded_rows"] == 3
     with open(result.run_dir / "predictions.csv") as handle:
+        assert 160 in {int(r["row"]) for r in csv.DictReader(handle)}
+    # Only with --exclude-test: a different metric on a different test-row set.
+    audited = run_fit(features, "logreg", grid='{"C": [1]}', out=tmp_path / "r", n_jobs=1, n_boot=50,
+                      exclude=rows_file, exclude_test=True)
+    assert audited.run_name.endswith("__exclude-exclude_rows__audited-test")
+    assert audited.metrics["n_test"] == 49
+    assert audited.metrics["accuracy_metric"] == "accuracy on audited test rows"
+    assert audited.metrics["test_set"]["kind"] == "audited"
+    assert audited.metrics["test_rows_digest"] != base.metrics["test_rows_digest"]
+    with open(audited.run_dir / "predictions.csv") as handle:
         assert 160 not in {int(r["row"]) for r in csv.DictReader(handle)}
+    with pytest.raises(FeaturebenchError, match="--exclude-test needs --exclude"):
+        run_fit(features, "logreg", out=tmp_path / "r4", exclude_test=True)
     rows_file.write_text("no/such/image.jpg\n")
     with pytest.raises(FeaturebenchError, match="line 1.*neither a row number nor a path"):
         run_fit(features, "logreg", grid='{"C": [1]}', out=tmp_path / "r2", n_jobs=1, exclude=rows_file)

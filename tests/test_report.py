@@ -273,7 +273,7 @@ def test_html_leaderboard_runs_plots_and_provenance(built, page):
 def test_summary_describe(built):
     text = built["summary"].describe()
     assert "7 runs on 3 datasets" in text and "held-out test split" in text
-    assert "best test accuracy on animals: vgg16 + logreg = 97.50%" in text
+    assert "best test accuracy on animals (its stored split's group): vgg16 + logreg = 97.50%" in text
     assert "unreadable: broken-run" in text
     assert len(built["summary"].outputs) == 3
 

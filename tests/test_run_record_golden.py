@@ -20,8 +20,9 @@ one of the few test images. On one machine old and new code agree exactly. Every
 
 Regenerate (only with the code whose behaviour is the reference!):
 ``FEATUREBENCH_WRITE_GOLDEN=1 python -m pytest tests/test_run_record_golden.py``. The committed golden was
-written by commit 1670eef's code (finetune/ before the move), with this file's import of ``build_images``
-pointed at ``featurebench.finetune.image_file``.
+written by main's code at aac35d6 (finetune/ before the move; it adds the test-row digest to the records
+that 1670eef wrote without), with this file's import of ``build_images`` pointed at
+``featurebench.finetune.image_file``.
 """
 
 from __future__ import annotations

@@ -68,7 +68,8 @@ def run_ensemble(run_dirs: list[str | Path], out: str | Path = "results", run_na
         provenance={"members": summaries, "combine": "mean of probabilities", "datasets": datasets},
         command=command, kind="ensemble",
         extra={"members": summaries, "best_member": best["run_name"], "best_member_accuracy": best["accuracy"],
-               "probabilities_file": "probabilities.npz"},
+               "probabilities_file": "probabilities.npz",
+               **({"test_set": first.metrics["test_set"]} if isinstance(first.metrics.get("test_set"), dict) else {})},
     )
     record["gain_over_best_member"] = record["accuracy"] - float(best["accuracy"])
     write_record(run_dir, record, report_files(record, first.y_true, proba, first.label_names), first.paths,

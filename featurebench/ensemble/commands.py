@@ -44,14 +44,21 @@ def fuse(
                                         "same order (same source and --seed)."),
     output: Path = typer.Option(..., "-o", "--output", help="Fused feature file to write."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
+    scale: str = typer.Option("standard", "--scale", help="standard (each column standardised with the train "
+                              "rows' mean and std), block (each part divided by its train rows' mean L2 norm) or "
+                              "none (raw concatenation)."),
 ) -> None:
-    """Concatenate the features of several extractors row by row into one feature file (early fusion)."""
+    """Concatenate the features of several extractors row by row into one feature file (early fusion).
+
+    Each part is scaled first (default --scale standard, statistics from the stored split's train rows
+    only), so that no extractor dominates by its scale; the choice is recorded in the file."""
     from featurebench.ensemble.fuse import fuse_features
 
-    summary = fuse_features(inputs, output, force, command=command_line())
+    summary = fuse_features(inputs, output, force, command=command_line(), scale=scale)
     parts = " + ".join(f"{p.get('model')} ({p['feature_dim']})" for p in summary.parts)
     console.print(f"[green]Wrote[/] {escape(str(summary.output))}: {summary.n_rows} rows x {summary.feature_dim} "
-                  f"features = {escape(parts)}, {summary.seconds:.1f} s", soft_wrap=True, highlight=False)
+                  f"features = {escape(parts)}, scaled: {escape(scale)}, {summary.seconds:.1f} s", soft_wrap=True,
+                  highlight=False)
 
 
 __all__ = ["ensemble", "fuse"]

@@ -7,6 +7,14 @@ feature file (``featurebench fit`` and ``info`` read it) whose columns are A's t
 its ``parts`` attribute (JSON) records every part's file, model, layer, pool, weights,
 preprocessing, dimension and column range. Rows are copied block by block (memory stays flat)
 through the same journal + assembly code as ``extract``.
+
+Each part is scaled by default (``scale="standard"``): blocks of different extractors have
+different scales (a 1,024-d uint8-dequantised block next to a 1,280-d float block), and a plain
+concatenation lets the larger one dominate. ``standard`` centres and divides every column by its
+mean and std over the **train rows** of the stored split (rows ``[:split_index]``; never test rows);
+``block`` divides each part by the mean L2 norm of its train rows (keeps each part's geometry);
+``none`` is the raw concatenation. The choice is the file's ``fusion_scale`` attribute (and every
+run's provenance); results/bench_ensemble.md measures the three.
 """
 
 from __future__ import annotations
@@ -27,6 +35,11 @@ PART_KEYS = ("model", "model_source", "layer", "pool", "weights", "weights_sha25
              "resize", "dtype", "created", "command")
 #: Attributes that must agree for rows to be the same images in the same split.
 SAME_ROWS_KEYS = ("seed", "split_index")
+#: ``fuse --scale`` choices, the default first.
+FUSE_SCALES = ("standard", "block", "none")
+_SCALE_TEXT = {"standard": "per column: (x - mean) / std over the train rows [:{i}] of each part",
+               "block": "per part: x / (mean L2 norm of the part's train rows [:{i}])",
+               "none": "raw concatenation (no scaling)"}
 
 
 @dataclass
@@ -59,9 +72,31 @@ def _check_same_rows(files: list[FeatureFile]) -> None:
                                         "the fused file would not have one split.")
 
 
+def _train_statistics(f: FeatureFile, scale: str, block_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(shift, divisor)`` per column of ``f`` from its train rows ``[:split_index]`` only, read in blocks."""
+    train = f.split_index
+    total = np.zeros(f.feature_dim)
+    squares = np.zeros(f.feature_dim)
+    norms = 0.0
+    for start in range(0, train, block_rows):
+        block = np.asarray(f.features[start:min(train, start + block_rows)], dtype=np.float64)
+        total += block.sum(axis=0)
+        squares += (block ** 2).sum(axis=0)
+        norms += float(np.linalg.norm(block, axis=1).sum())
+    if scale == "block":
+        mean_norm = norms / max(train, 1)
+        return np.zeros(f.feature_dim), np.full(f.feature_dim, mean_norm if mean_norm > 0 else 1.0)
+    mean = total / max(train, 1)
+    std = np.sqrt(np.maximum(squares / max(train, 1) - mean ** 2, 0.0))
+    return mean, np.where(std > 1e-12, std, 1.0)  # constant columns stay constant (0), not NaN
+
+
 def fuse_features(inputs: list[str | Path], output: str | Path, force: bool = False, block_rows: int = 1024,
-                  command: str = "") -> FuseSummary:
-    """Concatenate the features of ``inputs`` (same rows, checked) into the feature file ``output``."""
+                  command: str = "", scale: str = "standard") -> FuseSummary:
+    """Concatenate the features of ``inputs`` (same rows, checked) into the feature file ``output``,
+    each part scaled as ``scale`` says (:data:`FUSE_SCALES`; statistics from train rows only)."""
+    if scale not in FUSE_SCALES:
+        raise FeaturebenchError(f"--scale {scale!r}: choose one of {', '.join(FUSE_SCALES)}")
     from featurebench.fit.run import extractor_name
     from featurebench.store.journal import Journal
     from featurebench.store.writer import assemble_feature_file
@@ -81,10 +116,15 @@ def fuse_features(inputs: list[str | Path], output: str | Path, force: bool = Fa
     try:
         _check_same_rows(files)
         first = files[0]
+        if scale != "none" and first.split_index < 2:
+            raise FeaturebenchError(f"--scale {scale} needs train rows for its statistics ({first.path} has "
+                                    f"{first.split_index}); pass --scale none")
+        stats = [_train_statistics(f, scale, block_rows) if scale != "none" else None for f in files]
         parts, column = [], 0
-        for f in files:
+        for f, stat in zip(files, stats):
             parts.append({"file": str(f.path), "feature_dim": f.feature_dim, "columns": [column, column + f.feature_dim],
-                          **{k: f.attrs.get(k) for k in PART_KEYS if k in f.attrs}})
+                          **{k: f.attrs.get(k) for k in PART_KEYS if k in f.attrs},
+                          **({"mean_train_norm": float(stat[1][0])} if scale == "block" else {})})
             column += f.feature_dim
         names = [extractor_name(f.attrs) for f in files]
         paths, labels = first.paths, first.labels
@@ -106,12 +146,14 @@ def fuse_features(inputs: list[str | Path], output: str | Path, force: bool = Fa
             "weights_sha256": "", "seed": first.attrs.get("seed", 0), "train_fraction": train_fraction,
             "source": first.attrs.get("source", ""), "source_kind": first.attrs.get("source_kind", ""),
             "dataset": first.attrs.get("dataset", output.stem), "parts": json.dumps(parts), "fusion": "concatenate",
+            "fusion_scale": scale, "fusion_scale_method": _SCALE_TEXT[scale].format(i=first.split_index),
             "command": command,
         }
         with Journal.open(output, manifest, force=True) as journal:
             for start in range(0, n, block_rows):
                 stop = min(n, start + block_rows)
-                block = np.concatenate([np.asarray(f.features[start:stop], dtype=np.float32) for f in files], axis=1)
+                block = np.concatenate([_scaled(np.asarray(f.features[start:stop], dtype=np.float32), stat)
+                                        for f, stat in zip(files, stats)], axis=1)
                 journal.commit(start, stop, block, list(range(start, stop)), [])
             assemble_feature_file(journal, output, attrs, dtype="float32")
             journal.remove()
@@ -121,4 +163,10 @@ def fuse_features(inputs: list[str | Path], output: str | Path, force: bool = Fa
     return FuseSummary(output, n, column, parts, time.perf_counter() - started)
 
 
-__all__ = ["FuseSummary", "fuse_features"]
+def _scaled(block: np.ndarray, stat: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    if stat is None:
+        return block
+    return ((block - stat[0]) / stat[1]).astype(np.float32)
+
+
+__all__ = ["FUSE_SCALES", "FuseSummary", "fuse_features"]

@@ -60,8 +60,9 @@ def load_member(run_dir: str | Path) -> Member:
                                 "run it again with --force.") from None
     if pred["score_kind"] != "probability":
         raise FeaturebenchError(f"{run_dir}: its classifier ({metrics.get('classifier')}) gives decision scores, not "
-                                "probabilities, and scores on different scales cannot be averaged; ensemble runs "
-                                "of classifiers with predict_proba (logreg, svm, xgb, hgb, knn) or networks.")
+                                "probabilities, and scores on different scales cannot be averaged; refit it with "
+                                "`featurebench fit ... --calibrate` (calibrated probabilities), or ensemble runs of "
+                                "classifiers with predict_proba (logreg, xgb, hgb, knn) or networks.")
     return Member(run_dir, metrics, pred["paths"], pred["y_true"], pred["scores"].astype(np.float64),
                   pred["label_names"])
 

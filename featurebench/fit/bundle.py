@@ -33,6 +33,8 @@ ALLOWED_TYPES = frozenset({
     "xgboost.sklearn.XGBClassifier",
     "xgboost.core.Booster",
     "featurebench.fit.boosting.EarlyStoppingXGBClassifier",
+    "sklearn.calibration._CalibratedClassifier",  # fit --calibrate
+    "sklearn.calibration._SigmoidCalibration",
 })
 
 #: Feature-file attributes that say how features were made (what ``predict`` must reproduce).

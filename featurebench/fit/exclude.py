@@ -53,21 +53,32 @@ def read_rows_file(path: str | Path, features: FeatureFile) -> np.ndarray:
     return np.unique(np.asarray(rows, dtype=np.int64))
 
 
-def exclude_rows(split: Split, excluded: np.ndarray) -> Split:
-    """``split`` without the ``excluded`` rows of the train file (test rows too, unless a test file tests)."""
+#: What a run scored with ``--exclude-test`` reports: not test accuracy, never ranked with it.
+AUDITED_METRIC = "accuracy on audited test rows"
+
+
+def exclude_rows(split: Split, excluded: np.ndarray, drop_test: bool = False) -> tuple[Split, int]:
+    """``split`` without the ``excluded`` rows among its train rows, and how many of them are test rows.
+
+    Test rows stay unless ``drop_test`` (``fit --exclude-test``): removing test rows a model got
+    wrong (audit's label issues) inflates the score by construction, so such a run is recorded as
+    :data:`AUDITED_METRIC` and the report never ranks it with test accuracy. With a separate test
+    file the rows file names train-file rows only."""
     labels_train = split.y_train
     keep_train = ~np.isin(split.train.numbers(), excluded)
     train = Rows.of(split.train.numbers()[keep_train])
-    test, y_test = split.test, split.y_test
+    test, y_test, in_test = split.test, split.y_test, 0
     if split.test_file is None:
         keep_test = ~np.isin(split.test.numbers(), excluded)
-        test, y_test = Rows.of(split.test.numbers()[keep_test]), split.y_test[keep_test]
+        in_test = int((~keep_test).sum())
+        if drop_test:
+            test, y_test = Rows.of(split.test.numbers()[keep_test]), split.y_test[keep_test]
     if not len(train) or not len(test):
         raise FeaturebenchError(f"--exclude removes every {'train' if not len(train) else 'test'} row")
     out = replace(split, train=train, test=test, y_train=labels_train[keep_train], y_test=y_test,
                   warnings=list(split.warnings))
     coverage_warnings(out)
-    return out
+    return out, in_test
 
 
 def predictions_csv(rows: np.ndarray, paths: list[str], y_true: np.ndarray, y_pred: np.ndarray,

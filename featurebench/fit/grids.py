@@ -126,3 +126,28 @@ def main_param(grid: Grid | list[Grid], default: str | None) -> str | None:
     if default in swept:
         return default
     return swept[0] if swept else (default if any(default in p for p in parts) else None)
+
+
+def grid_edges(grid: Grid | list[Grid], best_params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chosen numeric values that sit at the lowest or highest value of their grid (of 3 or more
+    values): the search may have stopped at the grid's end, not at the best value."""
+    edges = []
+    for key, chosen in (best_params or {}).items():
+        if isinstance(chosen, bool) or not isinstance(chosen, (int, float)):
+            continue
+        values = sorted({v for g in (grid if isinstance(grid, list) else [grid]) for v in g.get(key, [])
+                         if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        if len(values) < 3 or chosen not in (values[0], values[-1]):
+            continue
+        edges.append({"param": key, "value": chosen, "edge": "highest" if chosen == values[-1] else "lowest",
+                      "grid_min": values[0], "grid_max": values[-1]})
+    return edges
+
+
+def edge_line(edges: list[dict[str, Any]]) -> str:
+    """One terminal line naming the chosen values at the edge of their grid ('' when none)."""
+    if not edges:
+        return ""
+    parts = [f"{e['param']}={e['value']:g} is the {e['edge']} value of its grid ({e['grid_min']:g}..{e['grid_max']:g})"
+             for e in edges]
+    return "grid edge: " + "; ".join(parts) + " - the best may lie beyond it; widen the grid (--grid) to check"

@@ -78,6 +78,18 @@ def mean_per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in classes]))
 
 
+def mean_ci95(values: list[float]) -> list[float] | None:
+    """Student-t 95% confidence interval of the mean of ``values`` (split scores), clipped to [0, 1];
+    ``None`` for fewer than 2 values."""
+    from scipy import stats
+
+    values = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    if len(values) < 2:
+        return None
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return [float(max(0.0, values.mean() - half)), float(min(1.0, values.mean() + half))]
+
+
 def evaluate(y_true: np.ndarray, y_pred: np.ndarray, scores: np.ndarray, label_names: list[str],
              seed: int = 42, n_boot: int = 1000, ks: tuple[int, ...] = (1, 5)) -> dict[str, Any]:
     """All test metrics of ``docs/metrics.md`` that depend on predictions only."""

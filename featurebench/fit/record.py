@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -131,3 +132,30 @@ def read_probabilities(path: Path) -> dict[str, Any]:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
+
+
+def test_rows_digest(paths: list[str], y_true: np.ndarray, label_names: list[str]) -> str:
+    """A digest of the exact test rows a run scored: each row as its stored path and true label
+    name, in sorted order (so the row order and the label space's numbering do not matter).
+
+    Two runs with the same digest were scored on the same images with the same labels; the report
+    ranks runs only against runs with the same digest."""
+    rows = sorted(f"{path}\t{label_names[int(label)]}" for path, label in zip(paths, y_true))
+    return "sha256:" + hashlib.sha256("\n".join(rows).encode("utf-8", "surrogateescape")).hexdigest()[:20]
+
+
+def combined_digest(seeds: list[int], digests: list[str]) -> str:
+    """The digest of several splits' test rows (``--repeats``), in seed order: equal only for runs
+    over the same splits, so their per-split scores can be paired."""
+    text = "\n".join(f"{seed}:{digest}" for seed, digest in zip(seeds, digests))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+#: ``test_set.kind`` values: how a run's test rows were chosen.
+STORED_SPLIT = "stored"
+
+
+def test_set(kind: str, description: str, n_rows: int) -> dict[str, Any]:
+    """The ``test_set`` entry: ``kind`` (``stored``: the feature file's stored split over the whole file;
+    ``stratified``, ``repeats``, ``test-file``, ``audited``), a short description and the row count."""
+    return {"kind": kind, "description": description, "n_rows": int(n_rows)}

@@ -26,8 +26,8 @@ from featurebench.errors import FeaturebenchError
 from featurebench.fit import record
 from featurebench.fit.bundle import BUNDLE_NAME, extractor_spec, save_bundle
 from featurebench.fit.classifiers import get_classifier
-from featurebench.fit.exclude import PREDICTIONS_FILE, exclude_rows, predictions_csv, read_rows_file
-from featurebench.fit.grids import load_grid, main_param
+from featurebench.fit.exclude import AUDITED_METRIC, PREDICTIONS_FILE, exclude_rows, predictions_csv, read_rows_file
+from featurebench.fit.grids import edge_line, grid_edges, load_grid, main_param
 from featurebench.fit.memory import in_memory_bytes, parse_memory
 from featurebench.fit.monitor import Reporter, SearchMonitor
 from featurebench.fit.rows import block_rows, iter_rows, read_selection
@@ -62,19 +62,36 @@ class RunResult:
         low, high = m["accuracy_ci95"] if m.get("accuracy_ci95") else (None, None)
         ci = f" (95% CI {low:.4f}-{high:.4f})" if low is not None else ""
         rank5 = f", rank-5 {m['rank5']:.4f}" if m.get("rank5") is not None else ""
+        metric = m.get("accuracy_metric") or "test accuracy"
         lines = [
-            f"{m['classifier']} on {m['dataset']} / {m['extractor']}: test accuracy {m['accuracy']:.4f}{ci}{rank5}, "
+            *_repeats_lead(m),
+            f"{m['classifier']} on {m['dataset']} / {m['extractor']}: "
+            f"{'first split: ' if m.get('repeats') else ''}{metric} {m['accuracy']:.4f}{ci}{rank5}, "
             f"mean per-class {m['mean_per_class_accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}",
             f"best {m['best_params']} by {m['scoring']} ({m['search_method']}); "
             f"{m['n_train']} train / {m['n_test']} test rows ({m['split']} split); "
             f"fit {m['fit_seconds']:.2f} s, predict {m['predict_seconds']:.2f} s"
             + (" [out of core]" if m.get("out_of_core") else ""),
             *_budget_and_repeats_lines(m),
+            *([edge_line(m["grid_edges"])] if m.get("grid_edges") else []),
+            *([f"test rows: {m['test_set']['description']} ({AUDITED_METRIC}: not ranked with test accuracy)"]
+              if (m.get("test_set") or {}).get("kind") == "audited" else []),
             f"wrote {self.run_dir}/ (metrics.json, cv_results.csv, classification_report.txt, confusion.csv, "
             f"{PREDICTIONS_FILE}, "
             f"{BUNDLE_NAME})",
         ]
         return "\n".join(lines)
+
+
+def _repeats_lead(m: dict[str, Any]) -> list[str]:
+    """The headline of a ``--repeats`` run: mean ± std and the mean's 95% CI over the splits."""
+    repeats = m.get("repeats")
+    if not repeats or repeats.get("accuracy_mean") is None:
+        return []
+    ci = repeats.get("accuracy_mean_ci95")
+    ci_text = f", 95% CI of the mean {ci[0]:.4f}-{ci[1]:.4f}" if ci else ""
+    return [f"{m['classifier']} on {m['dataset']} / {m['extractor']}: test accuracy {repeats['accuracy_mean']:.4f} "
+            f"± {repeats.get('accuracy_std') or 0:.4f} (mean ± std over {repeats['n']} splits{ci_text})"]
 
 
 def _budget_and_repeats_lines(m: dict[str, Any]) -> list[str]:
@@ -89,7 +106,7 @@ def _budget_and_repeats_lines(m: dict[str, Any]) -> list[str]:
         each = ", ".join(f"{s['accuracy']:.4f}" for s in repeats["splits"])
         lines.append(f"{repeats['n']} stratified splits (seeds {repeats['seeds'][0]}..{repeats['seeds'][-1]}): "
                      f"accuracy {repeats['accuracy_mean']:.4f} ± {std:.4f} (each: {each}); "
-                     "the lines above are the first split's")
+                     "the first-split line above is one of them, the mean is the run's result")
     return lines
 
 
@@ -114,9 +131,11 @@ def dataset_name(attrs: dict[str, Any], path: Path) -> str:
 
 def run_name_for(features: FeatureFile, clf: str, protocol: str = "grid", scale: str = "none",
                  split_kind: str = "index", test_path: Path | None = None, template: str | None = None,
-                 exclude_path: Path | None = None, pca: int | None = None, repeats: int = 1) -> str:
+                 exclude_path: Path | None = None, pca: int | None = None, repeats: int = 1,
+                 exclude_test: bool = False, calibrate: bool = False) -> str:
     """The run folder name from ``template`` (default :data:`RUN_NAME_TEMPLATE`); an explicit
-    ``--pca`` and ``--repeats`` add ``__pcaN`` / ``__repeatsN`` to the variant."""
+    ``--pca``, ``--repeats``, ``--calibrate`` and ``--exclude-test`` add ``__pcaN``, ``__repeatsN``,
+    ``__calibrated`` and ``__audited-test`` to the variant."""
     variant = ""
     if protocol != "grid":
         variant += f"__{protocol}"
@@ -131,7 +150,9 @@ def run_name_for(features: FeatureFile, clf: str, protocol: str = "grid", scale:
     if test_path is not None:
         variant += f"__test-{test_path.stem}"
     if exclude_path is not None:
-        variant += f"__exclude-{exclude_path.stem}"
+        variant += f"__exclude-{exclude_path.stem}" + ("__audited-test" if exclude_test else "")
+    if calibrate:
+        variant += "__calibrated"
     fields = {"dataset": dataset_name(features.attrs, features.path), "extractor": extractor_name(features.attrs),
               "clf": clf, "layer": features.attrs.get("layer", ""), "pool": features.attrs.get("pool", ""),
               "protocol": protocol, "scale": scale, "split": split_kind, "variant": variant}
@@ -199,12 +220,16 @@ def run_fit(features_path: str | Path, clf: str = "logreg", grid: str | dict | l
             run_name: str | None = None, command: str | None = None, n_boot: int = 1000,
             exclude: str | Path | None = None,
             pca: int | None = None, time_budget: float | None = None, repeats: int = 1,
-            reporter: Reporter | None = None) -> RunResult:
+            reporter: Reporter | None = None, exclude_test: bool = False, calibrate: bool = False) -> RunResult:
     """Search, refit, evaluate and record one classifier on one feature file.
 
     ``grid``: a preset name, JSON text, a YAML/JSON file or a mapping (default: the classifier's).
     ``run_name``: a name or a template with ``{dataset}``, ``{extractor}``, ``{clf}``, ... fields.
-    ``exclude``: a rows file (row numbers or stored paths, one a line) whose rows neither train nor test.
+    ``exclude``: a rows file (row numbers or stored paths, one a line) whose rows do not train; its test
+    rows stay test rows unless ``exclude_test``, which drops them and records the result as
+    "accuracy on audited test rows" (the report never ranks it with test accuracy).
+    ``calibrate``: wrap the chosen model in scikit-learn's ``CalibratedClassifierCV`` (sigmoid, 3 folds
+    of the train rows) so that classifiers without probabilities (svm, linsvm, sgd) record some.
     Refuses to replace an existing run folder unless ``force``; ``skip_existing`` returns it instead.
     ``pca``: PCA components inside the pipeline, fitted on train rows only (``None`` or ``0``: none).
     ``time_budget``: seconds per search; no fit is launched past it, the best finished candidate wins.
@@ -226,6 +251,8 @@ def run_fit(features_path: str | Path, clf: str = "logreg", grid: str | dict | l
         raise FeaturebenchError(f"--repeats {repeats}: must be at least 1")
     if repeats > 1 and test_file is not None:
         raise FeaturebenchError("--repeats re-splits the feature file's rows; it cannot be combined with --test-file")
+    if exclude_test and exclude is None:
+        raise FeaturebenchError("--exclude-test needs --exclude ROWS_FILE (the rows to drop from the test set)")
     if pca is not None and pca < 0:
         raise FeaturebenchError(f"--pca {pca}: must be 0 (no PCA) or a number of components")
     budget = parse_memory(max_memory)
@@ -234,7 +261,7 @@ def run_fit(features_path: str | Path, clf: str = "logreg", grid: str | dict | l
     return _run(features_path, spec.name, grid, cv, n_jobs, Path(out), force, skip_existing, scale, protocol,
                 stratified or repeats > 1, test_file, seed, budget, run_name, command, n_boot,
                 _Extra(pca, time_budget, repeats, reporter,
-                       Path(exclude) if exclude is not None else None))
+                       Path(exclude) if exclude is not None else None, exclude_test, calibrate))
 
 
 @dataclass
@@ -244,6 +271,8 @@ class _Extra:
     repeats: int
     reporter: Reporter | None
     exclude: Path | None
+    exclude_test: bool = False
+    calibrate: bool = False
 
 
 @dataclass
@@ -281,9 +310,10 @@ def _search_and_score(features: FeatureFile, test_features: FeatureFile | None, 
     monitor = SearchMonitor(extra.reporter, extra.time_budget, workers)
     monitor.context = {"classifier": clf, "rows": n_train, "dims": dim, "classes": len(classes),
                        "workers": workers, "stage": stage}
-    if out_of_core and extra.pca:
-        raise FeaturebenchError(f"--pca needs the train slice in memory ({n_train} rows x {dim} exceed the "
-                                "memory budget); raise --max-memory or drop --pca")
+    if out_of_core and (extra.pca or extra.calibrate):
+        flag = "--pca" if extra.pca else "--calibrate"
+        raise FeaturebenchError(f"{flag} needs the train slice in memory ({n_train} rows x {dim} exceed the "
+                                f"memory budget); raise --max-memory or drop {flag}")
     if out_of_core:
         monitor.note(f"{clf}: {n_train} train rows exceed the memory budget; training out of core (no progress bar)")
         result: SearchResult = fit_out_of_core(features, split.train, y_train, clf, grid, budget, scale, seed)
@@ -295,6 +325,10 @@ def _search_and_score(features: FeatureFile, test_features: FeatureFile | None, 
             result = search(X, y_train, clf, grid, cv, n_jobs, scale, protocol, seed, extra.pca or None, monitor)
         finally:
             monitor.finish()
+        if extra.calibrate:
+            from featurebench.fit.calibration import calibrate
+
+            result.estimator, result.details["calibration"] = calibrate(result.estimator, X, y_train)
         del X
     split.warnings.extend(result.warnings)
     fit_seconds = time.perf_counter() - started - load_seconds
@@ -312,18 +346,44 @@ def _search_and_score(features: FeatureFile, test_features: FeatureFile | None, 
 REPEATED_METRICS = ("accuracy", "rank1", "rank5", "mean_per_class_accuracy", "macro_f1")
 
 
-def repeats_block(seeds: list[int], runs: list[_Scored], splits: list[Split]) -> dict[str, Any]:
-    """The ``repeats`` entry: mean and sample std (ddof=1) over the splits, and every split."""
+def repeats_block(seeds: list[int], runs: list[_Scored], splits: list[Split], digests: list[str]) -> dict[str, Any]:
+    """The ``repeats`` entry: mean and sample std (ddof=1) over the splits, the t-based 95% CI of the
+    mean accuracy, and every split (with its test rows' digest, so runs can be paired split by split)."""
+    from featurebench.fit.metrics import mean_ci95
+
     out: dict[str, Any] = {"n": len(runs), "seeds": seeds, "method": "sklearn StratifiedShuffleSplit per seed"}
     for key in REPEATED_METRICS:
         values = [r.evaluation[key] for r in runs if r.evaluation.get(key) is not None]
         out[f"{key}_mean"] = float(np.mean(values)) if values else None
         out[f"{key}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    out["accuracy_mean_ci95"] = mean_ci95([r.evaluation["accuracy"] for r in runs])
     out["splits"] = [{"seed": seed, **{key: r.evaluation.get(key) for key in REPEATED_METRICS},
                       "best_params": r.result.best_params, "n_train": len(s.train), "n_test": len(s.test),
-                      "fit_seconds": round(r.fit_seconds, 4), "time_budget": r.time_budget}
-                     for seed, r, s in zip(seeds, runs, splits)]
+                      "fit_seconds": round(r.fit_seconds, 4), "time_budget": r.time_budget,
+                      "test_rows_digest": digest}
+                     for seed, r, s, digest in zip(seeds, runs, splits, digests)]
     return out
+
+
+def _split_digest(split: Split, test_source: FeatureFile) -> str:
+    """The digest of one split's test rows (stored path + label name)."""
+    paths = split.test.take(np.asarray(test_source.paths, dtype=object)).tolist()
+    return record.test_rows_digest(paths, split.y_test, split.label_names)
+
+
+def _test_set(split: Split, extra: _Extra, seeds: list[int], excluded_test: int) -> dict[str, Any]:
+    """How the run's test rows were chosen (the report labels runs outside the stored split with it)."""
+    if split.kind == "test-file" and split.test_file is not None:
+        kind, text = "test-file", f"test file {split.test_file.path.name}"
+    elif extra.repeats > 1:
+        kind, text = "repeats", f"{extra.repeats} stratified splits (seeds {seeds[0]}..{seeds[-1]})"
+    elif split.kind == "stratified":
+        kind, text = "stratified", f"stratified split (seed {seeds[0]})"
+    else:
+        kind, text = record.STORED_SPLIT, "stored split"
+    if extra.exclude_test and excluded_test:
+        kind, text = "audited", f"{text} minus {excluded_test} audited test rows ({extra.exclude.name})"
+    return record.test_set(kind, text, len(split.test))
 
 
 def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | None, out: Path, force: bool,
@@ -344,10 +404,17 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
     features = open_feature_file(features_path)
     test_features = open_feature_file(test_file) if test_file is not None else None
     try:
+        for opened, flag in ((features, "FEATURES"), (test_features, "--test-file")):
+            if opened is not None and opened.shard is not None:
+                k, n = opened.shard
+                raise FeaturebenchError(
+                    f"{flag} {opened.path} is shard {k} of {n} of one extraction (extract --shards): it holds "
+                    f"{opened.n_rows} of the dataset's rows, and a run on it would not be comparable with runs on "
+                    "the whole set. Join the shards first: `featurebench merge SHARD_1.h5 ... -o WHOLE.h5`.")
         split_kind = "test-file" if test_features is not None else ("stratified" if stratified else "index")
         name = run_name_for(features, clf, protocol, scale, split_kind,
                             Path(test_file) if test_file is not None else None, run_name, extra.exclude,
-                            extra.pca, extra.repeats)
+                            extra.pca, extra.repeats, extra.exclude_test, extra.calibrate)
         run_dir = out / name
         if run_dir.exists():
             if skip_existing and (run_dir / "metrics.json").is_file():
@@ -361,14 +428,25 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
         splits: list[Split] = []
         runs: list[_Scored] = []
         excluded = read_rows_file(extra.exclude, features) if extra.exclude is not None else None
+        excluded_test = 0
         for r, split_seed in enumerate(seeds):
             splits.append(make_split(features, stratified, test_features, split_seed))
             if excluded is not None:
-                splits[-1] = exclude_rows(splits[-1], excluded)
+                splits[-1], in_test = exclude_rows(splits[-1], excluded, extra.exclude_test)
+                excluded_test = max(excluded_test, in_test)
+                if in_test and not extra.exclude_test and r == 0:
+                    from featurebench.fit.warn import warn
+
+                    warn(f"--exclude {extra.exclude}: {in_test} of its rows are test rows; they stay in the test "
+                         "set (test rows are never dropped because a model or an audit found them hard). Pass "
+                         f"--exclude-test to drop them: that run is recorded as {AUDITED_METRIC}, apart from "
+                         "the ranking.", splits[-1].warnings)
             stage = f"split {r + 1}/{extra.repeats} (seed {split_seed})" if extra.repeats > 1 else ""
             runs.append(_search_and_score(features, test_features, splits[-1], clf, grid, cv, n_jobs, scale,
                                           protocol, split_seed, budget, n_boot, extra, stage))
         split, first = splits[0], runs[0]
+        test_source = test_features if test_features is not None else features
+        digests = [_split_digest(s, test_source) for s in splits]
         result, classes, y_pred, evaluation = first.result, first.classes, first.y_pred, first.evaluation
         n_train, dim = len(split.train), features.feature_dim
         if extra.repeats > 1:
@@ -401,15 +479,24 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
             "created": record.now_iso(),
             # Beyond the schema's required keys:
             "split_detail": {**split.describe(), **({"excluded_rows": len(excluded), "exclude_file": str(extra.exclude),
+                                                       "excluded_test_rows": excluded_test if extra.exclude_test else 0,
+                                                       "kept_test_rows_named": 0 if extra.exclude_test else excluded_test,
                                                        "train_rows": None, "test_rows": None}
                                                       if excluded is not None else {})},
             "protocol": protocol, "scale": scale, "scoring": result.scoring,
+            "fusion_scale": (attrs.get("fusion_scale") or "none") if attrs.get("model_source") == "fused" else None,
             "search_method": result.method, "cv_folds": result.n_splits, "seed": seed,
             "search_seconds": round(result.search_seconds, 4), "refit_seconds": round(result.refit_seconds, 4),
             "load_seconds": round(first.load_seconds, 4), "score_kind": first.score_kind,
             "out_of_core": first.out_of_core, "pca": result.details.get("pca"),
             "time_budget": first.time_budget,
-            "repeats": repeats_block(seeds, runs, splits) if extra.repeats > 1 else None,
+            "repeats": repeats_block(seeds, runs, splits, digests) if extra.repeats > 1 else None,
+            "n_splits": extra.repeats,
+            "test_rows_digest": digests[0] if extra.repeats == 1 else record.combined_digest(seeds, digests),
+            "test_set": _test_set(split, extra, seeds, excluded_test),
+            "accuracy_metric": AUDITED_METRIC if extra.exclude_test and excluded_test else "test accuracy",
+            "grid_edges": grid_edges(grid, result.best_params),
+            "calibration": result.details.get("calibration"),
             "max_memory_bytes": budget, "search_details": result.details, "train_classes": len(classes),
             "test_feature_file": str(test_features.path.resolve()) if test_features is not None else None,
             "model_bundle": BUNDLE_NAME, "probabilities_file": record.PROBABILITIES_FILE,
@@ -435,7 +522,6 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
                   record.jsonable(bundle_meta))
         # Classes the classifier never saw score -inf for ranking; as probabilities they are 0.
         scores, score_kind = first.scores, first.score_kind
-        test_source = test_features if test_features is not None else features
         stored = np.where(np.isfinite(scores), scores, 0.0 if score_kind == "probability" else np.finfo(np.float32).min)
         predictions = {"paths": split.test.take(np.asarray(test_source.paths, dtype=object)).tolist(),
                        "y_true": split.y_test, "scores": stored, "label_names": split.label_names,

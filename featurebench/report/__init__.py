@@ -44,11 +44,16 @@ class ReportSummary:
         datasets = len({r.metrics["dataset"] for r in self.runs})
         lines = [f"{plural(len(self.runs), 'run')} on {plural(datasets, 'dataset')} from {self.results_dir} "
                  "(accuracy on each run's held-out test split)"]
+        from featurebench.report.compare import run_score
+
         for dataset, run in self.best.items():
             m = run.metrics
             tag = " (random-init baseline)" if run.random_init else ""
-            lines.append(f"  best test accuracy on {dataset}: {m['extractor']}{tag} + {m['classifier']} "
-                         f"= {100 * m['accuracy']:.2f}% ({run.name})")
+            score, std, _ = run_score(m)
+            value = f"{100 * score:.2f} ± {100 * std:.2f}% (mean of {m['repeats']['n']} splits)" if std is not None \
+                else f"{100 * score:.2f}%"
+            lines.append(f"  best test accuracy on {dataset} (its stored split's group): {m['extractor']}{tag} + "
+                         f"{m['classifier']} = {value} ({run.name})")
         for bad in self.unreadable:
             lines.append(f"  unreadable: {bad.name}: {bad.reason}")
         lines += [f"wrote {p}" for p in self.outputs]

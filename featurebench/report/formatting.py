@@ -96,3 +96,30 @@ def budget(value: Any) -> str:
         return ""
     return (f"budget {any_value(value.get('seconds'))} s: {value['fits_skipped']} of "
             f"{value.get('fits_planned')} fits skipped")
+
+
+def score(row: dict[str, Any]) -> str:
+    """A leaderboard row's score: '95.78 ± 1.05' for a repeated-split run (mean ± std), else '94.12'."""
+    if not missing(row.get("score_std")):
+        return f"{pct(row['score'])} ± {pct(row['score_std'])}"
+    return pct(row.get("score", row.get("accuracy")))
+
+
+def splits_note(row: dict[str, Any]) -> str:
+    """'mean of 3 splits, seeds 42..44; first split 96.18' for a repeated run, '' otherwise."""
+    if (row.get("repeats") or 1) <= 1:
+        return ""
+    text = row.get("_repeats_text") or ""
+    where = text[text.index("(seeds") + 1:-1] if "(seeds" in text else ""
+    return f"mean of {row['repeats']} splits{', ' + where if where else ''}; first split {pct(row['accuracy'])}"
+
+
+def versus(row: dict[str, Any]) -> str:
+    """'−0.29 pts, p=0.62 n.s.' (difference to the group's best and its paired test), or ''."""
+    if missing(row.get("delta_to_best")):
+        return ""
+    delta = f"{100 * float(row['delta_to_best']):+.2f} pts"
+    if missing(row.get("p_value")):
+        return f"{delta}, no paired test"
+    verdict = "" if row.get("significant") else " n.s."
+    return f"{delta}, p={float(row['p_value']):.2g}{verdict}"

@@ -16,6 +16,7 @@ from featurebench.report import gallery
 from featurebench.report import plots
 from featurebench.report.collect import Run, UnreadableRun
 from featurebench.report.tables import BASELINE_LABEL, dataset_baselines, setting_label
+from featurebench.text import plural
 
 TEMPLATES = Path(__file__).with_name("templates")
 TEMPLATE = "report.html.j2"
@@ -43,11 +44,15 @@ def _leaderboard_row(index: int, run_id: str, row: dict[str, Any]) -> dict[str, 
         "id": run_id, "order": index, "run": row["run"], "dataset": row["dataset"], "extractor": row["extractor"],
         "classifier": row["classifier"], "variant": row["variant"], "setting": setting_label(row),
         "baseline": row["random_init"], "badge": _badge(row), "best": row["best_in_dataset"],
-        "rank": row["rank_in_dataset"], "group_start": row["rank_in_dataset"] == 1,
+        "rank": row["rank_in_group"], "group_start": row["group_start"], "group": row["group"],
+        "main_group": row["main_group"], "group_index": row["group_index"],
         "kind_label": "" if row["random_init"] else row["label"],
         "cells": [
-            {"key": "accuracy", "text": fmt.pct(row["accuracy"]), "sub": fmt.ci(row["accuracy_ci_low"], row["accuracy_ci_high"]),
-             "sort": _num(row["accuracy"])},
+            {"key": "accuracy", "text": fmt.score(row),
+             "sub": " ".join(t for t in (fmt.ci(row["score_ci_low"], row["score_ci_high"]), fmt.splits_note(row)) if t),
+             "sort": _num(row["score"])},
+            {"key": "versus", "text": fmt.versus(row) or fmt.BLANK, "sub": row["comparison"] if row["p_value"] is not None else "",
+             "sort": _num(row["p_value"])},
             {"key": "rank1", "text": fmt.pct(row["rank1"]), "sort": _num(row["rank1"])},
             {"key": "rank5", "text": fmt.pct(row["rank5"]), "sort": _num(row["rank5"])},
             {"key": "mean_per_class_accuracy", "text": fmt.pct(row["mean_per_class_accuracy"]), "sort": _num(row["mean_per_class_accuracy"])},
@@ -66,7 +71,10 @@ def _leaderboard_row(index: int, run_id: str, row: dict[str, Any]) -> dict[str, 
 
 #: Leaderboard metric columns: (key, header, tooltip, higher is better).
 METRIC_COLUMNS = [
-    ("accuracy", "Accuracy\u00a0%", "test accuracy with its bootstrap 95% confidence interval", True),
+    ("accuracy", "Accuracy\u00a0%", "test accuracy with its bootstrap 95% confidence interval; a repeated-split "
+     "run: mean ± std over its splits with the mean's 95% CI", True),
+    ("versus", "vs best", "difference to the best run of the same test-row group, and the paired test's p-value "
+     "(McNemar exact on the same images, or paired t-test over the same splits); n.s. = not significant", True),
     ("rank1", "Rank\u20111\u00a0%", "true class is the top prediction", True),
     ("rank5", "Rank\u20115\u00a0%", "true class among the top 5 predictions (blank with ≤ 5 classes)", True),
     ("mean_per_class_accuracy", "Mean/class %", "mean of per-class accuracy (recall)", True),
@@ -131,7 +139,9 @@ def _provenance(m: dict[str, Any]) -> list[tuple[str, str]]:
 def _run_view(run_id: str, run: Run, row: dict[str, Any], with_plots: bool, heatmaps: bool = False) -> dict[str, Any]:
     m = run.metrics
     tiles = [
-        ("Accuracy", fmt.pct(m["accuracy"]) + "%", fmt.ci(row["accuracy_ci_low"], row["accuracy_ci_high"])),
+        ("Mean accuracy" if row["score_std"] is not None else "Accuracy", fmt.score(row) + "%",
+         " ".join(t for t in (fmt.ci(row["score_ci_low"], row["score_ci_high"]), fmt.splits_note(row)) if t)),
+        ("Test rows", row["test_set"], row["comparison"] or ("best of its group" if row["best_in_group"] else "")),
         ("Rank-1", _pct_unit(m.get("rank1")), ""),
         ("Rank-5", _pct_unit(m.get("rank5")), ""),
         ("Mean per class", _pct_unit(m.get("mean_per_class_accuracy")), ""),
@@ -160,7 +170,8 @@ def _run_view(run_id: str, run: Run, row: dict[str, Any], with_plots: bool, heat
     p = m.get("provenance") or {}
     return {
         "id": run_id, "name": run.name, "title": f"{m['dataset']} · {m['extractor']} · {setting_label(row)}",
-        "baseline": run.random_init, "badge": _badge(row), "best": row["best_in_dataset"], "rank": row["rank_in_dataset"],
+        "baseline": run.random_init, "badge": _badge(row), "best": row["best_in_dataset"], "rank": row["rank_in_group"],
+        "group": row["group"],
         "dataset": m["dataset"], "kind": m.get("kind") or "features", "path": str(run.path), "notes": list(run.notes),
         "tiles": tiles, "figures": figures, "provenance": _provenance(m), "per_class": per_class, "cv_rows": cv_rows,
         "command": m.get("command") or "", "extract_command": fmt.any_value(p.get("command")) if p.get("command") else "",
@@ -182,15 +193,17 @@ def _matrix(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Accuracy by (extractor, classifier and variant) × dataset, best per dataset flagged: one cell per run."""
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     keys = sorted({(r["extractor"], r["random_init"], setting_label(r)) for r in rows}, key=lambda k: (k[1], k[0], k[2]))
-    best = {r["dataset"]: r["accuracy"] for r in rows if r["best_in_dataset"]}
+    best = {r["dataset"]: r["score"] for r in rows if r["best_in_dataset"]}
     body = []
     for extractor, baseline, classifier in keys:
         cells = []
         for d in datasets:
-            match = [r for r in rows if r["dataset"] == d and (r["extractor"], r["random_init"], setting_label(r)) == (extractor, baseline, classifier)]
-            top = max(match, key=lambda r: r["accuracy"]) if match else None
-            cells.append({"text": fmt.pct(top["accuracy"]) if top else "", "best": bool(top) and top["accuracy"] == best[d],
-                          "sort": _num(top["accuracy"]) if top else ""})
+            # The main group only: a cell never mixes scores on different test rows.
+            match = [r for r in rows if r["dataset"] == d and r["main_group"]
+                     and (r["extractor"], r["random_init"], setting_label(r)) == (extractor, baseline, classifier)]
+            top = max(match, key=lambda r: r["score"]) if match else None
+            cells.append({"text": fmt.pct(top["score"]) if top else "", "best": bool(top) and top["score"] == best[d],
+                          "sort": _num(top["score"]) if top else ""})
         badge = next((_badge(r) for r in rows if (r["extractor"], r["random_init"]) == (extractor, baseline)), "")
         body.append({"extractor": extractor, "baseline": baseline, "badge": badge, "classifier": classifier,
                      "cells": cells})
@@ -208,10 +221,22 @@ def _baseline_note(baseline: dict[str, Any] | None, best: dict[str, Any]) -> str
         return ""
     if baseline is best:
         return f"the best run is itself a baseline ({baseline['baseline']})"
-    gain = 100 * (best["accuracy"] - baseline["accuracy"])
+    if baseline["group"] != best["group"]:
+        return ""
+    gain = 100 * (best["score"] - baseline["score"])
     kind = "random-init " if baseline["random_init"] else ""
     return (f"baseline {fmt.pct(baseline['accuracy'])}% ({kind}{baseline['extractor']} + {setting_label(baseline)}); "
             f"best is {gain:+.1f} points")
+
+
+def _ties(best: dict[str, Any], rows: Sequence[dict[str, Any]]) -> str:
+    """The runs of the best's group whose difference to it is not significant (a tie, statistically)."""
+    tied = [r for r in rows if r["dataset"] == best["dataset"] and r["group"] == best["group"]
+            and r["significant"] is False]
+    if not tied:
+        return ""
+    names = ", ".join(f"{r['extractor']} · {setting_label(r)}" for r in tied[:3]) + (" …" if len(tied) > 3 else "")
+    return f"not significantly better than {plural(len(tied), 'other run')} ({names})"
 
 
 def render_html(
@@ -232,9 +257,10 @@ def render_html(
         if row["best_in_dataset"]:
             best_cards.append({"id": run_id, "dataset": row["dataset"], "extractor": row["extractor"],
                                "classifier": row["classifier"], "baseline": row["random_init"],
-                               "accuracy": fmt.pct(row["accuracy"]) + "%", "ci": fmt.ci(row["accuracy_ci_low"], row["accuracy_ci_high"]),
-                               "macro_f1": _pct_unit(row["macro_f1"]),
-                               "n_runs": sum(1 for r in rows if r["dataset"] == row["dataset"]),
+                               "accuracy": fmt.score(row) + "%", "ci": fmt.ci(row["score_ci_low"], row["score_ci_high"]),
+                               "macro_f1": _pct_unit(row["macro_f1"]), "group": row["group"],
+                               "splits": fmt.splits_note(row), "ties": _ties(row, rows),
+                               "n_runs": sum(1 for r in rows if r["dataset"] == row["dataset"] and r["main_group"]),
                                "n_test": fmt.integer(row["n_test"]), "variant": row["variant"],
                                "reference": _baseline_note(baselines.get(row["dataset"]), row)})
     context = {

@@ -86,14 +86,30 @@ def bar_axis(rows: Sequence[dict[str, Any]]) -> tuple[float, float]:
     kept = [r for r in rows if not r.get("baseline")] or list(rows)
     values = []
     for r in kept:
-        values.append(100 * r["accuracy"])
-        values += [100 * r[k] for k in ("accuracy_ci_low", "accuracy_ci_high") if not missing(r.get(k))]
+        values.append(100 * _score(r))
+        values += [100 * v for v in _score_ci(r) if not missing(v)]
     low, high = min(values), max(values)
     pad = max(1.0, 0.08 * (high - low))
     step = 5.0 if high - low > 10 else 1.0
     low = max(0.0, math.floor((low - pad) / step) * step)
     top = min(100.0, high + pad)
     return low, top + 0.12 * (top - low)
+
+
+def _score(row: dict[str, Any]) -> float:
+    """What a bar shows: the run's score (a repeated run's mean accuracy), else its accuracy."""
+    return float(row["score"] if not missing(row.get("score")) else row["accuracy"])
+
+
+def _score_ci(row: dict[str, Any]) -> tuple[Any, Any]:
+    if "score" in row:
+        return row.get("score_ci_low"), row.get("score_ci_high")
+    return row.get("accuracy_ci_low"), row.get("accuracy_ci_high")
+
+
+def _panel(row: dict[str, Any]) -> tuple:
+    """One panel per dataset and test-row group: bars on different test rows are never side by side."""
+    return row["dataset"], row.get("group_index", 0)
 
 
 def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str, Any]] | None = None) -> str | None:
@@ -110,12 +126,12 @@ def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str,
     if not rows:
         return None
     baselines = baselines or {}
-    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    datasets = list(dict.fromkeys(_panel(r) for r in rows))
     settings = sorted({setting_label(r) for r in rows})
     colour = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(settings)}
     ncols = min(3, len(datasets))
     nrows = math.ceil(len(datasets) / ncols)
-    per_dataset = [[r for r in rows if r["dataset"] == d] for d in datasets]
+    per_dataset = [[r for r in rows if _panel(r) == d] for d in datasets]
     # Each extractor's group needs room for its bars and for its (wrapped) name under them.
     panel_w = max(3.2, max(0.9 + sum(max(1.25, 0.3 * sum(1 for r in sub if (r["extractor"], r["random_init"]) == ext))
                                      for ext in {(r["extractor"], r["random_init"]) for r in sub})
@@ -126,8 +142,9 @@ def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str,
         axes = fig.subplots(nrows, ncols, squeeze=False)
         for ax in axes.flat[len(datasets):]:
             ax.set_visible(False)
-        for ax, dataset in zip(axes.flat, datasets):
-            sub = [r for r in rows if r["dataset"] == dataset]
+        for ax, panel in zip(axes.flat, datasets):
+            sub = [r for r in rows if _panel(r) == panel]
+            dataset = panel[0]
             low, high = bar_axis(sub)
             lift = 0.015 * (high - low)
             extractors = list(dict.fromkeys((r["extractor"], r["random_init"]) for r in sorted(sub, key=lambda r: (r["random_init"], r["extractor"]))))
@@ -138,23 +155,24 @@ def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str,
             for i, group in enumerate(groups):
                 for j, r in enumerate(group):
                     x = i + width * (j - (len(group) - 1) / 2)
-                    acc = 100 * r["accuracy"]
+                    acc = 100 * _score(r)
+                    ci_low, ci_high = _score_ci(r)
+                    best = r.get("best_in_group", r["best_in_dataset"])
                     below = acc < low  # a baseline under the zoomed axis: drawn to the axis, value said
                     err = None
-                    if not below and not missing(r["accuracy_ci_low"]) and not missing(r["accuracy_ci_high"]):
-                        err = [[max(0.0, acc - 100 * r["accuracy_ci_low"])], [max(0.0, 100 * r["accuracy_ci_high"] - acc)]]
+                    if not below and not missing(ci_low) and not missing(ci_high):
+                        err = [[max(0.0, acc - 100 * ci_low)], [max(0.0, 100 * ci_high - acc)]]
                     ax.bar(x, max(acc, low) - low, width * 0.92, bottom=low, color=colour[setting_label(r)],
                            alpha=0.45 if r.get("baseline") else 0.95, hatch="///" if r.get("baseline") else None,
-                           edgecolor="#1f2328" if r["best_in_dataset"] else "white",
-                           linewidth=1.6 if r["best_in_dataset"] else 0.5)
+                           edgecolor="#1f2328" if best else "white", linewidth=1.6 if best else 0.5)
                     if err is not None:
                         ax.errorbar(x, acc, yerr=err, fmt="none", ecolor="#444444", elinewidth=0.9, capsize=2)
-                    top = max(acc, low) if err is None else 100 * r["accuracy_ci_high"]
+                    top = max(acc, low) if err is None else 100 * ci_high
                     ax.text(x, top + lift, f"{acc:.1f}" + (" ↓" if below else ""), ha="center", va="bottom",
                             fontsize=7, rotation=90 if max(len(g) for g in groups) > 3 else 0,
-                            fontweight="bold" if r["best_in_dataset"] else "normal")
-            if dataset in baselines:
-                base = 100 * baselines[dataset]["accuracy"]
+                            fontweight="bold" if best else "normal")
+            if dataset in baselines and panel[1] == 0:
+                base = 100 * _score(baselines[dataset])
                 where = base if base >= low else low
                 ax.axhline(where, color="#8a5a00", linestyle="--", linewidth=1)
                 ax.text(-0.55, where + lift, f"baseline {base:.1f}" + (" (below the axis)" if base < low else ""),
@@ -165,8 +183,10 @@ def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str,
             ax.set_ylim(low, high)
             ax.set_xlim(-0.6, len(extractors) - 0.4)
             ax.grid(axis="x", visible=False)
-            ax.set_title(_short(dataset, 40), loc="left")
-            ax.set_ylabel("test accuracy %" + (" (zoomed)" if low > 0 else ""))
+            ax.set_title(_short(dataset, 40) + ("" if panel[1] == 0 else f" · other test rows ({_short(sub[0].get('test_set', ''), 40)})"),
+                         loc="left", fontsize=None if panel[1] == 0 else 8)
+            metric = "audited-rows accuracy %" if sub[0].get("test_set_kind") == "audited" else "test accuracy %"
+            ax.set_ylabel(metric + (" (zoomed)" if low > 0 else ""))
         handles = [_patch(colour[c]) for c in settings]
         fig.legend(handles, [_short(c, 48) for c in settings], loc="outside upper center", ncols=min(4, len(settings)),
                    fontsize=8, title=None)

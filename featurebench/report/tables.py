@@ -1,19 +1,21 @@
 """Runs as one flat pandas table -> CSV, and the Markdown leaderboard + best run per dataset.
 
-Leaderboard order: grouped by dataset (A→Z), within a dataset by accuracy (best first), ties broken
-by macro-F1 (higher first) then run name. The best run of a dataset is its first row.
+Leaderboard order: by dataset (A→Z); within a dataset by test-row group (the main group, on the
+stored split, first; see :mod:`featurebench.report.compare`); within a group by score (a run's
+accuracy, or its mean accuracy over ``--repeats`` splits), best first, ties broken by macro-F1
+(higher first) then run name. The best run of a dataset is the first row of its main group.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from featurebench.outputs import write_atomically
 from featurebench.report import formatting as fmt
 from featurebench.report.collect import Run, UnreadableRun
+from featurebench.report.compare import ALPHA
 from featurebench.text import plural
 
 if TYPE_CHECKING:  # pandas is imported lazily: `featurebench.report` must import fast
@@ -24,7 +26,8 @@ BASELINE_LABEL = "random-init baseline"
 RAW_PIXEL_EXTRACTORS = frozenset({"raw-pixels", "raw_pixels", "pixels"})
 #: Run settings that can tell two runs of one dataset × extractor × classifier apart (fine-tuning runs
 #: add their recipe, i.e. ``best_params``); outcomes such as a grid search's chosen C are not settings.
-VARIANT_KEYS = ("layer", "pool", "weights", "scale", "protocol", "split", "seed", "test_feature_file")
+VARIANT_KEYS = ("layer", "pool", "weights", "scale", "fusion_scale", "protocol", "split", "seed",
+                "test_feature_file", "calibration")
 #: How runs that are not "features + classifier" are labelled (column ``label``, Markdown, HTML badges).
 KIND_LABELS = {"finetune": "fine-tuned", "scratch": "trained from scratch", "ensemble": "ensemble"}
 
@@ -52,6 +55,9 @@ COLUMNS = (
     "repeats", "accuracy_mean", "accuracy_std", "fits_skipped",
     "extract_images_per_second", "feature_file", "feature_file_bytes",
     "rank_in_dataset", "best_in_dataset", "created", "command", "variant", "baseline",
+    "score", "score_std", "score_ci_low", "score_ci_high", "accuracy_metric",
+    "test_rows_digest", "n_splits", "test_set", "group", "main_group", "rank_in_group",
+    "delta_to_best", "p_value", "significant", "comparison",
 )
 
 _COPIED = ("dataset", "extractor", "classifier", "kind", "layer", "pool", "weights",
@@ -81,12 +87,18 @@ def _row(run: Run) -> dict[str, Any]:
     budget = m.get("time_budget") if isinstance(m.get("time_budget"), dict) else {}
     row["fits_skipped"] = budget.get("fits_skipped", 0)
     row["_repeats_text"], row["_budget_text"] = fmt.repeats(repeats), fmt.budget(budget)
+    row["accuracy_metric"] = m.get("accuracy_metric") or "test accuracy"
+    row["test_rows_digest"] = m.get("test_rows_digest")
+    row["n_splits"] = m.get("n_splits") or row["repeats"]
     return row
 
 
 def _settings(run: Run) -> dict[str, str]:
     m = run.metrics
     settings = {key: m.get(key) for key in VARIANT_KEYS}
+    detail = m.get("split_detail") if isinstance(m.get("split_detail"), dict) else {}
+    if detail.get("exclude_file"):
+        settings["exclude"] = Path(str(detail["exclude_file"])).name
     if m.get("kind") == "finetune" and isinstance(m.get("best_params"), dict):
         settings.update({key: value for key, value in m["best_params"].items() if key != "epochs_run"})
     return {key: fmt.any_value(value) for key, value in settings.items() if not fmt.missing(value)}
@@ -98,7 +110,9 @@ def _label_variants(pairs: list[tuple[Run, dict[str, Any]]]) -> None:
     groups: dict[tuple, list[tuple[Run, dict[str, Any]]]] = {}
     for run, row in pairs:
         row["variant"] = ""
-        groups.setdefault((row["dataset"], row["extractor"], row["random_init"], row["classifier"]), []).append((run, row))
+        # Within a test-row group only: runs of other groups are already shown apart.
+        groups.setdefault((row["dataset"], row.get("group"), row["extractor"], row["random_init"], row["classifier"]),
+                          []).append((run, row))
     for members in groups.values():
         if len(members) < 2:
             continue
@@ -120,28 +134,26 @@ def setting_label(row: dict[str, Any]) -> str:
 def dataset_baselines(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The best baseline run (random-init or raw-pixel features) of each dataset that has one."""
     best: dict[str, dict[str, Any]] = {}
-    for row in rows:  # leaderboard order: the first baseline of a dataset is its best
-        if row["baseline"] and row["dataset"] not in best:
+    for row in rows:  # leaderboard order: the first baseline of a dataset's main group is its best
+        if row["baseline"] and row.get("main_group", True) and row["dataset"] not in best:
             best[row["dataset"]] = row
     return best
 
 
 def _sort_key(row: dict[str, Any]) -> tuple:
-    def desc(value: Any) -> float:
-        return math.inf if fmt.missing(value) else -float(value)
-    return (str(row["dataset"]).casefold(), str(row["dataset"]), desc(row["accuracy"]),
-            desc(row["macro_f1"]), row["run"])
+    return (str(row["dataset"]).casefold(), str(row["dataset"]), row["group_index"], row["rank_in_group"])
 
 
 def leaderboard_rows(runs: Iterable[Run]) -> list[tuple[Run, dict[str, Any]]]:
-    """(run, flat row) pairs in leaderboard order, with ``rank_in_dataset`` and ``best_in_dataset`` set."""
-    pairs = sorted(((run, _row(run)) for run in runs), key=lambda pair: _sort_key(pair[1]))
+    """(run, flat row) pairs in leaderboard order, each with its test-row ``group``, ``rank_in_group``
+    (also ``rank_in_dataset``), ``best_in_dataset`` (the main group's best) and the paired comparison
+    with its group's best (``delta_to_best``, ``p_value``, ``significant``, ``comparison``)."""
+    from featurebench.report.compare import group_runs
+
+    pairs = [(run, _row(run)) for run in runs]
+    group_runs(pairs)
+    pairs.sort(key=lambda pair: _sort_key(pair[1]))
     _label_variants(pairs)
-    rank: dict[str, int] = {}
-    for _, row in pairs:
-        rank[row["dataset"]] = rank.get(row["dataset"], 0) + 1
-        row["rank_in_dataset"] = rank[row["dataset"]]
-        row["best_in_dataset"] = row["rank_in_dataset"] == 1
     return pairs
 
 
@@ -194,11 +206,17 @@ def _extractor_cell(row: dict[str, Any]) -> str:
 
 
 def _accuracy_cell(row: dict[str, Any], bold: bool) -> str:
-    value = fmt.pct(row["accuracy"])
+    """The run's score: accuracy with its bootstrap CI, or a repeated run's mean ± std with the mean's CI."""
+    value = fmt.score(row)
     value = f"**{value}**" if bold else value
-    interval = fmt.ci(row["accuracy_ci_low"], row["accuracy_ci_high"])
-    extra = " ".join(f"({text})" for text in (row.get("_repeats_text"), row.get("_budget_text")) if text)
+    interval = fmt.ci(row["score_ci_low"], row["score_ci_high"])
+    extra = " ".join(f"({text})" for text in (fmt.splits_note(row), row.get("_budget_text")) if text)
     return f"{value} {interval} {extra}".strip()
+
+
+def _versus_cell(row: dict[str, Any]) -> str:
+    """Difference to the group's best and the paired test's verdict ('' for the best itself)."""
+    return md_escape(fmt.versus(row))
 
 
 def _baseline_cell(row: dict[str, Any] | None) -> str:
@@ -216,23 +234,27 @@ def markdown_summary(runs: Iterable[Run], unreadable: Iterable[UnreadableRun] = 
     out = [f"## {md_escape(title)}", ""]
     n_datasets = len({row["dataset"] for row in rows})
     out.append(f"{plural(len(rows), 'run')} on {plural(n_datasets, 'dataset')}. Accuracy etc. in % on the held-out "
-               "test split; **bold** = best run of its dataset.")
+               "test split; **bold** = best run of its dataset. Runs are ranked only against runs scored on the same "
+               "test images (each dataset's main group: its stored split); a repeated-split run by its mean ± std. "
+               f"\"vs best\": the difference to the group's best and a paired test (McNemar exact on the same images, "
+               f"or paired over the same splits); n.s. = not significant at p < {ALPHA}.")
+    main_rows = [row for row in rows if row["main_group"]]
     out += ["", "### Leaderboard", ""]
-    header = ["#", "Dataset", "Extractor", "Classifier", "Accuracy % [95% CI]", "Rank-1 %", "Rank-5 %",
-              "Mean/class %", "Macro-F1 %", "Fit s", "Extract img/s", "Dim", "File", "Run"]
-    align = list("rlll") + ["r"] * 9 + ["l"]
-    body = [[str(row["rank_in_dataset"]), md_escape(row["dataset"]), _extractor_cell(row), md_escape(setting_label(row)),
-             _accuracy_cell(row, row["best_in_dataset"]), fmt.pct(row["rank1"]), fmt.pct(row["rank5"]),
-             fmt.pct(row["mean_per_class_accuracy"]), fmt.pct(row["macro_f1"]), fmt.seconds(row["fit_seconds"]),
-             fmt.rate(row["extract_images_per_second"]), fmt.integer(row["feature_dim"]),
-             fmt.size(row["feature_file_bytes"]), md_escape(row["run"])] for row in rows]
-    out += _table(header, body, align)
+    out += _leaderboard_table(main_rows)
+    others = [row for row in rows if not row["main_group"]]
+    if others:
+        out += ["", "### Other test-row sets (ranked apart)", ""]
+        for group in dict.fromkeys((row["dataset"], row["group"]) for row in others):
+            members = [row for row in others if (row["dataset"], row["group"]) == group]
+            out += [f"**{md_escape(group[0])}: {md_escape(group[1])}**", ""]
+            out += _leaderboard_table(members) + [""]
+        out.pop()
     out += ["", "### Best run per dataset", ""]
     header = ["Dataset", "Extractor", "Classifier", "Accuracy % [95% CI]", "Macro-F1 %", "Best params", "Test images",
               "Runs", "Baseline %", "Run"]
     baselines = dataset_baselines(rows)
     counts: dict[str, int] = {}
-    for row in rows:
+    for row in main_rows:
         counts[row["dataset"]] = counts.get(row["dataset"], 0) + 1
     body = [[md_escape(row["dataset"]), _extractor_cell(row), md_escape(setting_label(row)), _accuracy_cell(row, False),
              fmt.pct(row["macro_f1"]), md_escape(fmt.params(json.loads(row["best_params"]) if row["best_params"] else None)),
@@ -245,6 +267,18 @@ def markdown_summary(runs: Iterable[Run], unreadable: Iterable[UnreadableRun] = 
         out += ["", "### Unreadable runs", ""]
         out += [f"- {md_escape(bad.name)}: {md_escape(bad.reason)}" for bad in unreadable]
     return "\n".join(out) + "\n"
+
+
+def _leaderboard_table(rows: list[dict[str, Any]]) -> list[str]:
+    header = ["#", "Dataset", "Extractor", "Classifier", "Accuracy % [95% CI]", "Rank-1 %", "Rank-5 %",
+              "Mean/class %", "Macro-F1 %", "Fit s", "Extract img/s", "Dim", "File", "vs best", "Run"]
+    align = list("rlll") + ["r"] * 9 + ["l", "l"]
+    body = [[str(row["rank_in_group"]), md_escape(row["dataset"]), _extractor_cell(row), md_escape(setting_label(row)),
+             _accuracy_cell(row, row["best_in_dataset"]), fmt.pct(row["rank1"]), fmt.pct(row["rank5"]),
+             fmt.pct(row["mean_per_class_accuracy"]), fmt.pct(row["macro_f1"]), fmt.seconds(row["fit_seconds"]),
+             fmt.rate(row["extract_images_per_second"]), fmt.integer(row["feature_dim"]),
+             fmt.size(row["feature_file_bytes"]), _versus_cell(row), md_escape(row["run"])] for row in rows]
+    return _table(header, body, align)
 
 
 def _ensembles_section(pairs: list[tuple[Run, dict[str, Any]]]) -> list[str]:

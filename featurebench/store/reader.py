@@ -62,6 +62,16 @@ class FeatureFile:
         return int(value) if _is_whole(value) else int(self.n_rows * 0.75)
 
     @property
+    def shard(self) -> tuple[int, int] | None:
+        """``(k, n)`` (1-based) when this file is shard k of n of one extraction (``extract --shards``),
+        else ``None``: such a file holds a slice of the dataset, not the dataset."""
+        count = self.attrs.get("shard_count")
+        if not _is_whole(count) or int(count) < 2:
+            return None
+        index = self.attrs.get("shard_index")
+        return (int(index) + 1 if _is_whole(index) else 0, int(count))
+
+    @property
     def paths(self) -> list[str]:
         """Image path of each row, relative to the source root."""
         return _strings(self._h5[fmt.PATHS])

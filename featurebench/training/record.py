@@ -77,7 +77,13 @@ def report_files(record: dict[str, Any], y_true: np.ndarray, proba: np.ndarray, 
 def write_record(run_dir: Path, record: dict[str, Any], files: dict[str, str], test_paths: list[str],
                  y_true: np.ndarray, proba: np.ndarray, label_names: list[str]) -> None:
     """The text ``files``, ``probabilities.npz`` (per test image: path, label, probabilities) and
-    ``metrics.json`` (last, so a run folder with metrics.json is complete)."""
+    ``metrics.json`` (last, so a run folder with metrics.json is complete).
+
+    Adds to ``record`` (in place) the digest of the test rows, ``n_splits`` and, unless given,
+    ``test_set`` (the stored split: these runs test on the rows past the file's split index)."""
+    record.setdefault("test_rows_digest", R.test_rows_digest(test_paths, y_true, label_names))
+    record.setdefault("n_splits", 1)
+    record.setdefault("test_set", R.test_set(R.STORED_SPLIT, "stored split", len(y_true)))
     for name, text in files.items():
         (run_dir / name).write_text(text, encoding="utf-8")
     R.write_probabilities(run_dir / R.PROBABILITIES_FILE, test_paths, y_true, proba, label_names)
