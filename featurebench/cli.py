@@ -199,9 +199,16 @@ def extract(
     except KeyboardInterrupt:
         from rich.markup import escape
 
+        from featurebench.store.journal import saved_candidates
+
+        saved = saved_candidates(output.expanduser().resolve())
         again = "run the same command without --force" if force else "run the same command again"
-        console.print(f"[yellow]Interrupted.[/] Finished batches are saved in {escape(str(output))}.partial; "
-                      f"{again} to resume.", soft_wrap=True)
+        if saved:
+            console.print(f"[yellow]Interrupted.[/] Finished batches ({saved} images) are saved in "
+                          f"{escape(str(output))}.partial; {again} to resume.", soft_wrap=True)
+        else:
+            console.print("[yellow]Interrupted[/] before any batch was finished: nothing was saved; run the "
+                          "command again to start.", soft_wrap=True)
         _leave_now(130)
     print_extract_summary(console, summary, results=out)
 
@@ -405,21 +412,6 @@ def _register_capability_commands() -> None:
 _register_capability_commands()
 
 
-def _crash_log(exc: BaseException) -> Path | None:
-    """Write the full traceback of an unexpected error to a log file; its path (None if unwritable)."""
-    import tempfile
-    import time
-    import traceback
-
-    folder = Path(os.environ.get("FEATUREBENCH_LOG_DIR") or Path(tempfile.gettempdir()) / "featurebench-logs")
-    path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{command_line()}\nfeaturebench {__version__}, Python {sys.version.split()[0]}\n\n"
-                        + "".join(traceback.format_exception(exc)), encoding="utf-8")
-    except OSError:
-        return None
-    return path
 
 
 def _command_name() -> str:
@@ -434,7 +426,7 @@ def main() -> None:
     """
     from rich.markup import escape
 
-    from featurebench.errors import noted_file
+    from featurebench.errors import noted_file, unexpected_error_line, write_crash_log
 
     try:
         app()
@@ -446,11 +438,10 @@ def main() -> None:
             _leave_now(2)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - the point: no bare traceback reaches a user
-        log = _crash_log(exc)
+        log = write_crash_log(exc, command_line())
         where = f" while processing {noted_file()}" if noted_file() else ""
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         console.print(f"[red]error:[/] featurebench {escape(_command_name())} failed unexpectedly{escape(where)}: "
-                      f"{type(exc).__name__}{': ' + escape(detail) if detail else ''}. "
+                      f"{escape(unexpected_error_line(exc))}. "
                       + (f"Full traceback in {escape(str(log))}; please report it." if log else
                          "(the traceback could not be written to a log file)"), highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -1,4 +1,14 @@
-"""The one exception type the CLI turns into a clean, actionable message."""
+"""The one exception type the CLI turns into a clean, actionable message, and the log of an
+unexpected one (its full traceback, in a file the one-line message names)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
 
 
 class FeaturebenchError(Exception):
@@ -23,3 +33,31 @@ def note_file(path: object) -> None:
 def noted_file() -> str | None:
     """The file last passed to :func:`note_file` in this process, or None."""
     return _processing[0] if _processing else None
+
+
+def write_crash_log(exc: BaseException, command: str) -> Path | None:
+    """Write ``command`` and the full traceback of an unexpected error to a log file
+    (``$FEATUREBENCH_LOG_DIR``, default ``$TMPDIR/featurebench-logs/``); its path, None if unwritable."""
+    from featurebench import __version__
+
+    folder = Path(os.environ.get("FEATUREBENCH_LOG_DIR") or Path(tempfile.gettempdir()) / "featurebench-logs")
+    handle = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-",
+                                        suffix=".log", dir=folder)
+        with os.fdopen(handle, "w", encoding="utf-8") as log:
+            handle = None
+            log.write(f"{command}\nfeaturebench {__version__}, Python {sys.version.split()[0]}\n\n"
+                      + "".join(traceback.format_exception(exc)))
+    except OSError:
+        if handle is not None:
+            os.close(handle)
+        return None
+    return Path(name)
+
+
+def unexpected_error_line(exc: BaseException) -> str:
+    """``TypeName: first line of the message`` of an unexpected exception, for a one-line report."""
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}{': ' + detail if detail else ''}"

@@ -24,6 +24,7 @@ from featurebench.data.prefetch import prefetch
 from featurebench.data.resize import RESIZE_MODES
 from featurebench.data.sources import Candidate, DatasetListing, default_dataset_name
 from featurebench.errors import FeaturebenchError, note_file
+from featurebench.extractors.preprocessing import get_preprocessor
 from featurebench.outputs import check_output_file
 from featurebench.scale.shards import check_shard, shard_attrs, shard_manifest
 from featurebench.store.format import PARTIAL_SUFFIX
@@ -166,6 +167,8 @@ def _check_options(opts: ExtractOptions, output: Path) -> None:
                         ("--max-file-mb", opts.max_file_mb)):
         if value is not None and value < 1:
             raise FeaturebenchError(f"{flag} {value}: must be at least 1")
+    if opts.preprocess is not None:
+        get_preprocessor(opts.preprocess)  # a bad --preprocess before the model is built
     check_shard(opts.shards, opts.shard_index)
     check_output_file(output, "-o", opts.force, max(_TEMP_NAME_EXTRA, len(PARTIAL_SUFFIX)), example="features.h5")
 
@@ -322,6 +325,13 @@ def _extract(opts: ExtractOptions, output: Path, listing: DatasetListing, extrac
                                               batch_size), extractor)
         try:
             for batch, features in computed:
+                problem = _non_finite(batch, features, opts, listing.root)
+                if problem:
+                    if not pending and done == 0 and journal.created:
+                        journal.remove()  # nothing to keep: no journal that a fixed model would not match
+                        raise FeaturebenchError(f"{problem}; nothing was written.")
+                    raise FeaturebenchError(f"{problem}; no feature file is written (the {done} images before this "
+                                            f"batch are kept in {journal.directory}; --force discards them).")
                 pending.append((batch, features))
                 pending_rows += len(batch.rows)
                 processed += len(batch.rows)
@@ -349,13 +359,35 @@ def _extract(opts: ExtractOptions, output: Path, listing: DatasetListing, extrac
                                        compression=_h5_compression(opts.compression), replace=opts.force,
                                        keep_digests=opts.shards > 1)
         journal.remove()
-    if counts["n_rows"] == 0:
+    if counts["n_rows"] == 0 and (counts["n_candidates"] or opts.shards == 1):  # an empty shard is a success
         reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(counts["skipped_reasons"].items()))
         raise FeaturebenchError(f"None of the {counts['n_candidates']} images in {listing.root} could be used "
                                 f"({reasons}); {output} lists each one with its reason (featurebench info {output}).")
     return ExtractSummary(output, counts["n_candidates"], counts["n_rows"], counts["n_skipped"], counts["n_ignored"],
                           resumed_from, seconds, rate, output.stat().st_size, counts["skipped_reasons"],
                           listing.warnings, counts["n_duplicates"], counts["skipped"])
+
+
+#: The largest magnitude float16 stores (``--dtype float16``); beyond it a value becomes infinite.
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def _non_finite(batch: Batch, features: np.ndarray | None, opts: ExtractOptions, root: Path) -> str | None:
+    """Why a batch's features cannot be kept (NaN or infinite values, or with ``--dtype float16``
+    values float16 cannot hold: every reader refuses such a file), or None. Checked per batch,
+    before the batch joins the journal."""
+    if features is None or not features.size:
+        return None
+    limit = _FLOAT16_MAX if opts.dtype == "float16" else np.inf
+    bad = ~(np.abs(features) < limit)
+    if not bad.any():
+        return None
+    rows = np.flatnonzero(bad.any(axis=1))
+    value = float(features[rows[0]][bad[rows[0]]][0])
+    what = ("values beyond float16's range (±65504): use --dtype float32" if np.isfinite(value)
+            else "NaN or infinite features: check the model's weights and --preprocess")
+    return (f"--model {opts.model} gave {what} (value {value} for {root / batch.rows[int(rows[0])].candidate.path}"
+            f" and {len(rows) - 1} more image(s) of its batch), which every reader of the file would refuse")
 
 
 def _h5_compression(value: str | None) -> str | None:

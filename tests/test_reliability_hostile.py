@@ -503,6 +503,7 @@ FEATURE_FILE_EDITS = {
     "split-index-float": (lambda h5: h5.attrs.__setitem__("split_index", 12.5), "split_index 12.5"),
     "warnings-not-json": (lambda h5: h5.attrs.__setitem__("warnings", "not json ["), "'warnings' attribute"),
     "path-not-utf8": (_non_utf8_path, "not valid UTF-8"),
+    "paths-missing": (lambda h5: h5.__delitem__("paths"), "missing paths"),
 }
 
 

@@ -69,7 +69,7 @@ def _hostile_bundles(tmp_path: Path, good: Path) -> dict[str, tuple[Path, str]]:
     out["zero bytes"] = (empty, "not a skops model bundle")
     folder = tmp_path / "folder.skops"
     folder.mkdir()
-    out["a folder"] = (folder, "does not exist")
+    out["a folder"] = (folder, "is a folder without model.skops")
     foreign = tmp_path / "foreign.skops"
     import skops.io as sio
 

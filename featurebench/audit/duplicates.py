@@ -5,9 +5,19 @@ centred on the train mean and L2-normalised; a (train, test) pair is flagged whe
 similarity reaches the threshold, whatever the two labels (a copy with another label is a
 leak and a label error at once). How close "almost the same" is depends on the extractor and
 the data, so the default threshold adapts: a pair must be ``ratio`` times closer than the
-typical distance between a train row and its nearest other train row (the median over up to
-2,000 rows). An explicit cosine threshold overrides it. The search runs block by block:
-memory is one block of similarities.
+typical gap between a train row and its nearest *different* train row.
+
+The typical gap is measured on de-duplicated rows, so that it stays meaningful however many
+rows have copies (when most rows have one, the plain median nearest-neighbour distance is
+the distance to a copy, 0 for exact ones, and the threshold would collapse to cosine 1.0:
+heavy duplication reported as none). For up to 2,000 sampled train rows it takes the
+distance to the nearest other row that is not an exact copy (distance > 1e-3), then
+repeats, starting from the largest of these distances: rows whose nearest distance is below
+``ratio`` times the current gap count as having a near copy and are left out, and the gap
+is the median over the rows left. This stops when the gap no longer changes; with few
+copies it is the plain median (copies are a small tail), with many it is the median over
+the rows that have none. An explicit cosine threshold overrides it. The search runs block
+by block: memory is one block of similarities.
 """
 
 from __future__ import annotations
@@ -36,22 +46,45 @@ def unit_rows(X: np.ndarray, centre: np.ndarray) -> np.ndarray:
     return Z / np.maximum(norms, 1e-12)
 
 
-def typical_gap(train: np.ndarray, sample: int = 2000, seed: int = 0) -> float:
-    """Median distance from a (sampled) unit train row to its nearest other train row."""
+#: Distances up to this are exact copies (float32 rounding of identical rows), left out of the gap.
+EXACT_COPY_DISTANCE = 1e-3
+
+
+def nearest_distinct_distances(train: np.ndarray, sample: int = 2000, seed: int = 0) -> np.ndarray:
+    """For (sampled) unit train rows, the distance to the nearest other row that is not an exact
+    copy (``inf`` when every other row is one)."""
     rng = np.random.default_rng(seed)
     picked = rng.choice(len(train), min(sample, len(train)), replace=False)
     best = np.full(len(picked), -np.inf)
+    limit = 1 - EXACT_COPY_DISTANCE ** 2 / 2  # cosine of the exact-copy distance
     for start in range(0, len(train), 4096):
         sims = train[picked] @ train[start:start + 4096].T
-        own = picked[:, None] == np.arange(start, start + sims.shape[1])[None, :]
-        sims[own] = -np.inf
+        sims[sims > limit] = -np.inf  # itself and its exact copies
         best = np.maximum(best, sims.max(axis=1))
-    return float(np.median(np.sqrt(np.maximum(0.0, 2 - 2 * best))))
+    return np.where(np.isfinite(best), np.sqrt(np.maximum(0.0, 2 - 2 * best)), np.inf)
+
+
+def typical_gap(train: np.ndarray, ratio: float = DEFAULT_RATIO, sample: int = 2000, seed: int = 0) -> float:
+    """The typical distance from a unit train row to its nearest different row, over the rows
+    without a near copy (the rule in the module docstring); 2.0 (the largest distance between
+    unit rows) when every row is an exact copy of every other."""
+    distances = nearest_distinct_distances(train, sample, seed)
+    distances = distances[np.isfinite(distances)]
+    if not len(distances):
+        return 2.0
+    gap = float(distances.max())
+    for _ in range(100):  # a non-increasing sequence over finitely many medians: a few steps
+        kept = distances[distances >= ratio * gap]
+        new = float(np.median(kept))
+        if new == gap:
+            break
+        gap = new
+    return gap
 
 
 def adaptive_threshold(train: np.ndarray, ratio: float = DEFAULT_RATIO) -> float:
     """The cosine similarity at ``ratio`` times the :func:`typical_gap` (unit rows: d^2 = 2 - 2 cos)."""
-    return float(1 - (ratio * typical_gap(train)) ** 2 / 2)
+    return float(1 - (ratio * typical_gap(train, ratio)) ** 2 / 2)
 
 
 def near_duplicates(X: np.ndarray, train_rows: np.ndarray, test_rows: np.ndarray, threshold: float | None = None,

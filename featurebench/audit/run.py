@@ -21,6 +21,7 @@ from featurebench.audit.outliers import imbalance, outliers
 from featurebench.errors import FeaturebenchError
 from featurebench.fit.exclude import PREDICTIONS_FILE
 from featurebench.fit.memory import human_bytes, parse_memory
+from featurebench.outputs import check_writable_folder
 from featurebench.store.reader import open_feature_file
 
 AUDIT_FILE = "audit.json"
@@ -44,7 +45,10 @@ class AuditResult:
         acc = dup["accuracy"]
         lines = [f"{len(dup['pairs'])} near-duplicate train/test pair(s) at cosine >= {dup['threshold']:.4f} "
                  f"({dup['test_rows_affected']} test row(s)); {len(dup['exact_duplicates'])} byte-identical file(s)"]
-        if acc:
+        if acc and acc["without_duplicates"] is None:
+            lines.append(f"  test accuracy {acc['all']:.4f}; every test row has a near-duplicate in train, so there "
+                         f"is no accuracy without them ({acc['source']})")
+        elif acc:
             lines.append(f"  test accuracy {acc['all']:.4f} -> {acc['without_duplicates']:.4f} without them "
                          f"({acc['n_test_without']} rows; {acc['source']})")
         labels = r["label_issues"]
@@ -112,6 +116,10 @@ def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out:
         from featurebench.audit.labels import require_cleanlab
 
         require_cleanlab()  # before the work, not after it
+    run_path = Path(run_dir) if run_dir is not None else None
+    folder = run_path if run_path is not None else Path(out or Path(features_path).with_suffix(".audit"))
+    if run_path is None or run_path.is_dir():  # (a missing run folder is named below)
+        check_writable_folder(folder, "--run" if run_path is not None else "--out", create=run_path is None)
     with open_feature_file(features_path) as features:
         need = features.n_rows * features.feature_dim * 4 * 4  # the rows, a centred copy, a fold's scaled copies
         if need > parse_memory(None):
@@ -125,7 +133,6 @@ def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out:
         byte_duplicates = features.duplicates
         split_index = features.split_index
     n = len(y)
-    run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None:
         test, correct, metrics = _run_test_rows(run_path)
         if len(test) and test.max() >= n:
@@ -135,6 +142,7 @@ def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out:
         test = np.arange(split_index, n)
         correct, source = None, "reference logistic regression (C=1, scaled) on the train rows"
     train = np.setdiff1d(np.arange(n), test)
+    _check_split(features_path, y, names, train, test)
     if correct is None:
         correct = _reference_correct(X, y, train, test)
     stage(f"near-duplicates: {len(test)} test x {len(train)} train rows")
@@ -151,7 +159,8 @@ def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out:
         "n_rows": n, "n_train": len(train), "n_test": len(test), "label_names": list(names),
         "near_duplicates": {
             "threshold": round(used, 6), "threshold_rule": (f"cosine >= {threshold} (given)" if threshold is not None else
-                f"adaptive: {ratio} x the median nearest-neighbour distance of train rows"),
+                f"adaptive: {ratio} x the typical distance from a train row to its nearest different train "
+                f"row (median over the rows without a near copy)"),
             "centred_on": "train mean",
             "pairs": [{"train_row": p.train_row, "test_row": p.test_row, "train_path": paths[p.train_row],
                        "test_path": paths[p.test_row], "similarity": round(p.similarity, 5)} for p in pairs],
@@ -179,7 +188,6 @@ def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out:
                           "n_flagged": len(flagged)}
     record["imbalance"] = imbalance(y, names, split_index)
     record["seconds"] = round(time.perf_counter() - started, 3)
-    folder = run_path if run_path is not None else Path(out or Path(features_path).with_suffix(".audit"))
     folder.mkdir(parents=True, exist_ok=True)
     record["exclude_file"] = EXCLUDE_FILE
     audit_path = folder / AUDIT_FILE
@@ -191,9 +199,23 @@ def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out:
     return AuditResult(record, audit_path, exclude_path)
 
 
+def _check_split(features_path: str | Path, y: np.ndarray, names: list[str], train: np.ndarray,
+                 test: np.ndarray) -> None:
+    """Refuse a split the audit cannot work on: no train or no test rows, or fewer than 2 classes
+    among the train rows (the reference and label-audit classifiers are fitted on them)."""
+    if not len(train) or not len(test):
+        raise FeaturebenchError(f"{features_path}: the audit compares test rows with train rows, and this split has "
+                                f"{len(train)} train and {len(test)} test rows; audit a larger file.")
+    present = sorted({names[i] for i in np.unique(y[train])})
+    if len(present) < 2:
+        raise FeaturebenchError(f"{features_path}: the audit fits classifiers on the train rows, which need at least "
+                                f"2 classes; its {len(train)} train row(s) hold {len(present)} "
+                                f"({', '.join(map(repr, present))}); audit a file with more classes or rows.")
+
+
 def _exclude_text(record: dict[str, Any], features_name: str) -> str:
     """The rows file for ``fit --exclude``: train copies of near-duplicates, then label issues."""
-    lines = [f"# rows of {features_name} flagged by `featurebench audit` (edit freely; '#' starts a comment)"]
+    lines = [f"# rows of {_one_line(features_name)} flagged by `featurebench audit` (edit freely; '#' starts a comment)"]
     seen: set[int] = set()
     for pair in record["near_duplicates"]["pairs"]:
         if pair["train_row"] not in seen:
@@ -203,5 +225,11 @@ def _exclude_text(record: dict[str, Any], features_name: str) -> str:
     for issue in record["label_issues"].get("rows", []):
         if issue["row"] not in seen:
             seen.add(issue["row"])
-            lines.append(f"{issue['row']}  # label issue: labelled {issue['given']}, looks like {issue['suggested']}")
+            lines.append(f"{issue['row']}  # label issue: labelled {_one_line(issue['given'])}, looks like "
+                         f"{_one_line(issue['suggested'])}")
     return "\n".join(lines) + "\n"
+
+
+def _one_line(name: str) -> str:
+    """A label name for a comment line: quoted as JSON when it holds a line break or quote."""
+    return json.dumps(name, ensure_ascii=False) if any(c in name for c in "\n\r\"") else name

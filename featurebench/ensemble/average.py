@@ -18,6 +18,7 @@ import numpy as np
 
 from featurebench.ensemble.members import Member, align_members, load_member
 from featurebench.errors import FeaturebenchError
+from featurebench.outputs import check_writable_folder
 from featurebench.training.session import slug
 
 
@@ -41,6 +42,7 @@ def run_ensemble(run_dirs: list[str | Path], out: str | Path = "results", run_na
     from featurebench.training.record import build_record, report_files, write_record
 
     started = time.perf_counter()
+    check_writable_folder(Path(out).expanduser().resolve(), "--out")
     members = align_members([load_member(d) for d in run_dirs])
     proba = np.mean([m.proba for m in members], axis=0)
     first = members[0]

@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 
 from featurebench.explain.explainer import METHODS, load_explainer
 from featurebench.explain.overlay import overlay, save_png
+from featurebench.outputs import check_writable_folder
 
 
 @dataclass
@@ -58,10 +59,10 @@ def explain_images(target: str | Path, inputs: Sequence[str | Path], out: str | 
     from featurebench.data.pipeline import DecodeOptions, load_image
     from featurebench.fit.predict import collect_images
 
+    out = Path(out)
+    check_writable_folder(out, "--out")
     explainer = load_explainer(target, layer, trust, model, weights, preprocess, unsafe_model)
     files, unreadable = collect_images(inputs)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     options = DecodeOptions(tuple(explainer.input_size), explainer.resize)
     images: list[ExplainedImage] = []
     for i, file in enumerate(files):

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from featurebench.data.resize import check_input_size
 from featurebench.errors import FeaturebenchError, WeightsUnavailableError
 from featurebench.extractors.base import Extractor
 from featurebench.extractors.devices import DEFAULT_ENGINE, EngineChoice, choose_engine, gpu_batch_size
@@ -111,6 +112,7 @@ class KerasExtractor(Extractor):
         engine = choice.engine
         self.model = model
         self.input_size = tuple(int(d) for d in model.input_shape[1:3])
+        check_input_size(*self.input_size, str(provenance.get("model", "the model")))
         self.feature_dim = int(model.output_shape[-1])
         self.preprocessing = preprocessing
         self.preprocess_fn = get_preprocessor(preprocessing)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from featurebench.data.resize import check_input_size
 from featurebench.errors import FeaturebenchError
 from featurebench.extractors.base import Extractor
 from featurebench.extractors.hashing import file_provenance
@@ -68,6 +69,7 @@ class SavedModelExtractor(Extractor):
         if height is None or width is None:
             raise FeaturebenchError(f"SavedModel {path} does not fix its input size; re-export it with a fixed size.")
         self.input_size = (int(height), int(width))
+        check_input_size(*self.input_size, str(path))
         self._dtype = spec.dtype
         self.preprocessing = preprocess
         self.preprocess_fn = get_preprocessor(preprocess)

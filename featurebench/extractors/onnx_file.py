@@ -19,11 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from featurebench.data.resize import check_input_size
 from featurebench.errors import FeaturebenchError
 from featurebench.extractors.base import Extractor
 from featurebench.extractors.hashing import file_provenance
 from featurebench.extractors.preprocessing import DESCRIPTIONS, get_preprocessor
 from featurebench.extractors.spec import POOLS
+from featurebench.text import plural
 
 #: Axes of height and width in each input layout.
 _SPATIAL = {"NCHW": (2, 3), "NHWC": (1, 2)}
@@ -74,13 +76,18 @@ class ONNXExtractor(Extractor):
         dims = _static_dims(port.get_partial_shape())
         self.layout = _input_layout(dims, path)
         self.input_size = tuple(int(dims[a]) for a in _SPATIAL[self.layout])
+        check_input_size(*self.input_size, str(path))
         output_name = self._select_output(model, layer, path)
         model.reshape({port: ov.PartialShape([-1, *dims[1:]])})  # any batch size, the last one too
         output = next(o for o in model.outputs if output_name in o.get_names())
         out_dims = _static_dims(output.get_partial_shape())
         if any(d is None for d in out_dims[1:]):
-            raise FeaturebenchError(f"{path}: tensor {output_name} has a dynamic shape {out_dims}; pick a tensor "
-                                    "of fixed size with --layer.")
+            raise FeaturebenchError(f"{path}: tensor {output_name} has a dynamic shape {out_dims} (only the batch, "
+                                    "axis 0, may vary: features need the batch first); pick a tensor of fixed size "
+                                    "with --layer.")
+        if not out_dims or 0 in out_dims[1:]:
+            raise FeaturebenchError(f"{path}: tensor {output_name} has shape {out_dims}; features need a batch axis "
+                                    "first and at least one value per image; pick another tensor with --layer.")
         if pool is not None and pool not in POOLS:
             raise FeaturebenchError(f"--pool {pool!r} is not one of {', '.join(POOLS)}")
         self.pool = (pool or "avg") if len(out_dims) == 4 else ("none" if len(out_dims) == 2 else "flatten")
@@ -99,6 +106,7 @@ class ONNXExtractor(Extractor):
                                     f"({type(exc).__name__}: {str(exc).strip()[:300]})") from None
         self._output = compiled.outputs[list(model.outputs).index(output)]
         self._request = compiled.create_infer_request()
+        self._probe(path, output_name)
         self._provenance = {**file_provenance(path, "onnx"), "layer": output_name, "pool": self.pool,
                             "input_size": list(self.input_size), "input_layout": self.layout,
                             "feature_dim": self.feature_dim, "preprocessing": self.preprocessing,
@@ -124,6 +132,18 @@ class ONNXExtractor(Extractor):
             raise FeaturebenchError(f"{path} has no tensor named {layer!r}; its outputs are {listed} (--layer takes "
                                     "an output or any named tensor of the graph, e.g. from Netron).") from None
         return layer
+
+    def _probe(self, path: Path, output_name: str) -> None:
+        """Run two blank images once: the tensor must have one row of ``feature_dim`` values per
+        image (a tensor that is not batch-first, or reduces over the batch, is refused before any
+        image is decoded)."""
+        blank = self.prepare(np.zeros((2, *self.input_size, 3), np.uint8))
+        shape = tuple(self._request.infer({0: blank}, share_inputs=False, share_outputs=False)[self._output].shape)
+        if len(shape) < 1 or shape[0] != 2 or int(np.prod(shape)) != 2 * self.feature_dim * (
+                np.prod([shape[a] for a in _SPATIAL[self.layout]]) if self.pool in ("avg", "max") else 1):
+            raise FeaturebenchError(f"{path}: tensor {output_name} gives shape {shape} for a batch of 2 images; "
+                                    f"features need the batch first ({plural(self.feature_dim, 'value')} per image); export "
+                                    "the model with the batch as axis 0, or pick another tensor with --layer.")
 
     def prepare(self, images: np.ndarray) -> np.ndarray:
         """Preprocess, put the channels where the model wants them, make it contiguous."""

@@ -76,8 +76,11 @@ DESCRIPTIONS: dict[str, str] = {
 #: ``--preprocess`` for a model's own normalisation: ``mean=R,G,B;std=R,G,B`` (or a space instead
 #: of ``;``; one value each is broadcast), on the 0..1 scale as timm/torchvision configs give them.
 MEAN_STD_SYNTAX = "mean=0.485,0.456,0.406;std=0.229,0.224,0.225"
-_NUMBERS = r"\s*([-+0-9.eE]+(?:\s*,\s*[-+0-9.eE]+)*)\s*"
+_NUMBERS = r"\s*([^,;\s=]+(?:\s*,\s*[^,;\s=]+)*)\s*"
 _MEAN_STD = re.compile(rf"^\s*mean\s*={_NUMBERS}[;\s]\s*std\s*={_NUMBERS}$")
+#: ``mean=...;std=...`` must map 0..1 pixels within this magnitude: ``std=1e-40`` or ``mean=1e400``
+#: would make every input (and so every feature) infinite or NaN.
+MAX_NORMALISED = 1e4
 
 
 def mean_std(mean: np.ndarray, std: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -91,15 +94,28 @@ def mean_std(mean: np.ndarray, std: np.ndarray) -> Callable[[np.ndarray], np.nda
 
 
 def _parse_mean_std(text: str) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The ``mean=...;std=...`` normaliser; None if ``text`` is not of that form; an error
+    naming the value if its numbers are unusable (not numbers, not finite, std <= 0, or a
+    0..1 pixel mapped beyond :data:`MAX_NORMALISED`)."""
+    from featurebench.errors import FeaturebenchError
+
     match = _MEAN_STD.match(text)
     if not match:
         return None
     try:
-        mean, std = (np.array([float(v) for v in group.split(",")], np.float32) for group in match.groups())
+        mean, std = (np.array([float(v) for v in group.split(",")], np.float64) for group in match.groups())
     except ValueError:
         return None
-    if {len(mean), len(std)} - {1, 3} or not np.all(std > 0):
+    if {len(mean), len(std)} - {1, 3}:
         return None
+    with np.errstate(all="ignore"):
+        reach = np.maximum(np.abs(0 - mean), np.abs(1 - mean)) / std
+        ok = np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std > 0) and np.all(reach <= MAX_NORMALISED)
+    if not ok:
+        raise FeaturebenchError(
+            f"--preprocess {text!r}: mean and std must be finite, std > 0, and (x - mean) / std must stay within "
+            f"±{MAX_NORMALISED:g} for pixels x in 0..1 (the 0..1 scale, e.g. '{MEAN_STD_SYNTAX}'); these values "
+            "would make the features infinite or NaN")
     return mean_std(mean, std)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from featurebench.data.resize import check_input_size
 from featurebench.errors import FeaturebenchError
 from featurebench.extractors.base import Extractor
 from featurebench.extractors.hashing import file_sha256
@@ -93,6 +94,7 @@ class TFLiteExtractor(Extractor):
         self.preprocess_fn = get_preprocessor(self.preprocessing)
         self._quantize = not raw_bytes and in_dtype != np.float32
         self.input_size = (int(self._input["shape"][1]), int(self._input["shape"][2]))
+        check_input_size(*self.input_size, str(path))
         self.feature_dim = int(np.prod(self._output["shape"][1:]))
         self.batch_size = batch_size
         self._allocated_batch = 0

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from featurebench.data.resize import RESIZE_MODES
+from featurebench.checks import MAX_LR, check_range
+from featurebench.data.resize import RESIZE_MODES, check_train_size
 from featurebench.errors import FeaturebenchError
 from featurebench.training.augment import AUGMENT_PRESETS
 from featurebench.training.optimization import OPTIMIZERS, PRECISIONS
@@ -174,12 +175,18 @@ def validate(recipe: Recipe, where: str = "recipe") -> Recipe:
     if recipe.early_stopping is not None and recipe.early_stopping < 1:
         raise FeaturebenchError(f"{where}: early_stopping (patience in epochs) must be >= 1")
     for key in ("image_size", "load_size"):
-        value = getattr(recipe, key)
-        if value is not None and value < 8:
-            raise FeaturebenchError(f"{where}: {key} {value} is too small (>= 8 pixels)")
+        check_train_size(getattr(recipe, key), _named(key, where))
+    for key in ("warmup_lr", "lr"):
+        check_range(getattr(recipe, key), _named(key, where), 0, MAX_LR, low_open=True, why="a learning rate")
+    check_range(recipe.momentum, _named("momentum", where), 0, 1, high_open=True)
     if recipe.warmup_epochs + (recipe.epochs if recipe.unfreeze_from is not None else 0) == 0:
         raise FeaturebenchError(f"{where}: nothing to train (warmup_epochs 0 and no fine-tuning phase)")
     return recipe
+
+
+def _named(key: str, where: str) -> str:
+    """How a message names recipe ``key``: its flag for the command line, else ``where: key``."""
+    return f"--{key.replace('_', '-')}" if where == "command line" else f"{where}: {key}"
 
 
 def read_recipe_file(path: Path) -> dict[str, Any]:

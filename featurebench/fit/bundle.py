@@ -134,6 +134,17 @@ def load_bundle(path: str | Path, trust: bool = False) -> Bundle:
 
     path = Path(path)
     note_file(path)
+    if path.is_dir() and (path / BUNDLE_NAME).is_file():
+        path = path / BUNDLE_NAME  # a fit run folder: its bundle
+    keras_file = path / "model.keras" if path.is_dir() else path
+    if keras_file.suffix.lower() in (".keras", ".h5") and keras_file.is_file():
+        raise FeaturebenchError(
+            f"{keras_file} is a Keras network (from `featurebench train` or `finetune`), not a fit bundle "
+            f"({BUNDLE_NAME}); classify images with it by `featurebench explain {path} IMAGE...` (top classes and "
+            "heatmaps), or extract features and `fit` a bundle.")
+    if path.is_dir():
+        raise FeaturebenchError(f"{path} is a folder without {BUNDLE_NAME}; pass a fit run folder "
+                                f"(RESULTS_DIR/<run>/) or its {BUNDLE_NAME}.")
     if not path.is_file():
         raise FeaturebenchError(
             f"Model bundle {path} does not exist (a fit run writes RESULTS_DIR/<run>/{BUNDLE_NAME})"

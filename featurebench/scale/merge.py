@@ -73,6 +73,11 @@ class _ShardFiles:
             offset += n_rows + n_skipped
 
 
+def _plain(value: Any) -> Any:
+    """An HDF5 attribute as a plain Python value (``2``, not ``np.int64(2)``), for messages."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _check_set(paths: Sequence[Path], files: Sequence[h5py.File]) -> list[int]:
     """Order of ``files`` by shard index; refuses anything but the complete set of one run."""
     for path, h5 in zip(paths, files):
@@ -85,7 +90,8 @@ def _check_set(paths: Sequence[Path], files: Sequence[h5py.File]) -> list[int]:
         for key in ("shard_of", "shard_count", "dtype", "feature_dim"):
             if h5.attrs[key] != first[key]:
                 raise FeaturebenchError(f"{path} belongs to another extraction than {paths[0]} ({key} differs: "
-                                        f"{h5.attrs[key]!r} vs {first[key]!r}); merge the shards of one run.")
+                                        f"{_plain(h5.attrs[key])!r} vs {_plain(first[key])!r}); merge the shards "
+                                        "of one run.")
     count = int(first["shard_count"])
     indices = [int(h5.attrs["shard_index"]) for h5 in files]
     missing = sorted(set(range(count)) - set(indices))

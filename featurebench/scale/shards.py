@@ -19,10 +19,14 @@ from featurebench.errors import FeaturebenchError
 SHARD_ATTRS = ("shard_index", "shard_count", "shard_of", "shard_start", "n_candidates_total")
 
 
+#: The most shards a run is split into (more shards than images is fine: those shards are empty).
+MAX_SHARDS = 1_000_000
+
+
 def check_shard(count: int, index: int) -> None:
-    """Refuse a shard count below 1 or an index outside ``[0, count)``."""
-    if count < 1:
-        raise FeaturebenchError(f"--shards {count} must be at least 1")
+    """Refuse a shard count below 1 or above :data:`MAX_SHARDS`, or an index outside ``[0, count)``."""
+    if not 1 <= count <= MAX_SHARDS:
+        raise FeaturebenchError(f"--shards {count} must be between 1 and {MAX_SHARDS:,}")
     if not 0 <= index < count:
         raise FeaturebenchError(f"--shard-index {index} must be between 0 and {count - 1} (--shards {count})")
 

@@ -10,11 +10,12 @@ makes a sweep resumable: finished cells are left as they are.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from featurebench.errors import FeaturebenchError
+from featurebench.errors import FeaturebenchError, unexpected_error_line, write_crash_log
 
 
 @dataclass
@@ -40,7 +41,10 @@ def sweep_cells(features: Sequence[str | Path], classifiers: Sequence[str]) -> l
 
 
 def fit_cell(features: str, clf: str, out: str, fit_args: dict[str, Any]) -> tuple[Any, str | None]:
-    """One cell: ``(RunResult, None)``, or ``(None, message)`` when the fit refused or failed cleanly."""
+    """One cell: ``(RunResult, None)``, or ``(None, message)`` when the fit refused or failed.
+
+    An unexpected error fails this cell only (its traceback goes to a log file the message
+    names), here and in a Ray task alike: the other cells still run."""
     import warnings
 
     from featurebench.fit import FitWarning, run_fit
@@ -51,6 +55,23 @@ def fit_cell(features: str, clf: str, out: str, fit_args: dict[str, Any]) -> tup
             return run_fit(features, clf, out=out, **fit_args), None
     except FeaturebenchError as exc:
         return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - one broken cell must not stop the sweep
+        log = write_crash_log(exc, str(fit_args.get("command", "featurebench sweep")))
+        return None, (f"failed unexpectedly: {unexpected_error_line(exc)}"
+                      + (f" (traceback in {log})" if log else ""))
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def ray_failure(exc: BaseException) -> str:
+    """One plain line for a failed Ray task: the exception that ended it (Ray's own message
+    starts with a coloured ``ray::fit_cell()`` banner and the worker's traceback)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        return f"Ray task failed: {unexpected_error_line(cause)}"
+    lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
+    return f"Ray task failed: {type(exc).__name__}" + (f": {lines[-1][:300]}" if lines else "")
 
 
 def run_sweep(features: Sequence[str | Path], classifiers: Sequence[str], out: str | Path,
@@ -92,6 +113,6 @@ def run_sweep(features: Sequence[str | Path], classifiers: Sequence[str], out: s
         try:
             run, error = ray_module.get(ref)
         except ray_module.exceptions.RayError as exc:
-            run, error = None, f"Ray task failed: {str(exc).splitlines()[0][:300]}"
+            run, error = None, ray_failure(exc)
         record(path, clf, run, error)
     return result

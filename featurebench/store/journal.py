@@ -34,6 +34,16 @@ def partial_dir_for(output: Path) -> Path:
     return output.with_name(output.name + PARTIAL_SUFFIX)
 
 
+def saved_candidates(output: Path) -> int:
+    """How many candidates the committed shards of ``output``'s journal cover (0: no journal)."""
+    directory = partial_dir_for(output)
+    try:
+        ranges = shard_ranges(directory)
+    except OSError:
+        return 0
+    return ranges[-1][1] if ranges else 0
+
+
 def leftover_temporaries(folder: Path, prefix: str) -> list[Path]:
     """Entries of ``folder`` whose name starts with ``prefix`` + ``.tmp-`` (temporary files of a
     writer). Names are compared as text, never as glob patterns: an output named

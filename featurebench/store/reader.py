@@ -184,11 +184,11 @@ def _flag(value: Any) -> bool:
 
 def _structure_problem(h5: h5py.File) -> str | None:
     """What keeps the file from being read as a feature file at all (None: it can be opened)."""
-    missing = [name for name in (fmt.FEATURES, fmt.LABELS, fmt.LABEL_NAMES) if name not in h5]
+    missing = [name for name in (fmt.FEATURES, fmt.LABELS, fmt.LABEL_NAMES, fmt.PATHS) if name not in h5]
     if missing:
         return f"missing {', '.join(missing)}"
     for name in (fmt.FEATURES, fmt.LABELS, fmt.LABEL_NAMES, fmt.PATHS):
-        if name in h5 and not isinstance(h5[name], h5py.Dataset):
+        if not isinstance(h5[name], h5py.Dataset):
             return f"'{name}' is a {type(h5[name]).__name__.lower()}, not a dataset"
     features, labels = h5[fmt.FEATURES], h5[fmt.LABELS]
     if features.ndim != 2 or features.dtype.kind not in "fiu":
@@ -196,7 +196,7 @@ def _structure_problem(h5: h5py.File) -> str | None:
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
         return f"'labels' must be a 1-D integer array, found {labels.ndim}-D {labels.dtype}"
     for name in (fmt.LABEL_NAMES, fmt.PATHS):
-        if name in h5 and (h5[name].ndim != 1 or h5[name].dtype.kind not in "OSU"):
+        if h5[name].ndim != 1 or h5[name].dtype.kind not in "OSU":
             return f"'{name}' must be a 1-D array of strings, found {h5[name].ndim}-D {h5[name].dtype}"
     return None
 
@@ -213,7 +213,7 @@ def feature_file_problem(feature_file: FeatureFile, h5: h5py.File) -> str | None
     labels = feature_file.labels
     if len(labels) != n_rows:
         return f"{n_rows} feature rows but {len(labels)} labels"
-    if fmt.PATHS in h5 and len(h5[fmt.PATHS]) != n_rows:
+    if len(h5[fmt.PATHS]) != n_rows:
         return f"{n_rows} feature rows but {len(h5[fmt.PATHS])} paths"
     declared = feature_file.attrs.get("n_rows")
     if declared not in (None, "") and (not _is_whole(declared) or int(declared) != n_rows):
@@ -222,11 +222,10 @@ def feature_file_problem(feature_file: FeatureFile, h5: h5py.File) -> str | None
         return f"label {labels.min()} is negative (labels index label_names from 0)"
     if n_rows and labels.max() >= len(feature_file.label_names):
         return f"label {labels.max()} but only {len(feature_file.label_names)} label names"
-    if fmt.PATHS in h5:
-        try:
-            feature_file.paths
-        except UnicodeDecodeError as exc:
-            return f"a path is not valid UTF-8 ({exc})"
+    try:
+        feature_file.paths
+    except UnicodeDecodeError as exc:
+        return f"a path is not valid UTF-8 ({exc})"
     split = feature_file.attrs.get("split_index")
     if split is not None and (not _is_whole(split) or not 0 <= int(split) <= n_rows):
         return f"split_index {split!r} is not a whole number between 0 and {n_rows}"

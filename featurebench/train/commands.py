@@ -108,9 +108,8 @@ def train(
         result = run_train(opts, overrides, on_epoch=lambda info: say(_epoch_line(info)), say=say)
     except TrainInterrupted as stop:
         if stop.checkpoint is None:
-            console.print(f"[yellow]Interrupted[/] before the first epoch finished: nothing to resume. Start again "
-                          f"with --force (the run folder {stop.run_dir} is incomplete).", soft_wrap=True,
-                          highlight=False)
+            console.print("[yellow]Interrupted[/] before the first epoch finished: nothing to resume, and no run "
+                          "folder is left; run the same command again to start.", soft_wrap=True, highlight=False)
             raise typer.Exit(130) from None
         where = stop.checkpoint
         console.print(f"[yellow]Interrupted[/] after epoch {stop.epochs_done} (the epoch in progress is lost). "

@@ -30,7 +30,7 @@ TrainResult = TrainingResult
 class TrainInterrupted(KeyboardInterrupt):
     """Ctrl+C during training: where the last checkpoint is and how to continue."""
 
-    def __init__(self, run_dir: Path, epochs_done: int, checkpoint: Path | None, net: str):
+    def __init__(self, run_dir: Path | None, epochs_done: int, checkpoint: Path | None, net: str):
         super().__init__(f"interrupted after epoch {epochs_done}")
         self.run_dir, self.epochs_done, self.checkpoint, self.net = run_dir, epochs_done, checkpoint, net
 

@@ -19,6 +19,7 @@ Run folder: ``metrics.json``, ``model.keras`` (0..255 RGB in), ``history.json`` 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -26,7 +27,9 @@ from typing import Any, Callable
 
 from featurebench.data.pipeline import SourceOptions
 from featurebench.errors import FeaturebenchError
-from featurebench.train.loop import PHASE, TrainResult, train_and_record
+from featurebench.outputs import check_writable_folder
+from featurebench.train import loop
+from featurebench.train.loop import PHASE, TrainInterrupted, TrainResult
 from featurebench.train.settings import RESUMABLE, TrainSettings, resolve_settings
 from featurebench.training.checkpoint import CHECKPOINT_DIR, TrainState, checkpoint_epoch, load_state
 from featurebench.training.session import check_resume_settings, open_training_source, prepare_run_dir, slug
@@ -126,18 +129,33 @@ def run_train(opts: TrainOptions, overrides: dict[str, Any] | None = None,
         settings = resolve_settings(overrides["net"], {k: v for k, v in overrides.items() if k != "net"})
         state = None
     image_size = int(settings.image_size)
-    source, warnings = open_training_source(opts.source, image_size, settings, opts, opts.dataset_name, "training")
-    if opts.resume:
-        name = run_dir.name
-    else:
-        name = run_name_for(source.dataset, settings, opts.run_name)
-        run_dir = Path(opts.out).expanduser().resolve() / name
-        prepare_run_dir(run_dir, False, opts.force, SETTINGS_FILE, settings.to_dict(), RESUMABLE)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / SETTINGS_FILE).write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
-    for note in warnings:
-        say(f"warning: {note}")
-    return train_and_record(opts, settings, source, run_dir, name, state, on_epoch, say, warnings)
+    check_writable_folder(run_dir if opts.resume else Path(opts.out).expanduser().resolve(),
+                          "--resume" if opts.resume else "--out")
+    created = None  # the run folder this run made (removed again if stopped before a checkpoint)
+    try:
+        source, warnings = open_training_source(opts.source, image_size, settings, opts, opts.dataset_name,
+                                                "training")
+        if opts.resume:
+            name = run_dir.name
+        else:
+            name = run_name_for(source.dataset, settings, opts.run_name)
+            run_dir = Path(opts.out).expanduser().resolve() / name
+            prepare_run_dir(run_dir, False, opts.force, SETTINGS_FILE, settings.to_dict(), RESUMABLE)
+            created = run_dir if not run_dir.exists() or not any(run_dir.iterdir()) else None
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / SETTINGS_FILE).write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
+        for note in warnings:
+            say(f"warning: {note}")
+        return loop.train_and_record(opts, settings, source, run_dir, name, state, on_epoch, say, warnings)
+    except KeyboardInterrupt as stop:
+        if created is not None and load_state(created) is None:
+            shutil.rmtree(created, ignore_errors=True)  # set-up or first epoch: nothing worth keeping
+        if isinstance(stop, TrainInterrupted):
+            raise
+        # Ctrl+C during the set-up: the same answer as during training.
+        latest = run_dir / CHECKPOINT_DIR / state.model_file if state is not None and state.model_file else None
+        raise TrainInterrupted(created or (run_dir if opts.resume else None), state.epochs_done if state else 0,
+                               latest, settings.net) from None
 
 
 __all__ = ["RUN_NAME_TEMPLATE", "SETTINGS_FILE", "TrainOptions", "locate_resume", "run_name_for", "run_train"]

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from featurebench.data.resize import RESIZE_MODES
+from featurebench.checks import MAX_LR, check_range
+from featurebench.data.resize import RESIZE_MODES, check_train_size
 from featurebench.errors import FeaturebenchError
 from featurebench.train.nets import get_net
 from featurebench.train.schedules import SCHEDULES, make_schedule
@@ -114,11 +115,15 @@ def validate(s: TrainSettings) -> TrainSettings:
     if not 0.0 < s.train_fraction < 1.0 or not 0.0 <= s.val_fraction < s.train_fraction:
         raise FeaturebenchError("need 0 < --train-fraction < 1 and 0 <= --val-fraction < --train-fraction")
     for key in ("image_size", "load_size"):
-        value = getattr(s, key)
-        if value is not None and value < 8:
-            raise FeaturebenchError(f"--{key.replace('_', '-')} {value} is too small (>= 8 pixels)")
-    if s.l2 is not None and s.l2 < 0:
-        raise FeaturebenchError("--l2 must be >= 0")
+        check_train_size(getattr(s, key), f"--{key.replace('_', '-')}")
+    check_range(s.lr, "--lr", 0, MAX_LR, low_open=True, why="the learning rate")
+    check_range(s.momentum, "--momentum", 0, 1, high_open=True)
+    check_range(s.power, "--power", 0, 100, low_open=True)
+    check_range(s.step_factor, "--step-factor", 0, 1, low_open=True)
+    if s.l2 is not None:
+        check_range(s.l2, "--l2", 0, 1, high_open=True, why="weight decay")
+    if s.width is not None:
+        check_range(s.width, "--width", 0, 16, low_open=True, why="a multiplier of every filter count")
     s.schedule_fn()  # checks lr / power / step settings
     return s
 

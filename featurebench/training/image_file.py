@@ -27,9 +27,10 @@ import numpy as np
 
 from featurebench import __version__
 from featurebench.data.pipeline import SourceOptions, iter_batches, iter_decoded
-from featurebench.data.resize import RESIZE_MODES
+from featurebench.data.resize import RESIZE_MODES, check_train_size
 from featurebench.data.sources import Candidate, default_dataset_name
 from featurebench.errors import FeaturebenchError
+from featurebench.outputs import check_output_file
 from featurebench.training.splits import SPLITS, check_split, split_bounds
 
 FORMAT = "featurebench-images"
@@ -70,16 +71,12 @@ class BuildImagesSummary:
 def _check(opts: BuildImagesOptions, output: Path) -> None:
     if opts.resize not in RESIZE_MODES:
         raise FeaturebenchError(f"--resize {opts.resize!r}: choose one of {', '.join(RESIZE_MODES)}")
-    if opts.size < 8:
-        raise FeaturebenchError(f"--size {opts.size} is too small")
+    check_train_size(opts.size, "--size")
     if not 0.0 < opts.train_fraction < 1.0 or not 0.0 <= opts.val_fraction < opts.train_fraction:
         raise FeaturebenchError("need 0 < --train-fraction < 1 and 0 <= --val-fraction < --train-fraction")
     if opts.compression not in (None, "gzip", "lzf"):
         raise FeaturebenchError(f"--compression {opts.compression!r}: gzip or lzf")
-    if not output.parent.exists():
-        raise FeaturebenchError(f"Output folder {output.parent} does not exist; create it first.")
-    if output.exists() and not opts.force:
-        raise FeaturebenchError(f"{output} already exists; pass --force to overwrite it (or choose another -o).")
+    check_output_file(output, "-o", opts.force, len(".partial"), example="images.h5")
 
 
 def build_images(opts: BuildImagesOptions, progress: Callable[[int, int], None] | None = None) -> BuildImagesSummary:
