@@ -226,6 +226,8 @@ def _file_attrs(opts: ExtractOptions, listing: DatasetListing, provenance: dict[
         "split": opts.split,
         "allow_truncated": opts.allow_truncated, "max_pixels": opts.max_pixels,
         "fast_decode": opts.fast_decode, "precision": provenance.get("precision", opts.precision),
+        # What was asked for (empty: the model's default): run names show asked-for layers and pools.
+        "layer_requested": opts.layer or "", "pool_requested": opts.pool or "",
         "extract_seconds": round(seconds, 3), "images_per_second": round(rate, 3),
         "warnings": listing.warnings, "command": opts.command,
     }

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from featurebench.errors import FeaturebenchError
+from featurebench.store import identity
 from featurebench.store.journal import journal_progress
-from featurebench.store.reader import open_feature_file
+from featurebench.store.reader import open_feature_file, problem_fix
 from featurebench.store.writer import skip_reason_counts
 
 _PROVENANCE_KEYS = (
@@ -56,7 +57,7 @@ def describe(path: str | Path, max_skipped: int = 20) -> str:
         attrs = features.attrs
         complete = bool(attrs.get("complete", False))
         if features.problem:
-            state = f"NO (unusable: {features.problem}; re-create it with `featurebench extract ... --force`)"
+            state = f"NO (unusable: {features.problem}{problem_fix(features.problem)[:-1]})"
         else:
             state = "yes" if complete else "NO (interrupted; re-run extract to finish)"
         lines = [
@@ -73,6 +74,7 @@ def describe(path: str | Path, max_skipped: int = 20) -> str:
             f"  skipped:      {attrs.get('n_skipped', 0)}   ignored (non-image files): {attrs.get('n_ignored', 0)}",
         ]
         lines += [f"  {key + ':':<13} {attrs[key]}" for key in _PROVENANCE_KEYS if attrs.get(key) not in (None, "")]
+        lines.append(f"  identity:     {identity.describe(features.identity)}")
         skipped = features.skipped
         if skipped:
             counts = skip_reason_counts(reason for _, reason in skipped)

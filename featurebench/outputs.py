@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from featurebench.errors import FeaturebenchError
 
@@ -62,6 +62,19 @@ def check_output_file(path: Path, flag: str, force: bool = True, name_extra: int
     check_writable_folder(path.parent, flag, create=False)
     if path.exists() and not force:
         raise FeaturebenchError(f"{path} already exists; pass --force to overwrite it (or choose another {flag}).")
+
+
+def check_not_an_input(output: Path, inputs: Iterable[Path], flag: str) -> None:
+    """Refuse an output that is one of the command's inputs, or a folder holding one: writing it
+    (or replacing it with ``--force``) would destroy what is being read. Every command that writes
+    from inputs calls this before any work."""
+    target = Path(output).expanduser().resolve()
+    for item in inputs:
+        source = Path(item).expanduser().resolve()
+        if source == target or target in source.parents:
+            what = "is" if source == target else "holds"
+            raise FeaturebenchError(f"{flag} {target} {what} one of the inputs ({source}); writing there would "
+                                    f"destroy it: choose another {flag}.")
 
 
 def _umask() -> int:

@@ -168,6 +168,33 @@ def test_damaged_cache_entry_is_made_again(calibrated, tmp_path, tiny_model_file
     assert _load_extractor(opts, opts.list_images(opts.source))[1]["int8_cache_hit"] is True
 
 
+def test_cache_entry_damaged_at_the_same_size_is_made_again(calibrated, tmp_path, tiny_model_file, monkeypatch):
+    """A model.bin with one byte changed (same size, still loadable) is not used: its bytes differ
+    from the digest the entry recorded (featurebench.store.identity, purpose ``cache``)."""
+    import shutil
+
+    import h5py
+
+    import featurebench.extractors.int8 as int8
+    from featurebench.extract import ExtractOptions, _load_extractor
+
+    shutil.copytree(calibrated["cache"], tmp_path / "cache")
+    monkeypatch.setenv("FEATUREBENCH_CACHE", str(tmp_path / "cache"))
+    with h5py.File(calibrated["out"]) as h5:
+        entry = tmp_path / "cache" / "int8" / Path(h5.attrs["int8_cache"]).name
+    recorded = json.loads((entry / "calibration.json").read_text())["files"]
+    assert set(recorded) == {"model.xml", "model.bin"}
+    data = bytearray((entry / "model.bin").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (entry / "model.bin").write_bytes(bytes(data))
+    made = []
+    monkeypatch.setattr(int8, "quantize", lambda model, images, prepare: made.append(len(images)) or model)
+    opts = ExtractOptions(str(calibrated["data"]), "x.h5", model=str(tiny_model_file), precision="int8")
+    _, provenance, notices = _load_extractor(opts, opts.list_images(opts.source))
+    assert made == [108] and provenance["int8_cache_hit"] is False
+    assert any("is not used (cache: " in note and "model.bin" in note for note in notices), notices
+
+
 def test_too_few_images_refused_and_auto_runs_fp32(tmp_path, class_folders, tiny_model_file, monkeypatch, capsys):
     import h5py
 

@@ -22,6 +22,7 @@ from featurebench.errors import FeaturebenchError
 from featurebench.fit.exclude import PREDICTIONS_FILE
 from featurebench.fit.memory import human_bytes, parse_memory
 from featurebench.outputs import check_writable_folder
+from featurebench.store.identity import check_run_source
 from featurebench.store.reader import open_feature_file
 
 AUDIT_FILE = "audit.json"
@@ -69,6 +70,8 @@ def _run_test_rows(run_dir: Path) -> tuple[np.ndarray, dict[int, bool], dict[str
         metrics = json.loads((run_dir / "metrics.json").read_text())
     except (OSError, ValueError) as exc:
         raise FeaturebenchError(f"--run {run_dir}: no readable metrics.json ({exc})") from None
+    if not isinstance(metrics, dict):
+        raise FeaturebenchError(f"--run {run_dir}: metrics.json is not a run record (a JSON {type(metrics).__name__})")
     if metrics.get("split") == "test-file":
         raise FeaturebenchError(f"--run {run_dir} tested on a separate --test-file: audit that pair without --run")
     path = run_dir / PREDICTIONS_FILE
@@ -132,9 +135,11 @@ def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out:
         names, paths, attrs = features.label_names, features.paths, features.attrs
         byte_duplicates = features.duplicates
         split_index = features.split_index
+        file_identity = features.identity
     n = len(y)
     if run_path is not None:
         test, correct, metrics = _run_test_rows(run_path)
+        check_run_source("audit --run", metrics, file_identity, str(run_path), str(features_path))
         if len(test) and test.max() >= n:
             raise FeaturebenchError(f"--run {run_path} was fitted on another feature file ({metrics.get('feature_file')})")
         source = f"run {run_path.name}"

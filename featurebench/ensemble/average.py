@@ -18,7 +18,8 @@ import numpy as np
 
 from featurebench.ensemble.members import Member, align_members, load_member
 from featurebench.errors import FeaturebenchError
-from featurebench.outputs import check_writable_folder
+from featurebench.outputs import check_not_an_input, check_writable_folder
+from featurebench.store.identity import RUN_IDENTITY_KEY, recorded_run_identity
 from featurebench.training.session import slug
 
 
@@ -48,6 +49,7 @@ def run_ensemble(run_dirs: list[str | Path], out: str | Path = "results", run_na
     first = members[0]
     name = slug(run_name) if run_name else ensemble_name(members)
     run_dir = Path(out).expanduser().resolve() / name
+    check_not_an_input(run_dir, [m.run_dir for m in members], "--out/--run-name")
     if run_dir.exists() and any(run_dir.iterdir()):
         if not force:
             raise FeaturebenchError(f"Run folder {run_dir} already exists; pass --force to replace it, or --run-name.")
@@ -71,6 +73,7 @@ def run_ensemble(run_dirs: list[str | Path], out: str | Path = "results", run_na
         command=command, kind="ensemble",
         extra={"members": summaries, "best_member": best["run_name"], "best_member_accuracy": best["accuracy"],
                "probabilities_file": "probabilities.npz",
+               RUN_IDENTITY_KEY: recorded_run_identity(first.metrics),
                **({"test_set": first.metrics["test_set"]} if isinstance(first.metrics.get("test_set"), dict) else {})},
     )
     record["gain_over_best_member"] = record["accuracy"] - float(best["accuracy"])

@@ -28,19 +28,18 @@ import numpy as np
 
 from featurebench import __version__
 from featurebench.errors import FeaturebenchError
+from featurebench.outputs import check_not_an_input
+from featurebench.store.identity import check_joinable
 from featurebench.store.reader import FeatureFile, open_feature_file
 
 #: Attributes copied into each part's provenance.
 PART_KEYS = ("model", "model_source", "layer", "pool", "weights", "weights_sha256", "preprocessing", "input_size",
              "resize", "dtype", "created", "command")
-#: Attributes that must agree for rows to be the same images in the same split.
-SAME_ROWS_KEYS = ("seed", "split_index")
 #: ``fuse --scale`` choices, the default first.
 FUSE_SCALES = ("standard", "block", "none")
 _SCALE_TEXT = {"standard": "per column: (x - mean) / std over the train rows [:{i}] of each part",
                "block": "per part: x / (mean L2 norm of the part's train rows [:{i}])",
                "none": "raw concatenation (no scaling)"}
-
 
 @dataclass
 class FuseSummary:
@@ -52,24 +51,22 @@ class FuseSummary:
 
 
 def _check_same_rows(files: list[FeatureFile]) -> None:
+    """Refuse inputs that are not the same images in the same order (their identities, checked
+    by :func:`featurebench.store.identity.check_joinable`), naming the first difference."""
     first = files[0]
-    first_paths = first.paths
+    first_identity = first.identity
     for other in files[1:]:
-        where = f"{other.path} and {first.path}"
-        if other.n_rows != first.n_rows:
-            raise FeaturebenchError(f"{where} hold {other.n_rows} and {first.n_rows} rows: not the same images; "
-                                    "extract both from the same source with the same --seed.")
-        paths = other.paths
-        if paths != first_paths:
-            i = next(i for i, (a, b) in enumerate(zip(first_paths, paths)) if a != b)
-            raise FeaturebenchError(f"{where} differ at row {i} ({paths[i]!r} vs {first_paths[i]!r}): rows must be "
-                                    "the same images in the same order (same source, same --seed, no other skips).")
-        if other.label_names != first.label_names or not np.array_equal(other.labels, first.labels):
-            raise FeaturebenchError(f"{where} have different labels on the same paths.")
-        for key in SAME_ROWS_KEYS:
-            if str(other.attrs.get(key)) != str(first.attrs.get(key)):
-                raise FeaturebenchError(f"{where} differ in {key} ({other.attrs.get(key)} vs {first.attrs.get(key)}); "
-                                        "the fused file would not have one split.")
+        def detail(field: str, other: FeatureFile = other) -> str | None:
+            if field == "n_rows":
+                return f"they hold {other.n_rows} and {first.n_rows} rows"
+            if field == "rows_digest":
+                a, b = first.paths, other.paths
+                i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None)
+                if i is not None:
+                    return f"they differ at row {i}: {b[i]!r} vs {a[i]!r}"
+                return "the same paths with different labels"
+            return None
+        check_joinable("fuse", first_identity, other.identity, str(first.path), str(other.path), detail)
 
 
 def _train_statistics(f: FeatureFile, scale: str, block_rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -105,8 +102,7 @@ def fuse_features(inputs: list[str | Path], output: str | Path, force: bool = Fa
         raise FeaturebenchError("fuse needs at least 2 feature files")
     output = Path(output).expanduser().resolve()
     resolved = [Path(p).expanduser().resolve() for p in inputs]
-    if output in resolved:
-        raise FeaturebenchError(f"-o {output} is one of the inputs; write the fused file elsewhere.")
+    check_not_an_input(output, resolved, "-o")
     if output.exists() and not force:
         raise FeaturebenchError(f"{output} already exists; pass --force to overwrite it (or choose another -o).")
     if not output.parent.is_dir():
@@ -127,11 +123,13 @@ def fuse_features(inputs: list[str | Path], output: str | Path, force: bool = Fa
                           **({"mean_train_norm": float(stat[1][0])} if scale == "block" else {})})
             column += f.feature_dim
         names = [extractor_name(f.attrs) for f in files]
-        paths, labels = first.paths, first.labels
+        paths, labels, skipped = first.paths, first.labels, first.skipped
+        # The inputs' tables stay with the rows: skipped images, ignored files, duplicates.
         manifest = {"fingerprint": f"fuse-{'+'.join(str(p) for p in resolved)}-{time.time_ns()}",
                     "settings": {"feature_dim": column},
-                    "candidates": [[p, int(label), None] for p, label in zip(paths, labels)],
-                    "label_names": list(first.label_names), "ignored": []}
+                    "candidates": [[p, int(label), None] for p, label in zip(paths, labels)]
+                                  + [[p, -1, reason] for p, reason in skipped],
+                    "label_names": list(first.label_names), "ignored": [list(item) for item in first.ignored]}
         n = first.n_rows
         # The writer stores split_index = int(n * train_fraction): keep the first file's fraction when
         # it gives the same index, else half a row past the index (exact under float rounding).
@@ -155,7 +153,10 @@ def fuse_features(inputs: list[str | Path], output: str | Path, force: bool = Fa
                 block = np.concatenate([_scaled(np.asarray(f.features[start:stop], dtype=np.float32), stat)
                                         for f, stat in zip(files, stats)], axis=1)
                 journal.commit(start, stop, block, list(range(start, stop)), [])
-            assemble_feature_file(journal, output, attrs, dtype="float32")
+            journal.commit(n, n + len(skipped), np.zeros((0, column), np.float32), [],
+                           [(n + i, reason) for i, (_, reason) in enumerate(skipped)])
+            assemble_feature_file(journal, output, attrs, dtype="float32",
+                                  content=first.identity.get("content_digest"), duplicates=first.duplicate_rows())
             journal.remove()
     finally:
         for f in files:

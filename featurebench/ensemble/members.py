@@ -1,6 +1,9 @@
 """Ensemble members: a run folder's metrics.json and probabilities.npz, checked to cover the same test images.
 
-Members are matched by the stored test paths (relative to the dataset root), not by row
+Members must come from the same images (their recorded identities, checked by
+:func:`featurebench.store.identity.check_joinable`: two folders whose files share relative
+names are not the same images), and each probability file is checked (shape, finite values,
+probabilities). Members are matched by the stored test paths (relative to the dataset root), not by row
 position: runs whose test sets hold the same images in another order are realigned to the
 first member's order; any other difference (an image only one run tested, other labels,
 another label space) is refused with a message naming the runs and examples.
@@ -17,6 +20,7 @@ import numpy as np
 
 from featurebench.errors import FeaturebenchError
 from featurebench.fit.record import PROBABILITIES_FILE, read_probabilities
+from featurebench.store.identity import check_joinable, recorded_run_identity
 
 
 @dataclass
@@ -55,16 +59,43 @@ def load_member(run_dir: str | Path) -> Member:
     try:
         metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
         pred = read_probabilities(predictions_path)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise FeaturebenchError(f"{run_dir}: unreadable metrics.json or {PROBABILITIES_FILE} ({exc}); "
                                 "run it again with --force.") from None
+    scores = _checked_scores(run_dir, pred)
     if pred["score_kind"] != "probability":
         raise FeaturebenchError(f"{run_dir}: its classifier ({metrics.get('classifier')}) gives decision scores, not "
                                 "probabilities, and scores on different scales cannot be averaged; refit it with "
                                 "`featurebench fit ... --calibrate` (calibrated probabilities), or ensemble runs of "
                                 "classifiers with predict_proba (logreg, xgb, hgb, knn) or networks.")
-    return Member(run_dir, metrics, pred["paths"], pred["y_true"], pred["scores"].astype(np.float64),
-                  pred["label_names"])
+    if not isinstance(metrics, dict):
+        raise FeaturebenchError(f"{run_dir}: metrics.json is not a JSON object; run it again with --force.")
+    return Member(run_dir, metrics, pred["paths"], pred["y_true"], scores, pred["label_names"])
+
+
+def _checked_scores(run_dir: Path, pred: dict[str, Any]) -> np.ndarray:
+    """The run's scores as float64, refused (one line naming the file) unless they are one row of
+    finite scores per test path and one column per class, probabilities in [0, 1] summing to 1."""
+    where = run_dir / PROBABILITIES_FILE
+    scores, n, width = np.asarray(pred["scores"]), len(pred["paths"]), len(pred["label_names"])
+    fix = "run it again (fit/finetune/train --force) to rewrite it"
+    if scores.ndim != 2 or scores.shape != (n, width) or np.shape(pred["y_true"]) != (n,):
+        raise FeaturebenchError(f"{where}: scores of shape {scores.shape} and {np.shape(pred['y_true'])} labels for "
+                                f"{n} test paths and {width} classes (expected ({n}, {width})); {fix}.")
+    if scores.dtype.kind not in "fiu" or np.asarray(pred["y_true"]).dtype.kind not in "iu":
+        raise FeaturebenchError(f"{where}: scores of type {scores.dtype} / labels of type "
+                                f"{np.asarray(pred['y_true']).dtype} are not numbers; {fix}.")
+    scores = scores.astype(np.float64)
+    if n and not np.isfinite(scores).all():
+        raise FeaturebenchError(f"{where}: the scores hold NaN or infinite values; {fix}.")
+    y_true = np.asarray(pred["y_true"])
+    if n and (y_true.min() < 0 or y_true.max() >= width):
+        raise FeaturebenchError(f"{where}: a true label is outside the {width} classes; {fix}.")
+    if pred["score_kind"] == "probability" and n and (
+            scores.min() < 0 or scores.max() > 1 or not np.allclose(scores.sum(axis=1), 1.0, atol=1e-3)):
+        raise FeaturebenchError(f"{where}: the probabilities are not in [0, 1] summing to 1 per row "
+                                f"(min {scores.min():.3g}, max {scores.max():.3g}); {fix}.")
+    return scores
 
 
 def align_members(members: list[Member]) -> list[Member]:
@@ -76,7 +107,10 @@ def align_members(members: list[Member]) -> list[Member]:
         raise FeaturebenchError(f"the same run is listed twice ({', '.join(names)})")
     first = members[0]
     aligned = [first]
+    first_identity = recorded_run_identity(first.metrics)
     for other in members[1:]:
+        check_joinable("ensemble", first_identity, recorded_run_identity(other.metrics), str(first.run_dir),
+                       str(other.run_dir))
         if other.label_names != first.label_names:
             raise FeaturebenchError(f"{other.name} has labels {other.label_names[:6]}..., {first.name} has "
                                     f"{first.label_names[:6]}...: not the same classification task")

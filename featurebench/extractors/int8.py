@@ -11,7 +11,9 @@ The quantised model is cached as OpenVINO IR under ``$FEATUREBENCH_CACHE/int8/<k
 the key digests the model's identity (name, weights and their hash, layer, pool, input
 size, preprocessing), the decode settings, the bytes of every calibration and check image,
 and the OpenVINO/NNCF versions, so a second run (or a resumed one) does not recalibrate and
-anything that would change the quantised model makes a new entry. See docs/performance.md
+anything that would change the quantised model makes a new entry. ``calibration.json`` records the
+sha256 of the entry's ``model.xml`` and ``model.bin``; an entry whose bytes no longer match (a
+damaged file of the same size) is not used: it is calibrated again, with a notice. See docs/performance.md
 for the speed and the downstream accuracy it was measured at.
 """
 
@@ -202,6 +204,7 @@ def _build(extractor: Any, root: Path, sample: CalibrationSample, decode: Any, w
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     ov.save_model(quantized, str(tmp / "model.xml"), compress_to_fp16=False)
+    record["files"] = _entry_digests(tmp)
     (tmp / "calibration.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
     try:
         os.replace(tmp, entry)
@@ -209,17 +212,38 @@ def _build(extractor: Any, root: Path, sample: CalibrationSample, decode: Any, w
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _read_entry(entry: Path, key: str) -> tuple[dict[str, Any], Any] | None:
-    """``(record, OpenVINO model)`` of a cache entry made for ``key``; None if absent or unreadable."""
-    from featurebench.extractors.openvino_engine import import_openvino
+#: The files of a cache entry whose bytes ``calibration.json`` records (``files``: name -> sha256).
+ENTRY_FILES = ("model.xml", "model.bin")
 
+
+def _entry_digests(folder: Path) -> dict[str, str | None]:
+    """SHA-256 of each of the entry's :data:`ENTRY_FILES` (None for a missing one)."""
+    from featurebench.store.identity import bytes_digest
+
+    return {name: bytes_digest(folder / name) if (folder / name).is_file() else None for name in ENTRY_FILES}
+
+
+def _read_entry(entry: Path, key: str) -> tuple[tuple[dict[str, Any], Any] | None, str | None]:
+    """``((record, OpenVINO model), None)`` of a cache entry made for ``key``, or ``(None, why)``: absent
+    (why None), made for another key, or damaged (its files' bytes differ from the digests it recorded:
+    :func:`featurebench.store.identity.check_joinable`, purpose ``cache``)."""
+    from featurebench.extractors.openvino_engine import import_openvino
+    from featurebench.store.identity import check_joinable
+
+    if not (entry / "calibration.json").exists():
+        return None, None
     try:
         record = json.loads((entry / "calibration.json").read_text(encoding="utf-8"))
-        if record.get("key") != key:
-            return None
-        return record, import_openvino().Core().read_model(str(entry / "model.xml"))
-    except Exception:  # noqa: BLE001 - missing, truncated or foreign files all mean: calibrate again
-        return None
+        if not isinstance(record, dict) or record.get("key") != key:
+            return None, "it was made for another model or images"
+        if not isinstance(record.get("files"), dict):
+            return None, "it records no digests of its files (made by an older featurebench)"
+        check_joinable("cache", record["files"], _entry_digests(entry), "calibration.json", str(entry))
+        return (record, import_openvino().Core().read_model(str(entry / "model.xml"))), None
+    except FeaturebenchError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - truncated or foreign files all mean: calibrate again
+        return None, f"it cannot be read ({type(exc).__name__})"
 
 
 def calibrate(extractor: Any, root: Path, candidates: Sequence[Sequence[Any]], train_fraction: float,
@@ -245,15 +269,17 @@ def calibrate(extractor: Any, root: Path, candidates: Sequence[Sequence[Any]], t
     holdout = _file_digests(root, sample.holdout)
     key = cache_key(extractor.provenance, decode, calibration, holdout)
     entry = cache_root() / key[:32]
-    found = _read_entry(entry, key)
+    found, why = _read_entry(entry, key)
     cached = found is not None
+    notices = [] if why is None else [f"int8: the cached calibration in {entry} is not used ({why}); calibrating again."]
     if found is None:
         shutil.rmtree(entry, ignore_errors=True)  # a damaged or foreign entry: make it again
         _build(extractor, root, CalibrationSample([p for p, _ in calibration], [p for p, _ in holdout]),
                decode, workers, entry, key)
-        found = _read_entry(entry, key)
+        found, why = _read_entry(entry, key)
         if found is None:
-            raise FeaturebenchError(f"--precision int8: could not read back the quantised model stored in {entry}.")
+            raise FeaturebenchError(f"--precision int8: could not read back the quantised model stored in {entry} "
+                                    f"({why}).")
     record, quantized = found
     info = {"int8_calibration_digest": key, "int8_calibration_images": record["calibration_images"],
             "int8_calibration_paths": record["calibration_paths"],
@@ -269,9 +295,9 @@ def calibrate(extractor: Any, root: Path, candidates: Sequence[Sequence[Any]], t
              if mean is not None else "no held-out test images to compare int8 with fp32 on")
     if auto and not passed:
         extractor.use_openvino_model(forward.fp32_model, "fp32", {})
-        return [f"--precision auto: fp32 ({check}; int8 needs mean >= {AUTO_GATE[0]} and min >= {AUTO_GATE[1]})"]
+        return notices + [f"--precision auto: fp32 ({check}; int8 needs mean >= {AUTO_GATE[0]} and min >= {AUTO_GATE[1]})"]
     extractor.use_openvino_model(quantized, "int8", info)
-    notices = [f"int8: {'cached calibration' if cached else 'calibrated'} ({check})."]
+    notices.append(f"int8: {'cached calibration' if cached else 'calibrated'} ({check}).")
     if not passed:
         notices.append(f"int8 features are further from fp32 than {AUTO_GATE} (mean, min cosine); "
                        "check accuracy against --precision fp32 before relying on them.")

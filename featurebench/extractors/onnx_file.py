@@ -8,8 +8,9 @@ output, a named output or any named tensor inside the graph (``--layer``); a 4-D
 is pooled over its spatial axes (``--pool avg|max|flatten``, default avg). The model's
 normalisation is the user's to give (``--preprocess``: a named mode or
 ``mean=R,G,B;std=R,G,B`` on the 0..1 scale); the default is 0..255 floats, like other
-model files. The file's sha256 is the weights identity (weights kept in an external
-``.data`` file are not hashed: the ``.onnx`` names them).
+model files. The weights identity is the sha256 of the file and of every external data file it
+names (``model.onnx.data``: changing it changes the identity, so an interrupted extraction does
+not resume with other weights).
 """
 
 from __future__ import annotations

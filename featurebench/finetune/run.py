@@ -83,7 +83,8 @@ def run_finetune(opts: FinetuneOptions, on_epoch: Callable[[dict], None] | None 
     name = slug(opts.run_name) if opts.run_name and "{" not in opts.run_name else \
         run_name_for(source.dataset, recipe, opts.run_name)
     run_dir = Path(opts.out).expanduser().resolve() / name
-    state = prepare_run_dir(run_dir, opts.resume, opts.force, RECIPE_FILE, recipe.to_dict(), RESUMABLE_CHANGES)
+    state = prepare_run_dir(run_dir, opts.resume, opts.force, RECIPE_FILE, recipe.to_dict(), RESUMABLE_CHANGES,
+                            [Path(opts.source)])
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RECIPE_FILE).write_text(json.dumps(recipe.to_dict(), indent=2) + "\n", encoding="utf-8")
     for note in warnings:

@@ -10,6 +10,7 @@ test row), ``model.skops`` (and ``split.json`` for a stratified split).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -33,10 +34,12 @@ from featurebench.fit.monitor import Reporter, SearchMonitor
 from featurebench.fit.rows import block_rows, iter_rows, read_selection
 from featurebench.fit.search import PROTOCOLS, SCALES, SearchResult, effective_jobs, search
 from featurebench.fit.splits import Split, make_split
-from featurebench.outputs import check_writable_folder
+from featurebench.outputs import check_not_an_input, check_writable_folder
+from featurebench.store import identity
 from featurebench.store.reader import FeatureFile, open_feature_file
 
-#: Default run-name template; fields: dataset, extractor, clf, layer, pool, protocol, scale, split, variant.
+#: Default run-name template; fields: dataset, extractor, clf, layer, pool, protocol, scale, split, variant,
+#: seed, precision, weights (the first 8 characters of the weights' sha256).
 RUN_NAME_TEMPLATE = "{dataset}__{extractor}__{clf}{variant}"
 
 
@@ -129,14 +132,46 @@ def dataset_name(attrs: dict[str, Any], path: Path) -> str:
     return str(attrs.get("dataset") or (Path(str(attrs["source"])).name if attrs.get("source") else "") or path.stem)
 
 
+#: The extraction settings a run name shows when they differ from ``extract``'s defaults.
+DEFAULT_SEED = 42
+
+
+def extraction_variant(attrs: dict[str, Any]) -> str:
+    """``__seedN``, ``__layer-NAME``, ``__pool-P``, ``__PRECISION``, ``__random-init`` or ``__w-SHA8``
+    for every extraction setting that differs from the defaults ("" when none does, so default
+    runs keep their names): files that differ only there get different run folders. Files written
+    from arrays (``write_feature_arrays``) have no extraction settings."""
+    variant = ""
+    if attrs.get("source_kind") == "arrays":
+        return variant
+    seed = attrs.get("seed")
+    if seed not in (None, "") and str(seed) != str(DEFAULT_SEED):
+        variant += f"__seed{seed}"
+    if attrs.get("layer_requested"):
+        variant += f"__layer-{attrs.get('layer')}"
+    if attrs.get("pool_requested") and str(attrs.get("pool")) != "avg":
+        variant += f"__pool-{attrs.get('pool')}"
+    precision = str(attrs.get("precision") or "fp32")
+    if precision != "fp32":
+        variant += f"__{precision}"
+    weights = str(attrs.get("weights") or "")
+    if attrs.get("model_source") in (None, "", "registry"):
+        if weights.lower().startswith("random"):
+            variant += "__random-init"
+        elif weights.startswith("file:") and attrs.get("weights_sha256"):
+            variant += f"__w-{str(attrs['weights_sha256'])[:8]}"
+    return variant
+
+
 def run_name_for(features: FeatureFile, clf: str, protocol: str = "grid", scale: str = "none",
                  split_kind: str = "index", test_path: Path | None = None, template: str | None = None,
                  exclude_path: Path | None = None, pca: int | None = None, repeats: int = 1,
                  exclude_test: bool = False, calibrate: bool = False) -> str:
-    """The run folder name from ``template`` (default :data:`RUN_NAME_TEMPLATE`); an explicit
-    ``--pca``, ``--repeats``, ``--calibrate`` and ``--exclude-test`` add ``__pcaN``, ``__repeatsN``,
-    ``__calibrated`` and ``__audited-test`` to the variant."""
-    variant = ""
+    """The run folder name from ``template`` (default :data:`RUN_NAME_TEMPLATE`); the variant holds
+    the extraction settings that differ from the defaults (:func:`extraction_variant`), and an
+    explicit ``--pca``, ``--repeats``, ``--calibrate`` and ``--exclude-test`` add ``__pcaN``,
+    ``__repeatsN``, ``__calibrated`` and ``__audited-test``."""
+    variant = extraction_variant(features.attrs)
     if protocol != "grid":
         variant += f"__{protocol}"
     if scale != "none":
@@ -155,7 +190,9 @@ def run_name_for(features: FeatureFile, clf: str, protocol: str = "grid", scale:
         variant += "__calibrated"
     fields = {"dataset": dataset_name(features.attrs, features.path), "extractor": extractor_name(features.attrs),
               "clf": clf, "layer": features.attrs.get("layer", ""), "pool": features.attrs.get("pool", ""),
-              "protocol": protocol, "scale": scale, "split": split_kind, "variant": variant}
+              "protocol": protocol, "scale": scale, "split": split_kind, "variant": variant,
+              "seed": features.attrs.get("seed", ""), "precision": features.attrs.get("precision") or "fp32",
+              "weights": str(features.attrs.get("weights_sha256") or features.attrs.get("weights") or "")[:8]}
     try:
         name = (template or RUN_NAME_TEMPLATE).format(**{k: str(v) for k, v in fields.items()})
     except (KeyError, IndexError, ValueError) as exc:
@@ -365,6 +402,32 @@ def repeats_block(seeds: list[int], runs: list[_Scored], splits: list[Split], di
     return out
 
 
+def _fitted_identity(features: FeatureFile, test_features: FeatureFile | None, split: Split) -> dict[str, Any]:
+    """The run's identity: the feature file it was fitted on, the rows it predicted (and the test file's digest)."""
+    test_source = test_features if test_features is not None else features
+    predicted = split.test.take(np.asarray(test_source.paths, dtype=object)).tolist()
+    found = identity.run_identity(features.identity, predicted)
+    if test_features is not None:
+        found["test_file_digest"] = test_features.identity["digest"]
+    return found
+
+
+def _existing_run(run_dir: Path, features: FeatureFile) -> dict[str, Any]:
+    """The record of a finished run that ``--skip-existing`` keeps: refused (one line) when it is
+    unreadable or was fitted on another feature file than ``features`` (identities compared)."""
+    path = run_dir / "metrics.json"
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise FeaturebenchError(f"--skip-existing: {path} is unreadable ({' '.join(str(exc).split())[:100]}); pass "
+                                "--force to run it again.") from None
+    if not isinstance(metrics, dict):
+        raise FeaturebenchError(f"--skip-existing: {path} holds a JSON {type(metrics).__name__}, not a run record; "
+                                "pass --force to run it again.")
+    identity.check_run_source("skip-existing", metrics, features.identity, str(run_dir), str(features.path))
+    return metrics
+
+
 def _split_digest(split: Split, test_source: FeatureFile) -> str:
     """The digest of one split's test rows (stored path + label name)."""
     paths = split.test.take(np.asarray(test_source.paths, dtype=object)).tolist()
@@ -389,8 +452,6 @@ def _test_set(split: Split, extra: _Extra, seeds: list[int], excluded_test: int)
 def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | None, out: Path, force: bool,
          skip_existing: bool, scale: str, protocol: str, stratified: bool, test_file: str | Path | None,
          seed: int, budget: int, run_name: str | None, command: str, n_boot: int, extra: _Extra) -> RunResult:
-    import json
-
     from featurebench.fit import metrics as M
     from featurebench.fit.classifiers import make_estimator
     from featurebench.fit.grids import check_grid
@@ -416,9 +477,11 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
                             Path(test_file) if test_file is not None else None, run_name, extra.exclude,
                             extra.pca, extra.repeats, extra.exclude_test, extra.calibrate)
         run_dir = out / name
+        check_not_an_input(run_dir, [features_path, *([Path(test_file)] if test_file is not None else []),
+                                     *([extra.exclude] if extra.exclude is not None else [])], "--out/--run-name")
         if run_dir.exists():
             if skip_existing and (run_dir / "metrics.json").is_file():
-                return RunResult(run_dir, name, json.loads((run_dir / "metrics.json").read_text()), skipped=True)
+                return RunResult(run_dir, name, _existing_run(run_dir, features), skipped=True)
             if not force:
                 raise FeaturebenchError(
                     f"Run folder {run_dir} already exists; pass --force to replace it, --skip-existing to keep it, "
@@ -501,6 +564,7 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
             "test_feature_file": str(test_features.path.resolve()) if test_features is not None else None,
             "model_bundle": BUNDLE_NAME, "probabilities_file": record.PROBABILITIES_FILE,
             "warnings": list(split.warnings),
+            identity.RUN_IDENTITY_KEY: _fitted_identity(features, test_features, split),
         }
         files = {
             "cv_results.csv": record.cv_results_csv(result.table),

@@ -18,10 +18,12 @@ import h5py
 import numpy as np
 
 from featurebench.errors import FeaturebenchError
-from featurebench.outputs import check_output_file
+from featurebench.outputs import check_not_an_input, check_output_file
 from featurebench.scale.shards import SHARD_ATTRS
 from featurebench.store import format as fmt
 from featurebench.store.journal import Shard
+from featurebench.store.identity import check_joinable
+from featurebench.store.reader import VIRTUAL_SOURCES_ATTR, h5_identity
 from featurebench.store.writer import assemble_feature_file
 
 #: Rows read from a shard file at a time.
@@ -29,7 +31,7 @@ CHUNK_ROWS = 8192
 #: Attributes the writer recomputes for the merged file (not copied from the first shard).
 _RECOMPUTED = set(SHARD_ATTRS) | {
     "n_rows", "n_skipped", "n_ignored", "n_candidates", "n_duplicates", "duplicates_checked", "split_index",
-    "feature_dim", "dtype", "compression", "format", "format_version", "complete"}
+    "feature_dim", "dtype", "compression", "format", "format_version", "complete", "identity"}
 
 
 def _strings(dataset: Any) -> list[str]:
@@ -73,11 +75,6 @@ class _ShardFiles:
             offset += n_rows + n_skipped
 
 
-def _plain(value: Any) -> Any:
-    """An HDF5 attribute as a plain Python value (``2``, not ``np.int64(2)``), for messages."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _check_set(paths: Sequence[Path], files: Sequence[h5py.File]) -> list[int]:
     """Order of ``files`` by shard index; refuses anything but the complete set of one run."""
     for path, h5 in zip(paths, files):
@@ -86,12 +83,9 @@ def _check_set(paths: Sequence[Path], files: Sequence[h5py.File]) -> list[int]:
         if "shard_of" not in h5.attrs:
             raise FeaturebenchError(f"{path} is not a shard file (written without extract --shards).")
     first = files[0].attrs
+    first_identity = h5_identity(files[0])
     for path, h5 in zip(paths, files):
-        for key in ("shard_of", "shard_count", "dtype", "feature_dim"):
-            if h5.attrs[key] != first[key]:
-                raise FeaturebenchError(f"{path} belongs to another extraction than {paths[0]} ({key} differs: "
-                                        f"{_plain(h5.attrs[key])!r} vs {_plain(first[key])!r}); merge the shards "
-                                        "of one run.")
+        check_joinable("merge shards", first_identity, h5_identity(h5), str(paths[0]), str(path))
     count = int(first["shard_count"])
     indices = [int(h5.attrs["shard_index"]) for h5 in files]
     missing = sorted(set(range(count)) - set(indices))
@@ -130,8 +124,7 @@ def merge_shards(shard_paths: Sequence[str | Path], output: str | Path, virtual:
         if not path.is_file():
             raise FeaturebenchError(f"Shard file {path} not found.")
     check_output_file(output, "-o", force, len(".") + len(".tmp-") + 7, example="merged.h5")
-    if any(p.resolve() == output for p in paths):
-        raise FeaturebenchError(f"-o {output} is one of the shard files; choose another output.")
+    check_not_an_input(output, paths, "-o")
     with ExitStack() as stack:
         try:
             files = [stack.enter_context(h5py.File(p, "r")) for p in paths]
@@ -150,7 +143,13 @@ def merge_shards(shard_paths: Sequence[str | Path], output: str | Path, virtual:
         attrs.update(extract_seconds=round(seconds, 3), images_per_second=round(n_rows / seconds, 3) if seconds else 0.0,
                      merged_from=[str(p) for p in paths], virtual=virtual, command=command or attrs.get("command", ""))
         compression = str(first.get("compression", "none"))
-        writer = _virtual_features(paths, [len(h5[fmt.PATHS]) for h5 in files], output) if virtual else None
+        writer = None
+        if virtual:
+            rows = [len(h5[fmt.PATHS]) for h5 in files]
+            writer = _virtual_features(paths, rows, output)
+            attrs[VIRTUAL_SOURCES_ATTR] = [
+                {"file": os.path.relpath(p.resolve(), output.parent), "n_rows": n, "feature_dim": int(first["feature_dim"]),
+                 "digest": h5_identity(h5)["digest"]} for p, n, h5 in zip(paths, rows, files)]
         return assemble_feature_file(journal, output, attrs, dtype=str(first["dtype"]),
                                      compression=None if compression == "none" else compression,
                                      replace=force, write_features=writer)

@@ -40,6 +40,38 @@ def sweep_cells(features: Sequence[str | Path], classifiers: Sequence[str]) -> l
     return cells
 
 
+def check_distinct_run_names(paths: Sequence[str], fit_args: dict[str, Any]) -> None:
+    """Refuse, before any work, two different feature files whose runs would share a run folder
+    (the second would replace or, with --skip-existing, be mistaken for the first)."""
+    from types import SimpleNamespace
+
+    import h5py
+
+    from featurebench.fit.run import run_name_for
+    from featurebench.store import identity
+    from featurebench.store.reader import _decode, h5_identity
+
+    seen: dict[str, tuple[str, dict[str, Any]]] = {}
+    for path in paths:
+        try:
+            with h5py.File(path, "r") as h5:
+                attrs = {key: _decode(value) for key, value in h5.attrs.items()}
+                found = h5_identity(h5)
+        except (OSError, KeyError, ValueError, TypeError):
+            continue  # the cell's own fit names what is wrong with the file
+        name = run_name_for(SimpleNamespace(attrs=attrs, path=Path(path)), "CLF", fit_args.get("protocol", "grid"),
+                            fit_args.get("scale", "none"), template=fit_args.get("run_name"),
+                            pca=fit_args.get("pca"), repeats=fit_args.get("repeats", 1))
+        if name in seen and seen[name][1]["digest"] != found["digest"]:
+            other, other_identity = seen[name]
+            field = (identity.first_difference("skip-existing", other_identity, found) or ("digest",))[0]
+            raise FeaturebenchError(
+                f"sweep: {path} and {other} differ ({field}) but would write the same run folders "
+                f"({name.replace('CLF', '<clf>')}); give them distinct dataset names (extract --dataset-name) or "
+                "pass --run-name with a field that tells them apart (e.g. '{dataset}__{extractor}__{clf}__{weights}').")
+        seen[name] = (path, found)
+
+
 def fit_cell(features: str, clf: str, out: str, fit_args: dict[str, Any]) -> tuple[Any, str | None]:
     """One cell: ``(RunResult, None)``, or ``(None, message)`` when the fit refused or failed.
 
@@ -87,6 +119,7 @@ def run_sweep(features: Sequence[str | Path], classifiers: Sequence[str], out: s
     cells = sweep_cells(features, classifiers)
     out = str(Path(out).expanduser().resolve())
     args = dict(fit_args or {})
+    check_distinct_run_names(sorted({path for path, _ in cells}, key=[p for p, _ in cells].index), args)
     result = SweepResult()
 
     def record(path: str, clf: str, run: Any, error: str | None) -> None:

@@ -17,6 +17,11 @@ Datasets
                       (``extract --shards``), for ``featurebench merge``; attributes
                       ``shard_index``, ``shard_count``, ``shard_of``, ``shard_start``.
 
+Attribute ``identity`` (JSON text): what the file is, for every command that joins it with
+another artefact (source root, content digest of the rows' files, rows, split, model); see
+:mod:`featurebench.store.identity`. A ``merge --virtual`` file also records ``virtual_sources``
+(each shard's relative path, rows, width and identity digest), checked whenever it is opened.
+
 Strings are UTF-8; a file name that is not valid UTF-8 is stored with ``\\xNN`` escapes
 for its undecodable bytes (``extract`` warns about it).
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from featurebench.errors import FeaturebenchError, note_file
 from featurebench.store import format as fmt
+from featurebench.store import identity as ident
 from featurebench.store.journal import partial_dir_for
 
 
@@ -98,6 +99,19 @@ class FeatureFile:
         """(path, first_path) for every row whose file has the same bytes as an earlier row."""
         return self._pairs(fmt.DUPLICATES, "first_path")
 
+    def duplicate_rows(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(rows, first_rows)`` of the duplicates table; None when duplicates were not checked."""
+        checked = self.attrs.get("duplicates_checked")
+        if fmt.DUPLICATES not in self._h5 or checked is False or str(checked).lower() in ("false", "0"):
+            return None
+        group = self._h5[fmt.DUPLICATES]
+        return group["row"][()].astype(np.int64), group["first_row"][()].astype(np.int64)
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The file's identity (:mod:`featurebench.store.identity`): stored, or computed for older files."""
+        return h5_identity(self._h5)
+
     def json_attr(self, key: str, default: Any = None) -> Any:
         """An attribute stored as JSON text (lists, dicts), parsed."""
         value = self.attrs.get(key)
@@ -170,9 +184,18 @@ def open_feature_file(path: str | Path, require_complete: bool = True) -> Featur
     feature_file.problem = feature_file_problem(feature_file, h5)
     if require_complete and feature_file.problem:
         feature_file.close()
-        raise FeaturebenchError(f"{path} cannot be used: {feature_file.problem}. Re-create it with "
-                                "`featurebench extract ... --force`.")
+        raise FeaturebenchError(f"{path} cannot be used: {feature_file.problem}{problem_fix(feature_file.problem)}")
     return feature_file
+
+
+#: The fix that ends every problem of a ``merge --virtual`` file's shards (they need no re-extraction).
+_VIRTUAL_FIX = ("keep the shard files beside it (move the folder as a whole), or merge the shards again "
+                "(`featurebench merge SHARDS... -o FILE --force`, without --virtual for a standalone copy)")
+
+
+def problem_fix(problem: str) -> str:
+    """What to do about ``problem`` (a :func:`feature_file_problem`), unless it already says."""
+    return "." if problem.endswith(_VIRTUAL_FIX) else ". Re-create it with `featurebench extract ... --force`."
 
 
 def _flag(value: Any) -> bool:
@@ -235,11 +258,73 @@ def feature_file_problem(feature_file: FeatureFile, h5: h5py.File) -> str | None
         return "the 'warnings' attribute is not JSON"
     if not isinstance(warnings, list):
         return "the 'warnings' attribute is not a JSON list"
+    virtual = virtual_sources_problem(feature_file.path, h5)
+    if virtual:
+        return virtual
     for offset, block in feature_file.iter_chunks():
         bad = ~np.isfinite(block)
         if bad.any():
             row, column = np.argwhere(bad)[0]
             return f"feature row {offset + row}, column {column} is {block[row, column]} (NaN or infinite)"
+    return None
+
+
+def h5_identity(h5: h5py.File) -> dict[str, Any]:
+    """The identity of an open feature file (stored, or computed from its rows for older files)."""
+    stored = ident.parse(h5.attrs.get(ident.IDENTITY_ATTR))
+    if stored is not None:
+        return stored
+    attrs = {key: _decode(value) for key, value in h5.attrs.items()}
+    paths = _strings(h5[fmt.PATHS]) if fmt.PATHS in h5 else []
+    computed = ident.feature_identity(attrs, paths, h5[fmt.LABELS][()].tolist(), _strings(h5[fmt.LABEL_NAMES]))
+    return {**computed, "recorded": False}
+
+
+#: Attribute of a ``merge --virtual`` file: each shard file's relative path, rows and identity digest.
+VIRTUAL_SOURCES_ATTR = "virtual_sources"
+
+
+def virtual_sources_problem(path: Path, h5: h5py.File) -> str | None:
+    """Why the shard files behind a virtual ``features`` dataset cannot be read as merged, or None.
+
+    HDF5 reads a missing source as zeros (and a same-named file of another extraction as if it
+    were the shard), so every source must exist beside the file, hold the rows the layout maps,
+    and (files merged with identities) have the identity recorded at merge time.
+    """
+    features = h5[fmt.FEATURES]
+    if not features.is_virtual:
+        return None
+    recorded = {}
+    try:
+        for entry in json.loads(h5.attrs.get(VIRTUAL_SOURCES_ATTR, "[]") or "[]"):
+            recorded[entry["file"]] = entry
+    except (ValueError, TypeError, KeyError):
+        return f"its '{VIRTUAL_SOURCES_ATTR}' attribute is not a JSON list of shards"
+    fix = _VIRTUAL_FIX
+    for source in features.virtual_sources():
+        name = source.file_name
+        shard = Path(name) if Path(name).is_absolute() else path.parent / name
+        (first_row, _), (last_row, _) = source.vspace.get_select_bounds()
+        rows = last_row - first_row + 1  # the rows the layout maps from this source
+        if not shard.is_file():
+            return f"its features are read from shard file {shard}, which is missing (moved or deleted); {fix}"
+        try:
+            with h5py.File(shard, "r") as other:
+                shape = other[source.dset_name].shape if source.dset_name in other else None
+                stored = h5_identity(other)
+        except (OSError, KeyError, ValueError) as exc:
+            return f"its shard file {shard} cannot be read ({' '.join(str(exc).split())[:120]}); {fix}"
+        if shape is None or len(shape) != 2 or shape[0] != rows or shape[1] != features.shape[1]:
+            return (f"its shard file {shard} holds features of shape {shape}, the merged file maps "
+                    f"{rows} x {features.shape[1]} from it; {fix}")
+        entry = recorded.get(name)
+        if entry is not None:
+            current = {"digest": stored.get("digest"), "n_rows": shape[0], "feature_dim": shape[1]}
+            difference = ident.first_difference("merge", entry, current)
+            if difference:
+                field, was, now = difference
+                return (f"its shard file {shard} is not the one merged ({field}: {now} vs {was} at merge time: "
+                        f"replaced by another extraction?); {fix}")
     return None
 
 

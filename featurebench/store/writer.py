@@ -22,6 +22,7 @@ import numpy as np
 
 from featurebench.errors import FeaturebenchError
 from featurebench.store import format as fmt
+from featurebench.store import identity
 from featurebench.store.journal import Journal, leftover_temporaries
 
 #: Target bytes per HDF5 chunk of ``features``: whole rows, about 1 MiB, so a row
@@ -130,8 +131,9 @@ def _move_into_place(tmp: Path, output: Path, replace: bool) -> None:
 def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
                           dtype: str = "float32", compression: str | None = None, replace: bool = True,
                           keep_digests: bool = False,
-                          write_features: Callable[[h5py.File, int, int, np.dtype], None] | None = None
-                          ) -> dict[str, Any]:
+                          write_features: Callable[[h5py.File, int, int, np.dtype], None] | None = None,
+                          content: str | None = None,
+                          duplicates: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
     """Write ``output`` from the journal's shards; return the counts and skip reasons.
 
     ``attrs`` are stored as file attributes (``complete`` is set last). Without
@@ -140,6 +142,9 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
     ``keep_digests`` also stores the rows' content digests (``row_digest``, (N, 16) uint8:
     shard files keep them for ``featurebench merge``). ``write_features(h5, n_rows, dim, dtype)``
     creates the ``features`` dataset instead of copying the shards' features (``merge --virtual``).
+    The file's ``identity`` attribute (:mod:`featurebench.store.identity`) digests its rows' content
+    (from the journal's row digests, or ``content`` when the rows come without them, as in ``fuse``);
+    ``duplicates`` (``(rows, first_rows)``) is the duplicates table of rows that come without digests.
     """
     manifest = journal.manifest
     candidates = manifest["candidates"]
@@ -160,6 +165,10 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
     del digest_blocks
     if digests is not None:
         dup_rows, dup_first = find_duplicates(digests)
+        content = identity.content_digest(digests)
+    elif duplicates is not None:
+        dup_rows, dup_first = duplicates
+        duplicates_checked = True
     else:
         dup_rows = dup_first = np.zeros(0, np.int64)
     if not keep_digests:
@@ -200,6 +209,10 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
                          "format": fmt.FORMAT_NAME, "format_version": fmt.FORMAT_VERSION}
             for key, value in all_attrs.items():
                 h5.attrs[key] = attr_value(value)
+            labels = [candidates[i][1] for i in row_index]
+            h5.attrs[identity.IDENTITY_ATTR] = json.dumps(identity.feature_identity(
+                all_attrs, [safe_text(candidates[i][0]) for i in row_index], labels,
+                [safe_text(n) for n in manifest["label_names"]], content))
             h5.attrs["complete"] = True
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())

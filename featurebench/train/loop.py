@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from featurebench import __version__
+from featurebench.store.identity import RUN_IDENTITY_KEY, run_identity
 from featurebench.train.settings import TrainSettings
 from featurebench.training.checkpoint import CHECKPOINT_DIR, TrainState
 from featurebench.training.session import TrainingResult
@@ -111,7 +112,7 @@ def train_and_record(opts, settings: TrainSettings, source, run_dir: Path, name:
             compile_model(model, settings.optimizer, settings.lr, settings.momentum)
             run_info = {"params": int(model.count_params()), "layers": len(model.layers)}
             (run_dir / RUN_FILE).write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
-            state = TrainState(phase=PHASE)
+            state = TrainState(phase=PHASE, source_identity=source.identity())
             say(f"{spec.name}: {run_info['params']:,} parameters, {size}x{size} input, {settings.epochs} epochs, "
                 f"{settings.optimizer} lr {settings.lr:g} ({settings.schedule}), batch {settings.batch_size}, "
                 f"augment {settings.augment}")
@@ -151,7 +152,8 @@ def train_and_record(opts, settings: TrainSettings, source, run_dir: Path, name:
         extra={"net": spec.name, "seed": settings.seed, "n_val": source.count("val"), "epochs_run": state.epochs_done,
                "final_train_accuracy": state.history[-1].get("accuracy") if state.history else None,
                "model_file": MODEL_FILE, "history_file": "history.json", "probabilities_file": "probabilities.npz",
-               "warnings": warnings},
+               "warnings": warnings,
+               RUN_IDENTITY_KEY: run_identity(state.source_identity or source.identity(), source.split_paths("test"))},
     )
     test_paths = source.split_paths("test")
     write_record(run_dir, record, report_files(record, y_true, proba, source.label_names, test_paths), test_paths,

@@ -28,10 +28,12 @@ from typing import Any, Callable
 from featurebench.data.pipeline import SourceOptions
 from featurebench.errors import FeaturebenchError
 from featurebench.outputs import check_writable_folder
+from featurebench.store.identity import check_joinable
 from featurebench.train import loop
 from featurebench.train.loop import PHASE, TrainInterrupted, TrainResult
 from featurebench.train.settings import RESUMABLE, TrainSettings, resolve_settings
-from featurebench.training.checkpoint import CHECKPOINT_DIR, TrainState, checkpoint_epoch, load_state
+from featurebench.training.checkpoint import (CHECKPOINT_DIR, TrainState, check_checkpoint_file, checkpoint_epoch,
+                                             load_state)
 from featurebench.training.session import check_resume_settings, open_training_source, prepare_run_dir, slug
 
 RUN_NAME_TEMPLATE = "{dataset}__{net}__scratch-{augment}"
@@ -77,16 +79,33 @@ def _state_at(run_dir: Path, checkpoint: Path | None) -> TrainState:
     epoch = int(checkpoint_epoch(checkpoint))
     history = [row for row in state.history if row["epoch"] < epoch]
     return TrainState(phase=PHASE, epochs_done=epoch, history=history, model_file=checkpoint.name,
-                      train_seconds=float(sum(row.get("seconds", 0.0) for row in history)))
+                      train_seconds=float(sum(row.get("seconds", 0.0) for row in history)),
+                      source_identity=state.source_identity)
+
+
+def _check_same_source(run_dir: Path, state: TrainState, source: Any, say: Callable[[str], None]) -> None:
+    """Refuse to resume on another source than the run's (its checkpoint's recorded identity), before
+    anything in the run folder is touched; older checkpoints (no identity) are resumed with a note."""
+    if state.source_identity is None:
+        say(f"note: {run_dir}'s checkpoint predates source identities; the source cannot be checked against it")
+        return
+    check_joinable("resume", state.source_identity, source.identity(), f"the run in {run_dir}",
+                   str(getattr(source, "path", None) or source.describe().get("source")))
 
 
 def _saved_settings(run_dir: Path) -> TrainSettings:
     path = run_dir / SETTINGS_FILE
     if not path.is_file():
         raise FeaturebenchError(f"--resume: {run_dir} has no {SETTINGS_FILE}; it is not a `featurebench train` run.")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    known = {f.name for f in fields(TrainSettings)}
-    return TrainSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON {type(data).__name__}, not an object")
+        known = {f.name for f in fields(TrainSettings)}
+        return TrainSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise FeaturebenchError(f"--resume: {path} is unreadable ({' '.join(str(exc).split())[:160]}); start over "
+                                "with --force.") from None
 
 
 def run_name_for(dataset: str, settings: TrainSettings, template: str | None = None) -> str:
@@ -120,6 +139,10 @@ def run_train(opts: TrainOptions, overrides: dict[str, Any] | None = None,
             raise FeaturebenchError(f"--resume: {run_dir} trains {saved.net}, not {overrides['net']}")
         check_resume_settings(run_dir, SETTINGS_FILE, settings.to_dict(), RESUMABLE, "settings")
         state = _state_at(run_dir, checkpoint)
+        if state.model_file is None:
+            raise FeaturebenchError(f"--resume: {run_dir}/{CHECKPOINT_DIR}/state.json names no checkpoint model; "
+                                    "start over with --force.")
+        check_checkpoint_file(run_dir / CHECKPOINT_DIR / state.model_file)
         if state.epochs_done >= settings.epochs:
             raise FeaturebenchError(f"--resume: {run_dir} has trained {state.epochs_done} of {settings.epochs} epochs; "
                                     f"pass --epochs N (N > {state.epochs_done}) to train longer.")
@@ -136,11 +159,13 @@ def run_train(opts: TrainOptions, overrides: dict[str, Any] | None = None,
         source, warnings = open_training_source(opts.source, image_size, settings, opts, opts.dataset_name,
                                                 "training")
         if opts.resume:
+            _check_same_source(run_dir, state, source, say)
             name = run_dir.name
         else:
             name = run_name_for(source.dataset, settings, opts.run_name)
             run_dir = Path(opts.out).expanduser().resolve() / name
-            prepare_run_dir(run_dir, False, opts.force, SETTINGS_FILE, settings.to_dict(), RESUMABLE)
+            prepare_run_dir(run_dir, False, opts.force, SETTINGS_FILE, settings.to_dict(), RESUMABLE,
+                            [Path(opts.source)])
             created = run_dir if not run_dir.exists() or not any(run_dir.iterdir()) else None
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / SETTINGS_FILE).write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")

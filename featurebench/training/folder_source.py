@@ -92,6 +92,13 @@ class FolderSource:
         lo, hi = self.bounds[check_split(split)]
         return [p for p in self._paths[lo:hi] if p not in self.skipped]
 
+    def identity(self) -> dict:
+        """The source's identity (:func:`featurebench.store.identity.training_identity`): root, rows, labels, seed."""
+        from featurebench.store.identity import training_identity
+
+        return training_identity(self.listing.root, self._paths, self._labels.tolist(), self.label_names,
+                                 self._settings["seed"], self.kind)
+
     def describe(self) -> dict:
         return {**self._settings, "dataset": self.dataset, "image_size": list(self.image_size),
                 "n_images": len(self._paths), **{f"n_{k}": self.count(k) for k in self.bounds},

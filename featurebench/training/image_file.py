@@ -229,6 +229,17 @@ class ImageFile:
         with h5py.File(self.path, "r") as h5:
             return [p.decode("utf-8") if isinstance(p, bytes) else str(p) for p in h5["paths"][lo:hi]]
 
+    def identity(self) -> dict:
+        """The file's identity (:func:`featurebench.store.identity.training_identity`): source, rows, labels, seed."""
+        from featurebench.store.identity import training_identity
+
+        with h5py.File(self.path, "r") as h5:
+            paths = [p.decode("utf-8") if isinstance(p, bytes) else str(p) for p in h5["paths"][()]]
+            labels = h5["labels"][()].tolist()
+        seed = self.attrs.get("seed")
+        return training_identity(self.attrs.get("source") or self.path, paths, labels, self.label_names,
+                                 seed.item() if hasattr(seed, "item") else seed, self.kind)
+
     def describe(self) -> dict:
         """Provenance of the training data."""
         keep = ("source", "source_kind", "dataset", "resize", "seed", "shuffle", "train_fraction", "val_fraction",

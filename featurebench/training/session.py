@@ -52,8 +52,12 @@ def check_resume_settings(run_dir: Path, settings_file: str, current: dict[str, 
 
 
 def prepare_run_dir(run_dir: Path, resume: bool, force: bool, settings_file: str, current: dict[str, Any],
-                    resumable: Iterable[str]) -> TrainState | None:
-    """Check what is in ``run_dir``; returns the checkpoint state when resuming."""
+                    resumable: Iterable[str], inputs: Iterable[Path] = ()) -> TrainState | None:
+    """Check what is in ``run_dir``; returns the checkpoint state when resuming. A run folder that
+    is or holds one of the ``inputs`` (the source) is refused: ``--force`` would delete it."""
+    from featurebench.outputs import check_not_an_input
+
+    check_not_an_input(run_dir, inputs, "--out/--run-name")
     if resume:
         state = load_state(run_dir)
         if state is None:
