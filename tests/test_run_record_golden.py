@@ -11,7 +11,8 @@ Left out, because they legitimately vary from one run to the next:
 
 * ``created`` (timestamps) and ``build_seconds`` / ``fit_seconds`` / ``predict_seconds`` / ``train_seconds`` /
   a history row's ``seconds`` (durations);
-* absolute paths (``provenance.data.source``, the file's ``source_root``): replaced by ``<tmp>``;
+* absolute paths (``provenance.data.source``, the file's ``source_root``): replaced by ``<tmp>``; and
+  ``feature_identity.source_digest``, a digest over the source's identity, absolute root included;
 * ``versions`` and ``provenance.keras_version`` (the installed libraries, not the code under test).
 
 Numbers that come out of the trained weights (accuracies, F1s, losses, the confusion cells) are compared
@@ -20,9 +21,8 @@ one of the few test images. On one machine old and new code agree exactly. Every
 
 Regenerate (only with the code whose behaviour is the reference!):
 ``FEATUREBENCH_WRITE_GOLDEN=1 python -m pytest tests/test_run_record_golden.py``. The committed golden was
-written by main's code at aac35d6 (finetune/ before the move; it adds the test-row digest to the records
-that 1670eef wrote without), with this file's import of ``build_images`` pointed at
-``featurebench.finetune.image_file``.
+written by main's code at 454cf47 (finetune/ before the move), with this file's import of
+``build_images`` pointed at ``featurebench.finetune.image_file``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ WRITE = os.environ.get("FEATUREBENCH_WRITE_GOLDEN") == "1"
 
 #: Dropped everywhere they occur (timestamps, durations, library versions).
 VARYING_KEYS = {"created", "build_seconds", "fit_seconds", "predict_seconds", "train_seconds", "seconds", "versions",
-                "keras_version"}
+                "keras_version", "source_digest"}
 #: Values computed from the trained weights: compared with a tolerance (see the module docstring).
 OUTCOME_KEYS = {"accuracy", "accuracy_ci95", "rank1", "rank5", "mean_per_class_accuracy", "macro_precision",
                 "macro_recall", "macro_f1", "weighted_f1", "precision", "recall", "f1", "final_train_accuracy",
