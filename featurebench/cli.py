@@ -14,13 +14,14 @@ from typing import List, Optional
 
 import typer
 import typer.core
-from rich.console import Console
 
 from featurebench import __version__
 from featurebench.errors import FeaturebenchError
+from featurebench.terminal import diagnostics as console  # results on stdout, diagnostics on stderr
+from featurebench.terminal import results as out
 from featurebench.text import command_line
 
-# Quiet TensorFlow's C++ start-up banner in the terminal (users can still override it).
+# Quiet TensorFlow's C++ start-up banner (users can still override it); featurebench.quiet drops what it misses.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -64,9 +65,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-console = Console(stderr=True)
-out = Console()
-
 
 def _version(value: bool) -> None:
     if value:
@@ -172,6 +170,8 @@ def extract(
     shards: int = typer.Option(1, help="Split the seeded order into this many shards (see --shard-index, "
                                "`featurebench merge`)."),
     shard_index: int = typer.Option(0, help="Write only this shard (0-based) of --shards."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="One line per finished batch instead of a bar."),
 ) -> None:
     """Stream pretrained CNN features of every image into a resumable HDF5 file.
 
@@ -194,7 +194,7 @@ def extract(
     from featurebench.progress import extraction_progress, print_extract_summary
 
     try:
-        with extraction_progress(console) as (on_start, on_progress):
+        with extraction_progress(console, quiet=quiet, verbose=verbose) as (on_start, on_progress):
             summary = run_extract(opts, progress=on_progress, on_start=on_start, notify=_print_note)
     except KeyboardInterrupt:
         from rich.markup import escape
@@ -221,8 +221,11 @@ def _leave_now(code: int) -> None:
     exception", exit -6 instead of 130). Everything worth keeping is already on disk (the
     journal's shards are renamed into place when committed) and the kernel releases its lock.
     """
+    from featurebench.quiet import restore_stderr
+
     sys.stdout.flush()
     sys.stderr.flush()
+    restore_stderr()
     os._exit(code)
 
 
@@ -319,7 +322,8 @@ def predict(
     from featurebench.fit.predict import format_predictions, predict_images, write_predictions_csv
 
     result = predict_images(bundle, [str(p) for p in inputs], top=top, trust=trust, model=model,
-                            weights=weights, batch_size=batch_size, unsafe_model=unsafe_model)
+                            weights=weights, batch_size=batch_size, unsafe_model=unsafe_model,
+                            say=lambda message: console.print(message, highlight=False, soft_wrap=True, markup=False))
     typer.echo(format_predictions(result))
     if result.score_kind != "probability":
         console.print("Scores are the classifier's decision values, not probabilities (close values are not a "
@@ -332,6 +336,9 @@ def predict(
     if not result.predictions:
         raise FeaturebenchError(f"Nothing could be predicted: none of the {len(result.unreadable)} input(s) "
                                 "could be read (listed above with the reason)")
+    if result.missing:
+        raise FeaturebenchError(f"No such file or folder: {', '.join(result.missing)} (the results for the other "
+                                "inputs are above)")
     if result.unreadable:
         console.print(f"[yellow]{len(result.unreadable)} input(s) could not be read[/] (listed above)")
 
@@ -359,9 +366,12 @@ def report(
                                   "(loads each run's model; slower)."),
 ) -> None:
     """Every run under RESULTS_DIR side by side: HTML with plots (+ Markdown, CSV)."""
+    from featurebench.progress import count_progress
     from featurebench.report import build_report
 
-    typer.echo(build_report(results_dir, output, md_path=md, csv_path=csv, heatmaps=heatmaps).describe())
+    with count_progress(console, "report", "runs") as on_progress:  # heatmaps load every run's model: slow
+        summary = build_report(results_dir, output, md_path=md, csv_path=csv, heatmaps=heatmaps, progress=on_progress)
+    typer.echo(summary.describe())
 
 
 @app.command()
@@ -427,7 +437,9 @@ def main() -> None:
     from rich.markup import escape
 
     from featurebench.errors import noted_file, unexpected_error_line, write_crash_log
+    from featurebench.quiet import filter_framework_lines
 
+    filter_framework_lines()  # before any command imports TensorFlow or LiteRT
     try:
         app()
     except FeaturebenchError as exc:

@@ -19,6 +19,14 @@ class WeightsUnavailableError(FeaturebenchError):
     """Pretrained weights could not be obtained (offline with no cache, package missing)."""
 
 
+class RunExistsError(FeaturebenchError):
+    """A run folder is already there; ``run_dir`` says which (commands word the way out their own way)."""
+
+    def __init__(self, run_dir: object, ways_out: str):
+        self.run_dir = run_dir
+        super().__init__(f"Run folder {run_dir} already exists; {ways_out}")
+
+
 _processing: list[str] = []
 
 

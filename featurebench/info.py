@@ -53,6 +53,10 @@ def describe(path: str | Path, max_skipped: int = 20) -> str:
                     "any more, re-run the same `featurebench extract` command to resume it.")
         if not path.exists():  # (an extraction may have finished between the two checks)
             raise FeaturebenchError(f"Feature file {path} does not exist.")
+    from featurebench.training.image_file import is_image_file
+
+    if is_image_file(path):
+        return _describe_images(path)
     with open_feature_file(path, require_complete=False) as features:
         attrs = features.attrs
         complete = bool(attrs.get("complete", False))
@@ -94,4 +98,25 @@ def describe(path: str | Path, max_skipped: int = 20) -> str:
         warnings = [] if features.problem else features.json_attr("warnings", [])
         for warning in warnings:
             lines.append(f"  warning: {warning}")
+    return "\n".join(lines)
+
+
+def _describe_images(path: Path) -> str:
+    """The summary of a raw-image file written by ``build-images`` (input of finetune/train, not of fit)."""
+    from featurebench.training.image_file import ImageFile
+
+    images = ImageFile(path)
+    info = images.describe()
+    names = images.label_names
+    lines = [
+        f"{path}",
+        "  kind:         raw images from `featurebench build-images` (for finetune/train; fit needs a feature "
+        "file from `featurebench extract`)",
+        f"  images:       {info.get('n_images')} x {'x'.join(map(str, images.image_size))} RGB uint8",
+        f"  classes:      {len(names)}: {', '.join(map(_shown, names[:12]))}" + (" ..." if len(names) > 12 else ""),
+        f"  split:        {images.count('train')} train, {images.count('val')} validation, {images.count('test')} test",
+        f"  skipped:      {images.n_skipped}",
+    ]
+    lines += [f"  {key + ':':<13} {info[key]}" for key in ("dataset", "source", "resize", "seed", "created", "command")
+              if info.get(key) not in (None, "")]
     return "\n".join(lines)

@@ -10,13 +10,61 @@ from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
+from featurebench.text import plural
+
 
 @contextmanager
-def extraction_progress(console: Console) -> Iterator[tuple[Callable[[int, int], None], Callable[[int, int], None]]]:
+def count_progress(console: Console, label: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A bar with ETA for a job counted in ``unit`` (``report``'s runs); yields ``on_progress(done, total)``."""
+    progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
+                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    task = None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            task = progress.add_task(label, total=total)
+            progress.start()
+        progress.update(task, completed=done)
+
+    try:
+        yield on_progress
+    finally:
+        if task is not None:
+            progress.stop()
+
+
+@contextmanager
+def extraction_progress(console: Console, quiet: bool = False,
+                        verbose: bool = False) -> Iterator[tuple[Callable[[int, int], None], Callable[[int, int], None]]]:
     """A progress bar with rate and ETA, shown from the first ``on_start`` call.
 
-    Yields ``(on_start, on_progress)`` callbacks taking ``(done, total)``.
+    Yields ``(on_start, on_progress)`` callbacks taking ``(done, total)``. ``quiet``: no progress
+    at all; ``verbose``: one line per finished batch instead of a bar (logs, CI), as ``fit -v``.
     """
+    if quiet or verbose:
+        clock = {"start": None, "done": 0}
+
+        def start_lines(done: int, total: int) -> None:
+            import time
+
+            clock["start"], clock["done"] = time.perf_counter(), done
+            if done and not quiet:
+                console.print(f"Resuming: {done} of {total} images already done.")
+
+        def line(done: int, total: int) -> None:
+            import time
+
+            if quiet or clock["start"] is None:
+                return
+            elapsed = time.perf_counter() - clock["start"]
+            rate = (done - clock["done"]) / elapsed if elapsed > 0 else 0.0
+            eta = (total - done) / rate if rate > 0 else 0.0
+            console.print(f"extract {done}/{total} images, {rate:.1f} img/s, elapsed {_seconds(elapsed)}, "
+                          f"ETA {_seconds(eta)}", highlight=False)
+
+        yield start_lines, line
+        return
     progress = Progress(TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
                         TimeRemainingColumn(), console=console)
@@ -75,35 +123,44 @@ class FitReporter:
         self.workers = 1
 
     def start(self, plan: dict) -> None:
-        """Print the plan and open the bar."""
+        """Print the plan (search fits, then the refit on the whole train slice) and open the bar."""
         self.finish()
         self.workers = max(1, int(plan.get("workers") or 1))
         stage = f" [{plan['stage']}]" if plan.get("stage") else ""
         budget = f", time budget {plan['time_budget']:g} s" if plan.get("time_budget") else ""
+        refit = f" on all {plan.get('rows')} train rows"
+        if plan.get("folds"):
+            fits = (f"{plural(plan['candidates'], 'candidate')} x {plural(plan['folds'], 'fold')} = "
+                    f"{plural(plan['fits'], 'fit')}" + (f" + 1 refit{refit}" if plan.get("refit") else ""))
+        else:
+            fits = f"1 candidate ({_params(plan.get('only') or {})}): no cross-validation, 1 fit{refit}"
         self.console.print(
             f"fit {plan.get('classifier', '')}{stage}: {plan.get('rows')} rows x {plan.get('dims')} dims, "
-            f"{plan.get('classes')} classes; {plan.get('candidates')} candidates x {plan.get('folds')} folds = "
-            f"{plan['fits']} fits on {self.workers} worker(s){budget}", highlight=False, soft_wrap=True)
+            f"{plural(plan.get('classes') or 0, 'class', 'classes')}; {fits}; "
+            f"{plural(self.workers, 'worker')}{budget}", highlight=False, soft_wrap=True)
         self.estimated = False
+        total = plan["fits"] + bool(plan.get("refit"))
         if not self.verbose:
             self.progress = Progress(TextColumn("[bold]fit"), BarColumn(), MofNCompleteColumn(),
                                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
                                      TimeRemainingColumn(), console=self.console, transient=False)
-            self.task = self.progress.add_task("fit", total=plan["fits"], rate="")
+            self.task = self.progress.add_task("fit", total=total, rate="")
             self.progress.start()
 
     def fit_done(self, event) -> None:
-        """Advance the bar (or print a line); print the estimate once, after the first fit."""
-        if not self.estimated and event.remaining is not None:
+        """Advance the bar (or print a line); print the estimate once, after the first fit (with fits to come)."""
+        if not self.estimated and event.remaining is not None and event.done < event.total:
             self.estimated = True
-            self.console.print(f"first fit took {event.seconds:.1f} s; estimated search time "
-                               f"~{_seconds(event.elapsed + event.remaining)} ({self.workers} worker(s))",
-                               highlight=False)
+            self.console.print(f"first fit took {event.seconds:.1f} s; estimated total ~"
+                               f"{_seconds(event.elapsed + event.remaining)} including the refit "
+                               f"({plural(self.workers, 'worker')})", highlight=False)
         if self.verbose:
-            self.console.print(f"[{event.done}/{event.total}] fold {event.fold + 1}/{event.n_folds} "
-                               f"{escape(_params(event.params))}: score {event.score:.4f} ({event.seconds:.2f} s); "
-                               f"elapsed {_seconds(event.elapsed)}, ETA {_seconds(event.remaining or 0.0)}",
-                               highlight=False, soft_wrap=True)
+            what = ("refit on the whole train slice" if event.stage == "refit" else
+                    f"fold {event.fold + 1}/{event.n_folds}")
+            score = "" if event.stage == "refit" else f": score {event.score:.4f}"
+            self.console.print(f"[{event.done}/{event.total}] {what} {escape(_params(event.params))}{score} "
+                               f"({event.seconds:.2f} s); elapsed {_seconds(event.elapsed)}, "
+                               f"ETA {_seconds(event.remaining or 0.0)}", highlight=False, soft_wrap=True)
         elif self.progress is not None:
             rate = event.done / event.elapsed if event.elapsed > 0 else 0.0
             self.progress.update(self.task, completed=event.done, rate=f"{rate:5.2f} fits/s")

@@ -2,6 +2,7 @@
 
     python scripts/bench_fit.py defaults FEATURES.h5 [...] [--old-runs DIR] [--n-jobs 2]
                                 [--out results/bench_fit.md]
+    python scripts/bench_fit.py refit FEATURES.h5 [--out results/bench_fit_refit.md]
     python scripts/bench_fit.py logreg FEATURES.h5 [...] [--grid classic-ch3] [--cv 3] [--n-jobs -1]
                                 [--repeat 5] [--out results/bench_fit_logreg.md]
 
@@ -10,6 +11,11 @@ on each file, once: wall and CPU time of the search + refit, best parameters, te
 and rank-1; also ``logreg --protocol probe``. ``--old-runs DIR`` adds the run records
 (``DIR/<run>/metrics.json``) of the earlier defaults, made with an earlier featurebench, as
 the "before" columns (matched by dataset, extractor, classifier).
+
+``refit``: the xgb refit on the train slice before and after it reused the search's round count:
+early stopping again on 90% of the rows (before) vs the median of the folds' chosen rounds on every
+row (after), each with 1 and 2 threads; also one cross-validation fold fit for scale. Wall and
+CPU seconds (process CPU time: all threads, robust to other load; OpenMP spin-waiting shows up there).
 
 ``logreg``: naive ``GridSearchCV(LogisticRegression())`` vs featurebench's logreg search, same
 features and grid. Both sides get the same in-memory float32 train slice and the same C grid
@@ -230,9 +236,49 @@ def _params_grid(grid) -> str:
     return "; ".join(", ".join(f"{k}: {values(v)}" for k, v in part.items()) for part in parts)
 
 
+def bench_refit(path: Path, max_depth: int) -> list[str]:
+    """Rows of the refit table for the default xgb at ``max_depth`` on ``path``'s stored train slice."""
+    from featurebench.fit.classifiers import make_estimator
+    from featurebench.fit.search import cv_folds
+    from featurebench.store.reader import open_feature_file
+
+    with open_feature_file(path) as ff:
+        split = ff.split_index
+        X = np.asarray(ff.read_rows(0, split), dtype=np.float32)
+        y = np.unique(np.asarray(ff.labels[:split]), return_inverse=True)[1]
+
+    def timed(**params):
+        model = make_estimator("xgb", 42, params.pop("threads"), max_depth=max_depth, **params)
+        wall, cpu = time.perf_counter(), time.process_time()
+        model.fit(X, y)
+        return time.perf_counter() - wall, time.process_time() - cpu, model
+
+    rows, rounds = [], []
+    for k, (train, _) in enumerate(cv_folds(y, 3)):
+        model = make_estimator("xgb", 42, 1, max_depth=max_depth)
+        wall, cpu = time.perf_counter(), time.process_time()
+        model.fit(X[train], y[train])
+        rounds.append(model.best_iteration_ + 1)
+        if k == 0:
+            rows.append((f"CV fold fit ({len(train)} rows, early stopping), 1 thread", time.perf_counter() - wall,
+                         time.process_time() - cpu, rounds[-1]))
+    mean_rounds = int(round(float(np.median(rounds))))
+    for threads in (1, 2):
+        wall, cpu, model = timed(threads=threads)
+        rows.append((f"before: refit with early stopping again (90% of {len(y)} rows), {threads} thread(s)",
+                     wall, cpu, model.best_iteration_ + 1 + model.early_stopping_rounds))
+        wall, cpu, model = timed(threads=threads, rounds=mean_rounds)
+        rows.append((f"after: refit with the folds' median rounds ({rounds} -> {mean_rounds}) on all rows, "
+                     f"{threads} thread(s)", wall, cpu, mean_rounds))
+    return [f"### {path.name}, xgb max_depth={max_depth}", "",
+            "| fit | wall s | CPU s | rounds boosted |", "|---|---|---|---|",
+            *(f"| {name} | {wall:.1f} | {cpu:.1f} | {n} |" for name, wall, cpu, n in rows), ""]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=("defaults", "logreg"))
+    parser.add_argument("part", choices=("defaults", "logreg", "refit"))
+    parser.add_argument("--max-depth", type=int, default=4, help="refit: the xgb candidate (default 4)")
     parser.add_argument("features", nargs="+", type=Path)
     parser.add_argument("--grid", default="classic-ch3", help="logreg: grid preset or JSON (default classic-ch3)")
     parser.add_argument("--cv", type=int, default=3)
@@ -271,6 +317,15 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as scratch:
             for path in args.features:
                 bench_defaults(path, args.n_jobs or 2, args.old_runs, Path(scratch), rows, lines, flush)
+        lines.append(f"Load average at the end: {_load_line()}.")
+    elif args.part == "refit":
+        out = args.out or Path("results/bench_fit_refit.md")
+        lines = ["# featurebench fit: the xgb refit before and after reusing the search's round count", "",
+                 "```", command, "```", "", machine + " One run of each fit, in this order, on the stored "
+                 "index split's train rows. Rounds boosted: before, early stopping boosts its best round "
+                 "plus the patience rounds (10) past it.", ""]
+        for path in args.features:
+            lines += bench_refit(path, args.max_depth)
         lines.append(f"Load average at the end: {_load_line()}.")
     else:
         out = args.out or Path("results/bench_fit_logreg.md")

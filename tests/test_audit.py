@@ -11,7 +11,7 @@ import pytest
 from featurebench.audit.run import run_audit
 from featurebench.store.writer import write_feature_arrays
 
-pytest.importorskip("cleanlab", reason="the label audit needs the [audit] extra (cleanlab)")
+pytest.importorskip("cleanlab", reason="the label audit needs the [audit] extra (cleanlab): pip install -e '.[audit]'")
 
 
 def _planted(tmp_path: Path):

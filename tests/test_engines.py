@@ -27,7 +27,7 @@ def _sample_photos(shared_dir: Path, size: tuple[int, int]) -> np.ndarray:
     photos = sorted((shared_dir / "datasets" / "flowers17").rglob("*.jpg"))[::113]
     photos += sorted((shared_dir / "images" / "samples").glob("*.*[gp]"))  # .jpg, .bmp
     if len(photos) < 4:
-        pytest.skip("needs the real photos in ../shared")
+        pytest.skip("needs the real photos in ../shared/images/samples (a checkout beside the repository)")
     return np.stack([load_image(p, DecodeOptions(size)) for p in photos])
 
 

@@ -93,8 +93,12 @@ def test_ensemble_realigns_reordered_rows_and_refuses_other_images(two_runs, tmp
         run_ensemble([run_a], tmp_path / "r5")
     with pytest.raises(FeaturebenchError, match="no metrics.json"):
         run_ensemble([run_a, tmp_path], tmp_path / "r6")
-    with pytest.raises(FeaturebenchError, match="decision scores"):
+    with pytest.raises(FeaturebenchError, match="decision scores") as refused:
         run_ensemble([run_a, fit(tmp / "b.h5", tmp_path / "r7", clf="linsvm")], tmp_path / "r8")
+    from featurebench.fit.classifiers import make_estimator
+
+    accepted = str(refused.value).split("predict_proba (")[1].split(")")[0].split(", ")
+    assert accepted and all(hasattr(make_estimator(name), "predict_proba") for name in accepted)  # not svm today
 
 
 def test_fuse_concatenates_the_same_rows_with_provenance(two_runs, tmp_path):

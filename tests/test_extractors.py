@@ -34,10 +34,13 @@ def test_layer_and_pool_choices():
         load_extractor("mobilenet", weights="none", layer="no_such_layer")
 
 
-def test_imagenet_weights_offline_error_is_actionable(monkeypatch, tmp_path):
+def test_imagenet_weights_offline_error_is_actionable(monkeypatch, tmp_path, capsys):
+    import sys
+
     from keras.src.utils import file_utils
 
     def offline(*args, **kwargs):
+        sys.stdout.write("Downloading data from https://storage.googleapis.com/x.h5\n")  # as Keras does
         raise Exception("URL fetch failure: [Errno -2] Name or service not known")
 
     monkeypatch.setattr(file_utils, "get_file", offline)
@@ -47,6 +50,7 @@ def test_imagenet_weights_offline_error_is_actionable(monkeypatch, tmp_path):
     message = str(info.value)
     assert str(tmp_path / "models" / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5") in message
     assert "--weights PATH" in message and "--weights none" in message
+    assert capsys.readouterr().out == ""  # Keras' download line is not a result
 
 
 def test_local_weights_file_and_seeded_random_init(tmp_path):

@@ -51,6 +51,11 @@ def test_build_images_round_trip(tmp_path, tiny_set):
     assert not (tmp_path / "images.h5.partial").exists()
     with pytest.raises(FeaturebenchError, match="already exists"):
         build(tiny_set, tmp_path / "images.h5", size=28)
+    from featurebench.info import describe
+
+    text = describe(tmp_path / "images.h5")  # `info` describes the image file, not a broken feature file
+    assert "raw images from `featurebench build-images`" in text and "24 x 28x28 RGB uint8" in text
+    assert "15 train, 3 validation, 6 test" in text and "missing" not in text and "--force" not in text
 
 
 def test_image_file_streams_batches_and_reshuffles_per_seed(tmp_path, tiny_set):
@@ -271,3 +276,20 @@ def test_flags_a_recipe_cannot_honour_are_errors():
     with pytest.raises(FeaturebenchError, match="--head-hidden.*'gap'"):
         resolve_recipe("tfhub-mobilenet", {"head_hidden": 64})
     assert resolve_recipe("tfhub-mobilenet", {"head_hidden": 64, "head": "fc"}).head_hidden == 64
+
+
+def test_image_file_split_warning_only_for_a_seed_or_fraction_the_user_gave(tmp_path, tiny_set):
+    """docs/train.md word for word (build-images --val-fraction 0, then train without split flags) must not
+    warn about a validation fraction nobody asked for; asking for one that the file cannot honour does."""
+    from types import SimpleNamespace
+
+    from featurebench.training.session import open_training_source
+
+    build(tiny_set, tmp_path / "images.h5", size=28, seed=42, val_fraction=0.0)
+    settings = SimpleNamespace(resize="center-crop", seed=42, train_fraction=0.75, val_fraction=0.1, load_size=None,
+                               patch=False, ten_crop=False)
+    opts = SimpleNamespace(label_pattern=None, root=None, workers=1)
+    _, quiet = open_training_source(str(tmp_path / "images.h5"), 28, settings, opts, None, given={"net": "x"})
+    assert quiet == []
+    _, warned = open_training_source(str(tmp_path / "images.h5"), 28, settings, opts, None, given={"val_fraction"})
+    assert len(warned) == 1 and "stores its own split" in warned[0]

@@ -66,7 +66,9 @@ def test_progress_reports_plan_every_fit_and_an_estimate(small: Path, tmp_path: 
     assert [e.done for e in recorder.events] == list(range(1, 11))  # 9 CV fits, then the refit
     assert {(tuple(e.params.items()), e.fold) for e in recorder.events[:9]} == \
         {((("n_neighbors", k),), f) for k in (1, 3, 5) for f in range(3)}
-    assert recorder.events[-1].stage == "refit" and recorder.plans[-1]["fits"] == 1
+    assert recorder.events[-1].stage == "refit" and len(recorder.plans) == 1 and recorder.plans[0]["refit"]
+    assert {e.total for e in recorder.events} == {10}  # one plan: 9 CV fits + the refit
+    assert recorder.events[0].remaining > 0  # the estimate after the first fit counts the refit too
     assert recorder.events[0].remaining is not None and recorder.events[-1].remaining == 0
     assert recorder.finished == 1
     assert result.metrics["time_budget"] is None
@@ -80,19 +82,55 @@ def test_logreg_path_reports_every_c_and_fold(small: Path, tmp_path: Path) -> No
 
 
 def test_fit_reporter_renders_bar_and_verbose_lines() -> None:
+    """One plan including the refit, counts that end at N/N, the estimate before the work is done,
+    the refit named as such (not as 'fold 1/1 ... score nan')."""
     for verbose in (False, True):
         buffer = io.StringIO()
         reporter = FitReporter(Console(file=buffer, width=120, force_terminal=False), verbose=verbose)
         monitor = SearchMonitor(reporter, workers=2)
         monitor.context = {"classifier": "svm", "rows": 100, "dims": 8, "classes": 2}
-        monitor.begin(4, {"candidates": 2, "folds": 2})
+        monitor.begin(4, {"candidates": 2, "folds": 2}, refit_factor=1.5)
         for k in range(4):
             monitor.fit_done({"C": 1.0}, k % 2, 2, 0.9, 0.5)
+        monitor.refit_done({"C": 1.0}, 0.7)
         monitor.finish()
         text = buffer.getvalue()
-        assert "fit svm: 100 rows x 8 dims, 2 classes; 2 candidates x 2 folds = 4 fits on 2 worker(s)" in text
-        assert "first fit took 0.5 s; estimated search time" in text
-        assert ("[4/4] fold 2/2 C=1.0: score 0.9000" in text) == verbose
+        assert ("fit svm: 100 rows x 8 dims, 2 classes; 2 candidates x 2 folds = 4 fits + 1 refit on all 100 "
+                "train rows; 2 workers") in text
+        assert text.count("fit svm") == 1 and "nan" not in text and "1 candidates" not in text
+        assert "first fit took 0.5 s; estimated total" in text and "including the refit" in text
+        assert text.index("estimated total") < text.index("5/5")
+        assert ("[4/5] fold 2/2 C=1.0: score 0.9000" in text) == verbose
+        assert ("[5/5] refit on the whole train slice C=1.0 (0.70 s)" in text) == verbose
+
+
+def test_single_candidate_plan_is_one_fit_and_has_no_estimate_after_the_fact() -> None:
+    buffer = io.StringIO()
+    monitor = SearchMonitor(FitReporter(Console(file=buffer, width=160), verbose=True), workers=1)
+    monitor.context = {"classifier": "xgb", "rows": 100, "dims": 8, "classes": 2}
+    monitor.begin(0, {"candidates": 1, "folds": 0, "only": {"max_depth": 4}}, refit_factor=1.0)
+    monitor.refit_done({"max_depth": 4}, 3.0)
+    text = buffer.getvalue()
+    assert "1 candidate (max_depth=4): no cross-validation, 1 fit on all 100 train rows; 1 worker" in text
+    assert "[1/1] refit on the whole train slice" in text and "estimated" not in text
+
+
+def test_budget_keeps_room_for_the_refit() -> None:
+    """Fits of 10 s, a refit expected at 2x a fit, 45 s budget: after 2 fits (20 s) a third (10 s) and the
+    refit (20 s) would end at 50 s, so no new fit is launched."""
+    clock = FakeClock()
+    monitor = SearchMonitor(Recorder(), time_budget=45.0, workers=1, clock=clock)
+    monitor.begin(6, {"candidates": 3, "folds": 2}, refit_factor=2.0)
+    assert monitor.allow(first_candidate=True)
+    for _ in range(2):
+        clock.now += 10.0
+        monitor.fit_done({}, 0, 2, 1.0, 10.0)
+    assert monitor.refit_seconds() == 20.0 and not monitor.allow()
+    no_refit = SearchMonitor(Recorder(), time_budget=45.0, workers=1, clock=clock)
+    no_refit.begin(6, {"candidates": 3, "folds": 2})
+    no_refit.fit_seconds = [10.0, 10.0]
+    no_refit.started = 0.0
+    assert no_refit.allow()
 
 
 def test_budget_stops_launching_keeps_best_and_records_skipped() -> None:
@@ -189,10 +227,10 @@ def test_report_shows_repeats_and_budget(small: Path, tmp_path: Path) -> None:
     run_fit(small, "knn", grid='{"n_neighbors": [1, 3, 5]}', n_jobs=1, out=out, time_budget=1e-9, n_boot=50)
     build_report(out, tmp_path / "r.html", tmp_path / "r.md", tmp_path / "r.csv", plots=False)
     md = (tmp_path / "r.md").read_text()
-    assert "% over 2 splits (seeds 42..43)" in md
+    assert "(mean of 2 splits, seeds 42..43; first split" in md
     assert "budget 1e-09 s: 6 of 10 fits skipped" in md
     html = (tmp_path / "r.html").read_text()
-    assert "over 2 splits" in html and "6 of 10 fits skipped" in html
+    assert "mean of 2 splits" in html and "6 of 10 fits skipped" in html
     import csv
 
     rows = list(csv.DictReader(open(tmp_path / "r.csv")))
@@ -211,9 +249,19 @@ def test_cli_progress_on_stderr_result_on_stdout_and_quiet(small: Path, tmp_path
         return result
 
     verbose = fit("--verbose")
-    assert "fit knn: 180 rows x 6 dims, 3 classes; 2 candidates x 3 folds = 6 fits" in verbose.stderr
-    assert "[6/6] fold 3/3 n_neighbors=3: score" in verbose.stderr
+    assert "fit knn: 180 rows x 6 dims, 3 classes; 2 candidates x 3 folds = 6 fits + 1 refit" in verbose.stderr
+    assert "[6/7] fold 3/3 n_neighbors=3: score" in verbose.stderr
+    assert "[7/7] refit on the whole train slice n_neighbors=" in verbose.stderr and "nan" not in verbose.stderr
     assert "first fit took" in verbose.stderr
     assert "knn on toy" in verbose.stdout and "fit knn" not in verbose.stdout
     quiet = fit("--quiet")
     assert "fit knn:" not in quiet.stderr and "knn on toy" in quiet.stdout
+
+
+def test_result_lines_fit_in_80_columns(small: Path, tmp_path: Path) -> None:
+    """fit's result on stdout: no line wider than 80 columns (besides the run folder's own path)."""
+    result = run_fit(small, "knn", grid='{"n_neighbors": [1, 3]}', n_jobs=1, out=tmp_path / "r", n_boot=50,
+                     time_budget=1e-9)
+    lines = result.describe().replace(str(result.run_dir), "RUN").splitlines()
+    assert max(len(line) for line in lines) <= 80, lines
+    assert lines[0].startswith("knn on toy / ") and "test accuracy" in lines[0]

@@ -93,6 +93,22 @@ def test_xgb_stops_early_on_train_rows_only() -> None:
     assert np.mean(model.predict(X) == y) > 0.9
 
 
+def test_xgb_refit_boosts_the_rounds_its_folds_chose_on_every_train_row() -> None:
+    """The refit reuses early stopping's answer (the median of the chosen candidate's folds) instead of
+    boosting up to n_estimators again on 90% of the rows."""
+    X, y = blobs(150, 5, 3, sep=2.0, seed=4)
+    result = search(X, y, "xgb", {"max_depth": [2, 3], "n_estimators": [300], "early_stopping_rounds": [5]},
+                    cv=3, n_jobs=1)
+    chosen = result.best_row()
+    rounds = [entry["rounds"] for entry in chosen["found_params"]]
+    assert len(rounds) == 3 and all(1 <= r <= 300 for r in rounds)
+    assert result.details["refit_params"] == {"rounds": int(round(np.median(rounds)))}
+    model = result.estimator.named_steps["clf"]
+    assert model.rounds == result.details["refit_params"]["rounds"]
+    assert model.model_.get_booster().num_boosted_rounds() == model.rounds  # every round kept, no holdout
+    assert model.found_params() == {}
+
+
 def test_knn_default_grid_is_cut_to_the_fold_size() -> None:
     X, yy = blobs(12, 3, 2, sep=6.0)  # 3 folds of 12 rows: 8 train rows each
     result = search(X, yy, "knn", load_grid(None, "knn"), cv=3, n_jobs=1)

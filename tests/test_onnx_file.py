@@ -12,7 +12,7 @@ from featurebench.errors import FeaturebenchError
 from featurebench.extractors import load_extractor
 from featurebench.extractors.preprocessing import get_preprocessor
 
-onnx = pytest.importorskip("onnx", reason="pip install 'featurebench[onnx]' (the onnx test helper) to run this test")
+onnx = pytest.importorskip("onnx", reason="the onnx test helper is not installed: pip install -e '.[test]'")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 RNG = np.random.default_rng(0)

@@ -42,3 +42,16 @@ def test_cpu_linux_x86_gets_xgboost_cpu_without_the_cuda_build():
 
 def test_gpu_extra_brings_full_xgboost():
     assert "xgboost" in {Requirement(text).name for text in _project()["optional-dependencies"]["gpu"]}
+
+
+def test_readme_test_command_installs_every_cpu_extra_and_ci_runs_it_verbatim():
+    """A newcomer's one test command is CI's: every optional extra but [gpu], so their tests run."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    command = next(line for line in readme.splitlines() if "python -m pytest" in line and "pip install" in line)
+    assert command in (root / ".ci" / "run").read_text(encoding="utf-8")
+    extras = set(re.search(r"\.\[([a-z0-9,]+)\]", command).group(1).split(","))
+    declared = set(tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    assert extras == declared - {"gpu"}

@@ -85,7 +85,7 @@ def test_real_photos_bit_identical(shared_dir: Path):
     photos += sorted((shared_dir / "datasets" / "dogs-vs-cats").rglob("*.jpg"))[::250]
     photos += sorted((shared_dir / "images" / "samples").glob("*.jpg"))
     if not photos:
-        pytest.skip("no photos in ../shared")
+        pytest.skip("no photos in ../shared/images/samples (a checkout beside the repository)")
     for path in photos:
         data = path.read_bytes()
         for draft in (None, (224, 224)):
@@ -347,7 +347,7 @@ def test_feature_file_holds_no_empty_chunk_space(tmp_path):
 def test_simplejpeg_route_gives_opencv_pixels(shared_dir: Path, monkeypatch):
     """The [jpeg] extra's full-size decode (simplejpeg) is taken when installed, with OpenCV's pixels;
     a file it refuses (its strict mode: corrupt entropy data) goes the OpenCV way as before."""
-    pytest.importorskip("simplejpeg", reason="the [jpeg] extra (simplejpeg) is not installed")
+    pytest.importorskip("simplejpeg", reason="the [jpeg] extra (simplejpeg) is not installed: pip install -e '.[jpeg]'")
     photos = sorted((shared_dir / "datasets" / "flowers17").rglob("*.jpg"))[::340]
     photos += sorted((shared_dir / "datasets" / "dogs-vs-cats").rglob("*.jpg"))[::500]
     files = [path.read_bytes() for path in photos]

@@ -98,3 +98,28 @@ def test_non_regular_files_inside_folders_are_listed_not_left_out(tmp_path: Path
     assert dict(missing) == {str(tmp_path / "in" / "pipe.jpg"): "not a regular file",
                              str(tmp_path / "in" / "gone.jpg"): "broken link"}
 
+
+
+def test_cli_lists_results_in_the_order_given_and_fails_on_a_missing_path(class_folders: Path,
+                                                                          tiny_tflite_file: Path,
+                                                                          tmp_path: Path) -> None:
+    """Results come back in the order the inputs were named (not sorted); a path that does not exist
+    is an error (exit 2) after the other results; the model loading is announced on stderr."""
+    import subprocess
+    import sys
+
+    from featurebench.extract import ExtractOptions, run_extract
+    from featurebench.fit import run_fit
+
+    features = tmp_path / "tiny.h5"
+    run_extract(ExtractOptions(source=str(class_folders), output=str(features), model=str(tiny_tflite_file),
+                               command="pytest"))
+    run = run_fit(features, "logreg", grid='{"C": [1]}', cv=2, n_jobs=1, out=tmp_path / "runs")
+    dog, cat = class_folders / "dog" / "dog_001.jpg", class_folders / "cat" / "cat_000.jpg"
+    done = subprocess.run([sys.executable, "-m", "featurebench", "predict", str(run.bundle_path), str(dog),
+                           str(tmp_path / "nope.jpg"), str(cat)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert [line.split("\t")[0] for line in done.stdout.splitlines()] == [str(dog), str(tmp_path / "nope.jpg"),
+                                                                         str(cat)]
+    assert "Loading the extractor tiny.tflite for 2 images" in done.stderr
+    assert f"No such file or folder: {tmp_path / 'nope.jpg'}" in done.stderr and "Traceback" not in done.stderr

@@ -403,7 +403,7 @@ def test_damaged_journal_shard_is_a_clear_error(dataset, tmp_path, color_stats):
 
 
 def test_damaged_tflite_is_a_clear_error(dataset, tmp_path):
-    pytest.importorskip("ai_edge_litert", reason="the LiteRT runtime is not installed")
+    pytest.importorskip("ai_edge_litert", reason="the LiteRT runtime is not installed: pip install ai-edge-litert")
     from featurebench.extract import ExtractOptions
 
     model = tmp_path / "broken.tflite"

@@ -238,7 +238,7 @@ def test_html_is_self_contained(built, page):
     assert "@import" not in html and "url(" not in html
     for tag, attrs in page.tags:
         if tag == "img":
-            assert attrs["src"].startswith("data:image/png;base64,")
+            assert attrs["src"].startswith(("data:image/png;base64,", "data:image/svg+xml;base64,"))
         if tag == "a":
             assert attrs["href"].startswith("#")
         assert tag not in ("link", "iframe", "object", "embed")
@@ -294,13 +294,25 @@ def test_plots_cope_with_odd_inputs():
     categorical = {"param": None, "results": [
         {"params": {"kernel": k, "C": c}, "mean_test_score": s, "std_test_score": 0.01}
         for k, c, s in (("rbf", 1, 0.9), ("linear", 1, 0.85), ("rbf", 10, 0.92), ("linear", 10, 0.86))]}
-    assert plots.cv_curve(categorical, {"kernel": "rbf", "C": 10}).startswith("data:image/png;base64,")
+    assert plots.cv_curve(categorical, {"kernel": "rbf", "C": 10}).startswith("data:image/svg+xml;base64,")
     assert plots.confusion_heatmap({"labels": [], "matrix": []}) is None
-    odd = ["$x$", "a $ b", "\\frac{1}{2}", "日本語", "x" * 80]
-    conf = {"labels": odd, "matrix": [[3 if i == j else 1 for j in range(5)] for i in range(5)]}
-    assert plots.confusion_heatmap(conf).startswith("data:image/png;base64,")
+    odd = ["$x$", "a $ b", "\\frac{1}{2}", "日本語", "x" * 80, "</text><script>alert(1)</script>"]
+    conf = {"labels": odd, "matrix": [[3 if i == j else 1 for j in range(6)] for i in range(6)]}
+    uri = plots.confusion_heatmap(conf)
+    assert uri.startswith("data:image/svg+xml;base64,")
+    import base64
+    import xml.etree.ElementTree as ET
+
+    svg = ET.fromstring(base64.b64decode(uri.split(",", 1)[1]))  # well-formed: every label escaped
+    texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert "$x$" in texts and "日本語" in texts and not list(svg.iter("{http://www.w3.org/2000/svg}script"))
+    assert sum(t == "3" for t in texts) == 6  # the diagonal counts
     per_class = [{"label": lab, "precision": 0.5, "recall": 0.5, "f1": None, "support": 3} for lab in odd]
-    assert plots.per_class_accuracy(per_class, 0.5).startswith("data:image/png;base64,")
+    uri = plots.per_class_accuracy(per_class, 0.5)
+    assert uri.startswith("data:image/svg+xml;base64,")
+    svg = ET.fromstring(base64.b64decode(uri.split(",", 1)[1]))
+    bars = [r for r in svg.iter("{http://www.w3.org/2000/svg}rect") if r.get("fill-opacity")]
+    assert len(bars) == len(odd) and "mean per class 50.0%" in [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
 
 
 def test_import_is_light():
@@ -369,20 +381,21 @@ def test_cv_plot_with_several_settings_draws_lines_not_bands():
 
     results = [{"params": {"max_depth": d, "n_estimators": n, "learning_rate": lr}, "mean_test_score": 0.9 + d / 100,
                 "std_test_score": 0.01} for d, n, lr in itertools.product([3, 6], [100, 300], [0.03, 0.1, 0.3])]
-    calls = []
-    import matplotlib.axes
+    import base64
+    import xml.etree.ElementTree as ET
 
-    original = matplotlib.axes.Axes.fill_between
-    matplotlib.axes.Axes.fill_between = lambda self, *a, **k: calls.append(a) or original(self, *a, **k)
-    try:
-        uri = plots.cv_curve({"param": "learning_rate", "results": results},
-                             {"max_depth": 6, "n_estimators": 300, "learning_rate": 0.1})
-        assert uri.startswith("data:image/png;base64,") and calls == []
-        plots.cv_curve({"param": "C", "results": [{"params": {"C": c}, "mean_test_score": 0.9, "std_test_score": 0.01}
-                                                  for c in (0.1, 1, 10)]})
-        assert len(calls) == 1  # one setting: its band is still drawn
-    finally:
-        matplotlib.axes.Axes.fill_between = original
+    def svg(uri):
+        assert uri.startswith("data:image/svg+xml;base64,")
+        return ET.fromstring(base64.b64decode(uri.split(",", 1)[1]))
+
+    ns = "{http://www.w3.org/2000/svg}"
+    several = svg(plots.cv_curve({"param": "learning_rate", "results": results},
+                                 {"max_depth": 6, "n_estimators": 300, "learning_rate": 0.1}))
+    assert not list(several.iter(ns + "polygon")) and len(list(several.iter(ns + "polyline"))) == 4
+    assert [t.text for t in several.iter(ns + "text")].count("★") == 1  # the chosen point
+    one = svg(plots.cv_curve({"param": "C", "results": [{"params": {"C": c}, "mean_test_score": 0.9,
+                                                         "std_test_score": 0.01} for c in (0.1, 1, 10)]}))
+    assert len(list(one.iter(ns + "polygon"))) == 1  # one setting: its band is still drawn
 
 
 def test_raw_pixel_runs_are_labelled_baselines_and_shown_next_to_the_best(tmp_path):
@@ -394,3 +407,24 @@ def test_raw_pixel_runs_are_labelled_baselines_and_shown_next_to_the_best(tmp_pa
     assert '<span class="badge baseline">raw pixels baseline</span>' in html
     assert "baseline 26.67% (raw-pixels + logreg); best is +66.7 points" in html
     assert "raw-pixels (raw pixels baseline)" in (tmp_path / "r.md").read_text()
+
+
+def test_runs_with_the_same_settings_get_short_labels_not_their_run_names(tmp_path):
+    """Same dataset, extractor, classifier and settings (a repeated run, seeds in the name): the label
+    is what differs in the names, not a 90-character run name."""
+    from fixtures_report import make_metrics, write_run
+
+    base = "flowers17__efficientnet_lite0__logreg__probe__standard__stratified"
+    for k, name in enumerate([base, f"{base}__seed1", f"{base}__seed2"]):
+        write_run(tmp_path / "res", make_metrics(name, dataset="flowers17", extractor="efficientnet_lite0", seed=k))
+    rows = {row["run"]: row for _, row in tables.leaderboard_rows(collect_runs(tmp_path / "res").runs)}
+    assert [rows[n]["variant"] for n in (base, f"{base}__seed1", f"{base}__seed2")] == \
+        ["(base name)", "seed1", "seed2"]
+    assert tables._name_differences(["a__x", "b__x", "a__x"]) == ["a__x", "b__x", "a__x"]  # not unique: whole
+
+
+def test_bar_settings_get_distinct_styles_beyond_the_palette():
+    """19-20 settings in one chart (a sweep): no two bars share colour and hatch (colours repeated before)."""
+    labels = [f"setting {k}" for k in range(20)]
+    styles = plots.setting_styles(labels)
+    assert len(set(styles.values())) == 20 and all(hatch != "///" for _, hatch in styles.values())

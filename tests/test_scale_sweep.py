@@ -79,6 +79,15 @@ def test_sweep_cli_takes_comma_separated_classifiers_and_exits_2_on_a_failed_cel
     assert "failed:" in result.stderr and "1 of 3 sweep cells failed" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(list((tmp_path / "r").glob("*/metrics.json"))) == 2
+    assert "sweep [1/3] fitting logreg on set0.h5" in result.stderr and "Sweep: 2 cells done, 0 skipped" in result.stderr
+    again = subprocess.run([*command[:7], "--out", str(tmp_path / "r"), "--skip-existing"], capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "Sweep: 0 cells done, 2 skipped" in again.stderr  # not "2 cells done" when nothing ran
+    accuracies = [line.rsplit(" ", 1)[1] for line in again.stdout.splitlines() if "skipped" in line]
+    assert len(accuracies) == 2 and all(len(a) == 6 and a.startswith("0.") for a in accuracies)  # 0.9353, rounded
+    clash = subprocess.run(command[:7] + ["--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
+    assert clash.returncode == 2 and "already exists" in clash.stderr and "--run-name" not in clash.stderr
 
 
 def test_missing_feature_file_is_refused(tmp_path):

@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
-
-from featurebench.text import command_line
 from rich.markup import escape
 
-console = Console(stderr=True)
+from featurebench.terminal import print_result
+from featurebench.text import command_line
 
 
 def ensemble(
@@ -31,12 +29,11 @@ def ensemble(
     result = run_ensemble(run_dirs, out, run_name, force, command_line())
     m = result.metrics
     for member in m["members"]:
-        console.print(f"  member {escape(member['run_name'])}: accuracy {member['accuracy']:.4f}", highlight=False,
-                      soft_wrap=True)
-    console.print(f"[green]{escape(result.run_name)}[/]: accuracy {m['accuracy']:.4f} on {m['n_test']} test images, "
-                  f"{m['gain_over_best_member']:+.4f} vs the best member ({escape(m['best_member'])})",
-                  soft_wrap=True, highlight=False)
-    console.print(f"Run folder: {escape(str(result.run_dir))}", soft_wrap=True, highlight=False)
+        print_result(f"  member {member['run_name']}: accuracy {member['accuracy']:.4f}")
+    print_result(f"[green]{escape(result.run_name)}[/]: accuracy {m['accuracy']:.4f} on {m['n_test']} test "
+                 f"images, {m['gain_over_best_member']:+.4f} vs the best member ({escape(m['best_member'])})",
+                 markup=True)
+    print_result(f"Run folder: {result.run_dir}")
 
 
 def fuse(
@@ -56,9 +53,8 @@ def fuse(
 
     summary = fuse_features(inputs, output, force, command=command_line(), scale=scale)
     parts = " + ".join(f"{p.get('model')} ({p['feature_dim']})" for p in summary.parts)
-    console.print(f"[green]Wrote[/] {escape(str(summary.output))}: {summary.n_rows} rows x {summary.feature_dim} "
-                  f"features = {escape(parts)}, scaled: {escape(scale)}, {summary.seconds:.1f} s", soft_wrap=True,
-                  highlight=False)
+    print_result(f"[green]Wrote[/] {escape(str(summary.output))}: {summary.n_rows} rows x {summary.feature_dim} "
+                 f"features = {escape(parts)}, scaled: {escape(scale)}, {summary.seconds:.1f} s", markup=True)
 
 
 __all__ = ["ensemble", "fuse"]

@@ -64,10 +64,13 @@ def load_member(run_dir: str | Path) -> Member:
                                 "run it again with --force.") from None
     scores = _checked_scores(run_dir, pred)
     if pred["score_kind"] != "probability":
+        from featurebench.fit.classifiers import probabilistic_classifiers
+
         raise FeaturebenchError(f"{run_dir}: its classifier ({metrics.get('classifier')}) gives decision scores, not "
                                 "probabilities, and scores on different scales cannot be averaged; refit it with "
                                 "`featurebench fit ... --calibrate` (calibrated probabilities), or ensemble runs of "
-                                "classifiers with predict_proba (logreg, xgb, hgb, knn) or networks.")
+                                f"classifiers with predict_proba ({', '.join(probabilistic_classifiers())}) "
+                                "or networks.")
     if not isinstance(metrics, dict):
         raise FeaturebenchError(f"{run_dir}: metrics.json is not a JSON object; run it again with --force.")
     return Member(run_dir, metrics, pred["paths"], pred["y_true"], scores, pred["label_names"])

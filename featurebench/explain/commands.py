@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 
-console = Console(stderr=True)
+from featurebench.terminal import diagnostics as console
 
 
 def inspect(

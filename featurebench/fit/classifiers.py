@@ -29,6 +29,9 @@ class ClassifierSpec:
     out_of_core: bool = False
     #: Grid for ``--protocol probe`` when ``--grid`` is not given.
     probe_grid: dict[str, list[Any]] | None = None
+    #: Threads of the final refit (``None``: --n-jobs). xgb: 1, since two OpenMP threads on a busy
+    #: 2-core machine cost 12-16x the CPU time of one (spin-waiting; results/bench_fit_refit.md).
+    refit_threads: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -104,7 +107,8 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
         # Boosted trees grow one tree per class per round: rounds by early stopping on a held-out
         # part of the fit's own train rows instead of a swept n_estimators.
         ClassifierSpec("xgb", _xgb, {"max_depth": [2, 4]}, "max_depth",
-                       "XGBoost (hist, early stopping on 10% of the train rows, 20% of features per tree)"),
+                       "XGBoost (hist, early stopping on 10% of the train rows, 20% of features per tree)",
+                       refit_threads=1),
         # hgb: one candidate (a single fit with early stopping, no CV): each fit is the slowest here.
         ClassifierSpec("hgb", _hgb, {"learning_rate": [0.3]}, "learning_rate",
                        "scikit-learn HistGradientBoosting (early stopping, 10% of features per split)"),
@@ -135,3 +139,8 @@ def make_estimator(name: str, random_state: int = 42, n_threads: int = 1, **para
     """An unfitted estimator for ``name`` with ``params`` set."""
     estimator = get_classifier(name).factory(random_state, n_threads)
     return estimator.set_params(**params) if params else estimator
+
+
+def probabilistic_classifiers() -> list[str]:
+    """Names of the classifiers whose default estimator has ``predict_proba`` (what ``ensemble`` can average)."""
+    return [name for name in CLASSIFIERS if hasattr(make_estimator(name), "predict_proba")]

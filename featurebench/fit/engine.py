@@ -40,8 +40,25 @@ def prefixed(params: dict[str, Any]) -> dict[str, Any]:
     return {k if "__" in k else f"clf__{k}": v for k, v in params.items()}
 
 
+def found_params(pipeline: Any) -> dict[str, Any]:
+    """What a fitted pipeline's classifier chose by itself (e.g. early stopping's round count:
+    ``found_params()`` of :class:`~featurebench.fit.boosting.EarlyStoppingXGBClassifier`), or ``{}``."""
+    found = getattr(pipeline.steps[-1][1], "found_params", None)
+    return found() if callable(found) else {}
+
+
+def refit_params(row: dict[str, Any]) -> dict[str, Any]:
+    """Parameters for the refit from what the chosen candidate's folds found: the median, rounded
+    (``{"rounds": 56}`` from folds that stopped at 56, 194 and 52 rounds: one late fold does not
+    double the refit); ``{}`` when nothing was found."""
+    found = row.get("found_params") or []
+    names = sorted({name for entry in found for name in entry})
+    return {name: int(round(float(np.median([entry[name] for entry in found if name in entry])))) for name in names}
+
+
 def _fit_and_score(pipeline: Any, params: dict[str, Any], X: np.ndarray, y: np.ndarray, train: np.ndarray,
-                   val: np.ndarray, scoring: str, candidate: int, fold: int) -> tuple[int, int, float, float]:
+                   val: np.ndarray, scoring: str, candidate: int,
+                   fold: int) -> tuple[int, int, float, float, dict[str, Any]]:
     from sklearn.base import clone
     from threadpoolctl import threadpool_limits
 
@@ -52,9 +69,10 @@ def _fit_and_score(pipeline: Any, params: dict[str, Any], X: np.ndarray, y: np.n
         try:
             estimator.fit(X[train], y[train])
             value = score(scoring, y[val], estimator.predict(X[val]))
+            found = found_params(estimator)
         except (ValueError, ArithmeticError, MemoryError):  # as error_score=nan: a bad grid point
-            value = float("nan")
-    return candidate, fold, value, time.perf_counter() - started
+            value, found = float("nan"), {}
+    return candidate, fold, value, time.perf_counter() - started, found
 
 
 def run_candidates(pipeline: Any, candidates: list[dict[str, Any]], X: np.ndarray, y: np.ndarray,
@@ -70,6 +88,7 @@ def run_candidates(pipeline: Any, candidates: list[dict[str, Any]], X: np.ndarra
     scores = np.full((len(candidates), len(folds)), np.nan)
     seconds = np.zeros((len(candidates), len(folds)))
     ran = np.zeros((len(candidates), len(folds)), dtype=bool)
+    found: list[list[dict[str, Any]]] = [[] for _ in candidates]
 
     def launch():
         for position, (c, k) in enumerate(tasks):
@@ -84,8 +103,10 @@ def run_candidates(pipeline: Any, candidates: list[dict[str, Any]], X: np.ndarra
     else:
         finished = Parallel(n_jobs=workers, return_as="generator_unordered", pre_dispatch="n_jobs",
                             batch_size=1)(launch())
-    for c, k, value, took in finished:
+    for c, k, value, took, chose in finished:
         scores[c, k], seconds[c, k], ran[c, k] = value, took, True
+        if chose:
+            found[c].append(chose)
         monitor.fit_done(candidates[c], k, len(folds), value, took, stage)
     rows = []
     for c, params in enumerate(candidates):
@@ -96,6 +117,8 @@ def run_candidates(pipeline: Any, candidates: list[dict[str, Any]], X: np.ndarra
         for k in range(len(folds)):
             row[f"split{k}_test_score"] = float(scores[c, k])
         row["mean_fit_time"] = float(np.mean(seconds[c][ran[c]])) if ran[c].any() else float("nan")
+        if found[c]:
+            row["found_params"] = found[c]
         if not complete:
             row["skipped"] = True
         rows.append(row)

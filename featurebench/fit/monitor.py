@@ -65,18 +65,26 @@ class SearchMonitor:
     #: Parameter sets of fits that were not launched because of the budget, with their fold.
     skipped: list[dict[str, Any]] = field(default_factory=list)
     stopped: bool = False
+    #: Expected cost of the planned refit in search fits (``None``: no refit planned).
+    refit_factor: float | None = None
     #: Merged into the plan given to the reporter (rows, dims, classes, classifier, stage ...).
     context: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def begin(self, total: int, plan: dict[str, Any]) -> None:
-        """Start (or, for a later stage of the same search, extend) the count of planned fits."""
+    def begin(self, total: int, plan: dict[str, Any], refit_factor: float | None = None) -> None:
+        """Start (or, for a later stage of the same search, extend) the count of planned fits.
+
+        ``refit_factor``: a refit on the whole train slice follows the ``total`` search fits; it
+        counts as one more fit, expected to take ``refit_factor`` times a search fit (the ratio of
+        the rows), in the estimate and the time budget.
+        """
         if self.started is None:
             self.started = self.clock()
-        self.total += total
+        self.refit_factor = refit_factor
+        self.total += total + (refit_factor is not None)
         if self.reporter is not None:
             self.reporter.start({"workers": self.workers, **self.context, **plan, "fits": total,
-                                 "time_budget": self.time_budget})
+                                 "refit": refit_factor is not None, "time_budget": self.time_budget})
 
     def elapsed(self) -> float:
         return 0.0 if self.started is None else self.clock() - self.started
@@ -84,18 +92,26 @@ class SearchMonitor:
     def mean_fit_seconds(self) -> float | None:
         return sum(self.fit_seconds) / len(self.fit_seconds) if self.fit_seconds else None
 
+    def refit_seconds(self) -> float:
+        """Expected seconds of the planned refit (0 when none is planned or nothing was measured yet)."""
+        return (self.mean_fit_seconds() or 0.0) * (self.refit_factor or 0.0)
+
     def allow(self, first_candidate: bool = False) -> bool:
-        """May the next fit be launched? ``first_candidate`` fits always may (a search needs a best)."""
+        """May the next fit be launched? ``first_candidate`` fits always may (a search needs a best).
+
+        The budget keeps room for the refit: a fit is launched only if it and the refit both fit in.
+        """
         if first_candidate or self.time_budget is None:
             return True
         if self.stopped:
             return False
-        expected = self.mean_fit_seconds() or 0.0
+        expected = (self.mean_fit_seconds() or 0.0) / max(1, self.workers) + self.refit_seconds()
         if self.elapsed() + expected > self.time_budget:
             self.stopped = True
             if self.reporter is not None:
-                self.reporter.note(f"time budget of {self.time_budget:g} s reached after {self.elapsed():.1f} s: "
-                                   "no new fits are launched; the best finished candidate is kept")
+                self.reporter.note(f"time budget of {self.time_budget:g} s reached after {self.elapsed():.1f} s "
+                                   f"(the refit needs ~{self.refit_seconds():.0f} s): no new fits are launched; "
+                                   "the best finished candidate is kept")
             return False
         return True
 
@@ -105,16 +121,27 @@ class SearchMonitor:
 
     def fit_done(self, params: dict[str, Any], fold: int, n_folds: int, score: float, seconds: float,
                  stage: str = "") -> None:
-        """Count one finished fit and tell the reporter (thread-safe: logreg folds run in threads)."""
+        """Count one finished search fit and tell the reporter (thread-safe: logreg folds run in threads)."""
         with self._lock:
             self.done += 1
             self.fit_seconds.append(seconds)
-            left = self.total - self.done - len(self.skipped)
-            mean = self.mean_fit_seconds() or 0.0
-            remaining = max(0, left) * mean / max(1, self.workers)
-            if self.reporter is not None:
-                self.reporter.fit_done(FitEvent(self.done, self.total, dict(params), fold, n_folds, score, seconds,
-                                                self.elapsed(), remaining, stage))
+            self._report(params, fold, n_folds, score, seconds, stage)
+
+    def refit_done(self, params: dict[str, Any], seconds: float) -> None:
+        """Count the refit on the whole train slice (the last planned fit)."""
+        with self._lock:
+            self.done += 1
+            self._report(params, -1, 0, float("nan"), seconds, "refit")
+
+    def _report(self, params: dict[str, Any], fold: int, n_folds: int, score: float, seconds: float,
+                stage: str) -> None:
+        refit_left = self.refit_factor is not None and stage != "refit"
+        left = self.total - self.done - len(self.skipped) - refit_left
+        mean = self.mean_fit_seconds() or 0.0
+        remaining = max(0, left) * mean / max(1, self.workers) + (self.refit_seconds() if refit_left else 0.0)
+        if self.reporter is not None:
+            self.reporter.fit_done(FitEvent(self.done, self.total, dict(params), fold, n_folds, score, seconds,
+                                            self.elapsed(), remaining, stage))
 
     def note(self, text: str) -> None:
         if self.reporter is not None:

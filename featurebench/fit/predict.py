@@ -19,6 +19,7 @@ import numpy as np
 from featurebench.errors import FeaturebenchError
 from featurebench.fit.bundle import Bundle, load_bundle
 from featurebench.fit.warn import warn
+from featurebench.text import plural
 
 
 @dataclass
@@ -39,24 +40,52 @@ class PredictResult:
     score_kind: str
     top: int
     warnings: list[str] = field(default_factory=list)
+    #: Every image file and unreadable input in the order the inputs were given (results are listed so).
+    order: list[str] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[str]:
+        """Inputs given by name that do not exist (an error for the command, unlike an unreadable image)."""
+        return [path for path, reason in self.unreadable if reason == NO_SUCH_PATH]
+
+    def in_given_order(self) -> tuple[list[Prediction], list[tuple[str, str]]]:
+        """Predictions and unreadable inputs, each sorted by where the inputs named them."""
+        rank = {path: i for i, path in enumerate(self.order)}
+        return (sorted(self.predictions, key=lambda p: rank.get(p.path, len(rank))),
+                sorted(self.unreadable, key=lambda item: rank.get(item[0], len(rank))))
+
+
+#: The reason given for an input path that does not exist.
+NO_SUCH_PATH = "no such file or folder"
 
 
 def collect_images(inputs: Iterable[str | os.PathLike]) -> tuple[list[str], list[tuple[str, str]]]:
     """Image files from files and folders (recursively, sorted); missing inputs are reported."""
+    files, missing, _ = collect_inputs(inputs)
+    return files, missing
+
+
+def collect_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list[str], list[tuple[str, str]], list[str]]:
+    """As :func:`collect_images`, plus every file and unreadable path in the order the inputs gave them."""
     files: list[str] = []
     missing: list[tuple[str, str]] = []
+    order: list[str] = []
     for item in inputs:
         path = Path(item).expanduser()
+        before = len(missing)
         if path.is_dir():
             found = _folder_images(path, missing)
             if not found:
                 missing.append((str(path), "folder holds no image files"))
             files.extend(found)
+            order.extend(sorted([*found, *(p for p, _ in missing[before:])]))
         elif path.is_file():
             files.append(str(path))
+            order.append(str(path))
         else:
-            missing.append((str(path), "no such file or folder"))
-    return files, missing
+            missing.append((str(path), NO_SUCH_PATH))
+            order.append(str(path))
+    return files, missing, order
 
 
 def _folder_images(folder: Path, missing: list[tuple[str, str]]) -> list[str]:
@@ -144,10 +173,11 @@ def _n_features(estimator: Any) -> int | None:
 def predict_images(bundle_path: str | Path | Bundle, inputs: Sequence[str | os.PathLike], top: int = 5,
                    trust: bool = False, model: str | None = None, weights: str | None = None,
                    batch_size: int | None = None, workers: int = 2, unsafe_model: bool = False,
-                   extractor: Any = None) -> PredictResult:
+                   extractor: Any = None, say: Any = None) -> PredictResult:
     """Classify ``inputs`` (image files and folders) with the bundle; top-``top`` labels per image.
 
-    ``extractor`` may be passed to reuse an already-built one.
+    ``extractor`` may be passed to reuse an already-built one; ``say(message)`` hears the stages
+    (loading the model takes a while).
     """
     from featurebench.data.pipeline import DecodeOptions, iter_batches, iter_decoded
     from featurebench.data.sources import Candidate
@@ -163,11 +193,13 @@ def predict_images(bundle_path: str | Path | Bundle, inputs: Sequence[str | os.P
             f"This bundle was fitted on fused features ({bundle.extractor.get('model')}, `featurebench fuse`): "
             "predict runs one extractor. Extract new images with each part's model, fuse the files, and score "
             "them with the bundle's classifier, or predict with a single-extractor run (or `featurebench ensemble`).")
-    files, unreadable = collect_images(inputs)
+    files, unreadable, listed = collect_inputs(inputs)
     if not files:  # nothing to classify: no need to build (and load) the extractor
-        return PredictResult([], unreadable, "probability", min(top, len(bundle.label_names)))
+        return PredictResult([], unreadable, "probability", min(top, len(bundle.label_names)), order=listed)
     sink: list[str] = []
     if extractor is None:
+        if say is not None:
+            say(f"Loading the extractor {bundle.extractor.get('model')} for {plural(len(files), 'image')}...")
         extractor = build_extractor(bundle.extractor, model, weights, unsafe_model, sink)
     expected = _n_features(bundle.estimator)
     if expected is not None and expected != extractor.feature_dim:
@@ -194,7 +226,7 @@ def predict_images(bundle_path: str | Path | Bundle, inputs: Sequence[str | os.P
         for row, item in enumerate(batch.rows):
             predictions.append(Prediction(files[item.index], [bundle.label_names[j] for j in order[row]],
                                           [float(scores[row, j]) for j in order[row]]))
-    return PredictResult(predictions, unreadable, score_kind, k, sink)
+    return PredictResult(predictions, unreadable, score_kind, k, sink, listed)
 
 
 def write_predictions_csv(result: PredictResult, path: str | Path) -> Path:
@@ -204,20 +236,22 @@ def write_predictions_csv(result: PredictResult, path: str | Path) -> Path:
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
-        for p in result.predictions:
+        predictions, unreadable = result.in_given_order()
+        for p in predictions:
             cells = [x for pair in zip(p.labels, (f"{s:.6g}" for s in p.scores)) for x in pair]
             writer.writerow([p.path, *cells, *[""] * (2 * result.top - len(cells)), ""])
-        for file, reason in result.unreadable:
+        for file, reason in unreadable:
             writer.writerow([file, *[""] * (2 * result.top), reason])
     return path
 
 
 def format_predictions(result: PredictResult) -> str:
     """Plain-text table for the terminal."""
+    rank = {path: i for i, path in enumerate(result.order)}
     lines = []
     for p in result.predictions:
         best = ", ".join(f"{label} {score:.3f}" for label, score in zip(p.labels, p.scores))
-        lines.append(f"{p.path}\t{best}")
+        lines.append((p.path, f"{p.path}\t{best}"))
     for file, reason in result.unreadable:
-        lines.append(f"{file}\tUNREADABLE: {reason}")
-    return "\n".join(lines)
+        lines.append((file, f"{file}\tUNREADABLE: {reason}"))
+    return "\n".join(line for _, line in sorted(lines, key=lambda item: rank.get(item[0], len(rank))))

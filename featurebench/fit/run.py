@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from featurebench.errors import FeaturebenchError
+from featurebench.errors import FeaturebenchError, RunExistsError
+from featurebench.text import plural
 from featurebench.fit import record
 from featurebench.fit.bundle import BUNDLE_NAME, extractor_spec, save_bundle
 from featurebench.fit.classifiers import get_classifier
@@ -61,27 +62,32 @@ class RunResult:
         """A few lines for the terminal."""
         m = self.metrics
         if self.skipped:
-            return f"{self.run_dir}: exists, skipped (--skip-existing); accuracy {m.get('accuracy')}"
+            accuracy = m.get("accuracy")
+            shown = f"{accuracy:.4f}" if isinstance(accuracy, (int, float)) else "unknown"
+            return f"{self.run_dir}: exists, skipped (--skip-existing); test accuracy {shown}"
         low, high = m["accuracy_ci95"] if m.get("accuracy_ci95") else (None, None)
         ci = f" (95% CI {low:.4f}-{high:.4f})" if low is not None else ""
         rank5 = f", rank-5 {m['rank5']:.4f}" if m.get("rank5") is not None else ""
         metric = m.get("accuracy_metric") or "test accuracy"
+        # Short lines (a terminal is often 80 columns wide): the answer first, then how it was reached.
         lines = [
             *_repeats_lead(m),
             f"{m['classifier']} on {m['dataset']} / {m['extractor']}: "
-            f"{'first split: ' if m.get('repeats') else ''}{metric} {m['accuracy']:.4f}{ci}{rank5}, "
-            f"mean per-class {m['mean_per_class_accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}",
-            f"best {m['best_params']} by {m['scoring']} ({m['search_method']}); "
-            f"{m['n_train']} train / {m['n_test']} test rows ({m['split']} split); "
+            f"{'first split: ' if m.get('repeats') else ''}{metric} {m['accuracy']:.4f}{ci}",
+            f"  {rank5[2:] + ', ' if rank5 else ''}mean per-class {m['mean_per_class_accuracy']:.4f}, "
+            f"macro F1 {m['macro_f1']:.4f}",
+            f"  {m['n_train']} train / {m['n_test']} test rows ({m['split']} split); "
             f"fit {m['fit_seconds']:.2f} s, predict {m['predict_seconds']:.2f} s"
             + (" [out of core]" if m.get("out_of_core") else ""),
-            *_budget_and_repeats_lines(m),
-            *([edge_line(m["grid_edges"])] if m.get("grid_edges") else []),
-            *([f"test rows: {m['test_set']['description']} ({AUDITED_METRIC}: not ranked with test accuracy)"]
+            f"  best {m['best_params']} by {m['scoring']}",
+            f"  ({m['search_method']})",
+            *(f"  {line}" for line in _budget_and_repeats_lines(m)),
+            *([f"  {edge_line(m['grid_edges'])}"] if m.get("grid_edges") else []),
+            *([f"  test rows: {m['test_set']['description']} ({AUDITED_METRIC}: not ranked with test accuracy)"]
               if (m.get("test_set") or {}).get("kind") == "audited" else []),
-            f"wrote {self.run_dir}/ (metrics.json, cv_results.csv, classification_report.txt, confusion.csv, "
-            f"{PREDICTIONS_FILE}, "
-            f"{BUNDLE_NAME})",
+            f"wrote {self.run_dir}/",
+            "  (metrics.json, cv_results.csv, classification_report.txt,",
+            f"  confusion.csv, {PREDICTIONS_FILE}, {BUNDLE_NAME})",
         ]
         return "\n".join(lines)
 
@@ -102,7 +108,7 @@ def _budget_and_repeats_lines(m: dict[str, Any]) -> list[str]:
     budget = m.get("time_budget")
     if budget and budget.get("stopped"):
         lines.append(f"time budget {budget['seconds']:g} s: {budget['fits_skipped']} of {budget['fits_planned']} "
-                     f"fits skipped ({len(budget['skipped_params'])} candidates not fully searched)")
+                     f"fits skipped ({plural(len(budget['skipped_params']), 'candidate')} not fully searched)")
     repeats = m.get("repeats")
     if repeats:
         std = repeats.get("accuracy_std")
@@ -483,10 +489,8 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
             if skip_existing and (run_dir / "metrics.json").is_file():
                 return RunResult(run_dir, name, _existing_run(run_dir, features), skipped=True)
             if not force:
-                raise FeaturebenchError(
-                    f"Run folder {run_dir} already exists; pass --force to replace it, --skip-existing to keep it, "
-                    "or --out/--run-name to write elsewhere."
-                )
+                raise RunExistsError(run_dir, "pass --force to replace it, --skip-existing to keep it, "
+                                              "or --out/--run-name to write elsewhere.")
         seeds = [seed + r for r in range(extra.repeats)]
         splits: list[Split] = []
         runs: list[_Scored] = []

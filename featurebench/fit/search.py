@@ -19,7 +19,7 @@ import numpy as np
 
 from featurebench.errors import FeaturebenchError
 from featurebench.fit.classifiers import get_classifier, make_estimator
-from featurebench.fit.engine import prefixed, run_candidates
+from featurebench.fit.engine import prefixed, refit_params, run_candidates
 from featurebench.fit.grids import Grid, check_grid, grid_size
 from featurebench.fit.monitor import SearchMonitor
 
@@ -190,7 +190,8 @@ def _path_search(X: np.ndarray, y: np.ndarray, grid: Grid, folds: list, scale: s
     others = {k: v for k, v in grid.items() if k != "C"}
     combos = [dict(zip(others, values)) for values in itertools.product(*others.values())] or [{}]
     Cs = sorted(set(float(c) for c in grid["C"]))
-    monitor.begin(len(combos) * len(Cs) * len(folds), {"candidates": len(combos) * len(Cs), "folds": len(folds)})
+    monitor.begin(len(combos) * len(Cs) * len(folds), {"candidates": len(combos) * len(Cs), "folds": len(folds)},
+                  refit_factor=_refit_factor(y, folds))
     rows: list[dict[str, Any]] = []
     paths_by_combo = []
     for combo in combos:
@@ -223,10 +224,9 @@ def _path_search(X: np.ndarray, y: np.ndarray, grid: Grid, folds: list, scale: s
     init = logreg_path.average_solution(paths_by_combo[combo_index], float(best["C"]))
     started = time.perf_counter()
     make = lambda: make_estimator("logreg", seed, 1, **combos[combo_index])  # noqa: E731
-    monitor.begin(1, {"candidates": 1, "folds": 1, "stage": "refit on the whole train slice"})
     scaler, estimator, n_iter = logreg_path.refit(make, X, y, float(best["C"]), scale, init)
     refit_seconds = time.perf_counter() - started
-    monitor.fit_done(best, 0, 1, float("nan"), refit_seconds, "refit")
+    monitor.refit_done(best, refit_seconds)
     return SearchResult(make_pipeline(estimator, scale, scaler), dict(best), rows, scoring,
                         "warm-started C path (centred lbfgs, threads over folds)", len(folds),
                         search_seconds, refit_seconds, {"refit_n_iter": n_iter})
@@ -250,29 +250,38 @@ def _gridsearch(clf: str, X: np.ndarray, y: np.ndarray, grid: Grid | list[Grid],
     candidates = candidates_of(grid)
     main = main_param(grid, get_classifier(clf).main_param)
     started = time.perf_counter()
+    found: dict[str, Any] = {}
     if len(candidates) == 1:
         # Nothing to choose between: no cross-validation fits, only the fit on the train slice.
-        monitor.note(f"{clf}: one candidate ({candidates[0] or 'defaults'}); no cross-validation, one fit")
+        monitor.begin(0, {"candidates": 1, "folds": 0, "only": candidates[0]}, refit_factor=1.0)
         rows = [{"params": dict(candidates[0]), "mean_test_score": float("nan"), "std_test_score": float("nan"),
                  "rank_test_score": 1, "chosen": True}]
         best, method = dict(candidates[0]), "single candidate (no search)"
     else:
-        monitor.begin(len(candidates) * len(folds), {"candidates": len(candidates), "folds": len(folds)})
+        monitor.begin(len(candidates) * len(folds), {"candidates": len(candidates), "folds": len(folds)},
+                      refit_factor=_refit_factor(y, folds))
         rows = run_candidates(pipeline, candidates, X, y, folds, scoring, workers, monitor)
         if np.all(np.isnan([r["mean_test_score"] for r in rows])):
             raise FeaturebenchError(f"Every --clf {clf} fit failed during the search; check the grid values.")
-        best, method = rows[_choose(rows, protocol, len(y), main)]["params"], "grid search (parallel (candidate, fold) fits)"
+        chosen = rows[_choose(rows, protocol, len(y), main)]
+        best, method = chosen["params"], "grid search (parallel (candidate, fold) fits)"
+        found = refit_params(chosen)
     search_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    final = make_pipeline(make_estimator(clf, seed, workers), scale, pca=pca, seed=seed)
-    final.set_params(**prefixed(best))
-    monitor.begin(1, {"candidates": 1, "folds": 1, "stage": "refit on the whole train slice"})
-    with threadpool_limits(limits=workers):
+    threads = get_classifier(clf).refit_threads or workers
+    final = make_pipeline(make_estimator(clf, seed, threads), scale, pca=pca, seed=seed)
+    final.set_params(**prefixed({**best, **found}))
+    with threadpool_limits(limits=threads):
         final.fit(X, y)
-    monitor.fit_done(best, 0, 1, float("nan"), time.perf_counter() - started, "refit")
+    monitor.refit_done({**best, **found}, time.perf_counter() - started)
     _single_thread_for_prediction(final)
     return SearchResult(final, best, rows, scoring, method, len(folds) if len(candidates) > 1 else 0,
-                        search_seconds, time.perf_counter() - started)
+                        search_seconds, time.perf_counter() - started, {"refit_params": found} if found else {})
+
+
+def _refit_factor(y: np.ndarray, folds: list) -> float:
+    """How many search fits the refit is expected to cost: its rows over a fold's train rows."""
+    return len(y) / max(1, min(len(train) for train, _ in folds))
 
 
 def _single_thread_for_prediction(pipeline: Any) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from featurebench.errors import FeaturebenchError
 from featurebench.outputs import check_output_file
@@ -68,6 +69,7 @@ def build_report(
     *,
     plots: bool = True,
     heatmaps: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ReportSummary:
     """Collect every run under ``results_dir`` and write the HTML report (and optionally Markdown/CSV).
 
@@ -75,6 +77,7 @@ def build_report(
     every output; the rest are still reported. Raises :class:`FeaturebenchError` when the folder
     does not exist or holds no readable run. ``plots=False`` skips the images (faster; for tests).
     ``heatmaps=True`` draws the gallery of mistakes as heatmap overlays (loads each run's model: TensorFlow).
+    ``progress(done, total)`` hears each run's section as it is drawn (the slow part).
     """
     from featurebench.report import html, tables
 
@@ -91,7 +94,7 @@ def build_report(
             f"as written by `featurebench fit --out {results_dir}`." + (f" Unreadable:{reasons}" if reasons else ""))
     pairs = tables.leaderboard_rows(collection.runs)
     page = html.render_html(pairs, collection.unreadable, results_dir=results_dir, with_plots=plots,
-                             heatmaps=heatmaps)
+                             heatmaps=heatmaps, progress=progress)
     summary = ReportSummary(results_dir, [run for run, _ in pairs], list(collection.unreadable),
                             tables.write_text(page, html_path),
                             best={row["dataset"]: run for run, row in pairs if row["best_in_dataset"]})

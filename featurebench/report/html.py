@@ -180,6 +180,12 @@ def _run_view(run_id: str, run: Run, row: dict[str, Any], with_plots: bool, heat
     }
 
 
+def _counted(progress: Any, done: int, total: int, view: dict[str, Any]) -> dict[str, Any]:
+    if progress is not None:
+        progress(done, total)
+    return view
+
+
 def _pct_unit(value: Any) -> str:
     text = fmt.pct(value)
     return text if text == fmt.BLANK else text + "%"
@@ -245,8 +251,10 @@ def render_html(
     results_dir: str | Path = "",
     with_plots: bool = True,
     heatmaps: bool = False,
+    progress: Any = None,
 ) -> str:
-    """The report page for runs in leaderboard order (``tables.leaderboard_rows``)."""
+    """The report page for runs in leaderboard order (``tables.leaderboard_rows``); ``progress(done, total)``
+    after each run's section."""
     from featurebench import __version__
 
     rows = [row for _, row in pairs]
@@ -279,7 +287,8 @@ def render_html(
         "n_dataset_baselines": len(baselines),
         "matrix": _matrix(rows),
         "best_cards": best_cards,
-        "runs": [_run_view(run_id, run, row, with_plots, heatmaps) for run_id, (run, row) in zip(ids, pairs)],
+        "runs": [_counted(progress, k, len(pairs), _run_view(run_id, run, row, with_plots, heatmaps))
+                 for k, (run_id, (run, row)) in enumerate(zip(ids, pairs), 1)],
         "unreadable": [{"name": u.name, "path": str(u.path), "reason": u.reason} for u in unreadable],
         "baseline_label": BASELINE_LABEL,
     }

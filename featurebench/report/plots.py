@@ -18,6 +18,8 @@ from featurebench.report.formatting import missing
 
 #: Colour-blind-friendly palette (Okabe–Ito, reordered), one colour per classifier.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+#: Hatches that tell apart bar settings once the palette's colours are used up ("///" marks baselines).
+_SETTING_HATCHES = ("", "....", "xxxx", "----", "||||", "++++", "oooo")
 #: Marker per line when a plot has several (colour is not the only cue).
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<")
 #: Parameters searched on a log scale.
@@ -128,7 +130,8 @@ def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str,
     baselines = baselines or {}
     datasets = list(dict.fromkeys(_panel(r) for r in rows))
     settings = sorted({setting_label(r) for r in rows})
-    colour = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(settings)}
+    style = setting_styles(settings)
+    colour = {c: fill for c, (fill, _) in style.items()}
     ncols = min(3, len(datasets))
     nrows = math.ceil(len(datasets) / ncols)
     per_dataset = [[r for r in rows if _panel(r) == d] for d in datasets]
@@ -163,7 +166,8 @@ def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str,
                     if not below and not missing(ci_low) and not missing(ci_high):
                         err = [[max(0.0, acc - 100 * ci_low)], [max(0.0, 100 * ci_high - acc)]]
                     ax.bar(x, max(acc, low) - low, width * 0.92, bottom=low, color=colour[setting_label(r)],
-                           alpha=0.45 if r.get("baseline") else 0.95, hatch="///" if r.get("baseline") else None,
+                           alpha=0.45 if r.get("baseline") else 0.95,
+                           hatch="///" if r.get("baseline") else style[setting_label(r)][1] or None,
                            edgecolor="#1f2328" if best else "white", linewidth=1.6 if best else 0.5)
                     if err is not None:
                         ax.errorbar(x, acc, yerr=err, fmt="none", ecolor="#444444", elinewidth=0.9, capsize=2)
@@ -187,7 +191,7 @@ def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str,
                          loc="left", fontsize=None if panel[1] == 0 else 8)
             metric = "audited-rows accuracy %" if sub[0].get("test_set_kind") == "audited" else "test accuracy %"
             ax.set_ylabel(metric + (" (zoomed)" if low > 0 else ""))
-        handles = [_patch(colour[c]) for c in settings]
+        handles = [_patch(*style[c]) for c in settings]
         fig.legend(handles, [_short(c, 48) for c in settings], loc="outside upper center", ncols=min(4, len(settings)),
                    fontsize=8, title=None)
         return _data_uri(fig)
@@ -206,78 +210,126 @@ def _wrap(text: str, width: int = 16, lines: int = 2) -> str:
     return "\n".join(line.replace("$", r"\$") for line in joined)
 
 
-def _patch(colour: str):
+def _patch(colour: str, hatch: str = ""):
     from matplotlib.patches import Patch
 
-    return Patch(facecolor=colour, edgecolor="none")
+    return Patch(facecolor=colour, edgecolor="white" if hatch else "none", hatch=hatch or None)
+
+
+def setting_styles(settings: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """A (colour, hatch) per bar setting, unique for up to 56 settings: the palette's 8 colours,
+    then again with a hatch each round (colour is never the only cue twice)."""
+    return {label: (PALETTE[i % len(PALETTE)], _SETTING_HATCHES[(i // len(PALETTE)) % len(_SETTING_HATCHES)])
+            for i, label in enumerate(settings)}
 
 
 def confusion_heatmap(confusion: dict[str, Any] | None) -> str | None:
-    """Counts, coloured by row share (per-class recall); rows = true class, columns = predicted."""
+    """Counts, coloured by row share (per-class recall); rows = true class, columns = predicted.
+
+    Drawn as SVG text (no matplotlib figure: with one per run that was most of a big report's time,
+    results/bench_report.md); the same Blues colours, counts in the cells up to 25 classes.
+    """
     if not confusion or not confusion.get("labels"):
         return None
-    import numpy as np
+    from html import escape
 
-    labels = [str(x) for x in confusion["labels"]]
+    import numpy as np
+    from matplotlib import colormaps, colors
+
+    labels = [_short(x, 22).replace("\\$", "$") for x in map(str, confusion["labels"])]
     counts = np.asarray(confusion["matrix"], dtype=float)
     n = len(labels)
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    side = min(11.0, max(3.3, 1.5 + 0.4 * n))
-    tick_size = 8 if n <= 20 else 6 if n <= 50 else 4
-    with _rc():
-        fig = _figure(side + 0.9, side)
-        ax = fig.subplots()
-        image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, aspect="equal", interpolation="nearest")
-        ax.grid(False)
-        ax.set_xticks(range(n))
-        ax.set_yticks(range(n))
-        tilt = n > 3 or max(len(x) for x in labels) > 8
-        ax.set_xticklabels([_short(x, 22) for x in labels], rotation=45 if tilt else 0,
-                           ha="right" if tilt else "center", rotation_mode="anchor", fontsize=tick_size)
-        ax.set_yticklabels([_short(x, 22) for x in labels], fontsize=tick_size)
-        ax.set_xlabel("predicted class")
-        ax.set_ylabel("true class")
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        if n <= 25:
-            for i in range(n):
-                for j in range(n):
-                    value = counts[i, j]
-                    if value == 0 and i != j:
-                        continue
-                    ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=8 if n <= 12 else 6,
-                            color="white" if share[i, j] > 0.55 else "#1f2328")
-        bar = fig.colorbar(image, ax=ax, shrink=0.75, pad=0.02)
-        bar.set_label("share of true class")
-        bar.outline.set_visible(False)
-        return _data_uri(fig)
+    fills = [[colors.to_hex(rgba) for rgba in row] for row in colormaps["Blues"](share)]
+    cell = max(8.0, min(34.0, 560.0 / n))
+    font = 11 if n <= 20 else 8 if n <= 50 else 6
+    margin = 16 + 0.62 * font * max(len(x) for x in labels)
+    left, top = margin + 18, 24.0
+    size = cell * n
+    width, height = left + size + 10, top + size + margin + 18
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+             f'viewBox="0 0 {width:.1f} {height:.1f}" font-family="DejaVu Sans, sans-serif" fill="#1f2328">',
+             f'<rect width="100%" height="100%" fill="white"/>']
+    for i in range(n):
+        y = top + i * cell
+        parts.append(f'<text x="{left - 4:.1f}" y="{y + cell / 2:.1f}" font-size="{font}" text-anchor="end" '
+                     f'dominant-baseline="central">{escape(labels[i])}</text>')
+        for j in range(n):
+            x = left + j * cell
+            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" fill="{fills[i][j]}"/>')
+            if n <= 25 and (counts[i, j] or i == j):
+                ink = "white" if share[i, j] > 0.55 else "#1f2328"
+                parts.append(f'<text x="{x + cell / 2:.1f}" y="{y + cell / 2:.1f}" font-size="{min(font, 10)}" '
+                             f'text-anchor="middle" dominant-baseline="central" fill="{ink}">{counts[i, j]:.0f}</text>')
+    for j in range(n):
+        x, y = left + j * cell + cell / 2, top + size + 6
+        parts.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{font}" text-anchor="end" dominant-baseline="central" '
+                     f'transform="rotate(-45 {x:.1f} {y:.1f})">{escape(labels[j])}</text>')
+    parts.append(f'<text x="{left + size / 2:.1f}" y="{height - 4:.1f}" font-size="11" text-anchor="middle">'
+                 'predicted class</text>')
+    parts.append(f'<text x="12" y="{top + size / 2:.1f}" font-size="11" text-anchor="middle" '
+                 f'transform="rotate(-90 12 {top + size / 2:.1f})">true class</text>')
+    parts.append("</svg>")
+    return "data:image/svg+xml;base64," + base64.b64encode("".join(parts).encode("utf-8")).decode("ascii")
 
 
 def per_class_accuracy(per_class: Iterable[dict[str, Any]] | None, mean: float | None = None) -> str | None:
-    """Horizontal bars: per-class accuracy (= recall) with the F1 as a dot, in label order."""
+    """Horizontal bars: per-class accuracy (= recall) with the F1 as a dot, in label order (SVG text,
+    as :func:`confusion_heatmap`)."""
     rows = list(per_class or [])
     if not rows:
         return None
-    labels = [_short(r["label"], 30) for r in rows]
+    from html import escape
+
+    labels = [_short(r["label"], 30).replace("\\$", "$") for r in rows]
     recall = [100 * r["recall"] if not missing(r.get("recall")) else 0.0 for r in rows]
-    f1 = [100 * r["f1"] if not missing(r.get("f1")) else float("nan") for r in rows]
+    f1 = [100 * r["f1"] if not missing(r.get("f1")) else None for r in rows]
     n = len(rows)
-    with _rc():
-        fig = _figure(4.4, min(30.0, max(3.0, 1.0 + 0.24 * n)))
-        ax = fig.subplots()
-        y = list(range(n))
-        ax.barh(y, recall, height=0.7 if n > 4 else 0.5, color=PALETTE[0], alpha=0.9, label="accuracy (recall)")
-        ax.plot(f1, y, "o", color=PALETTE[1], markersize=4, label="F1")
-        if mean is not None and not missing(mean):
-            ax.axvline(100 * mean, color="#444444", linestyle="--", linewidth=1, label=f"mean per class {100 * mean:.1f}%")
-        ax.set_yticks(y)
-        ax.set_yticklabels(labels, fontsize=8 if n <= 30 else 6)
-        ax.invert_yaxis()
-        ax.set_xlim(0, 100)
-        ax.set_xlabel("%")
-        ax.grid(axis="y", visible=False)
-        fig.legend(loc="outside lower center", ncols=3, fontsize=7)
-        return _data_uri(fig)
+    font = 11 if n <= 30 else 8
+    row_h = 16.0 if n <= 30 else 11.0
+    left = 12 + 0.62 * font * max(len(x) for x in labels)
+    plot_w, top = 300.0, 8.0
+    height = top + n * row_h + 58
+    width = left + plot_w + 16
+
+    def x_of(value: float) -> float:
+        return left + plot_w * max(0.0, min(100.0, value)) / 100
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+             f'viewBox="0 0 {width:.1f} {height:.1f}" font-family="DejaVu Sans, sans-serif" fill="#1f2328">',
+             '<rect width="100%" height="100%" fill="white"/>']
+    for tick in range(0, 101, 20):
+        x = x_of(tick)
+        parts.append(f'<line x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{top + n * row_h:.1f}" stroke="#dddddd"/>')
+        parts.append(f'<text x="{x:.1f}" y="{top + n * row_h + 14:.1f}" font-size="10" '
+                     f'text-anchor="middle">{tick}</text>')
+    for k, (label, value, dot) in enumerate(zip(labels, recall, f1)):
+        y = top + k * row_h
+        parts.append(f'<text x="{left - 4:.1f}" y="{y + row_h / 2:.1f}" font-size="{font}" text-anchor="end" '
+                     f'dominant-baseline="central">{escape(label)}</text>')
+        parts.append(f'<rect x="{left:.1f}" y="{y + row_h * 0.15:.1f}" width="{x_of(value) - left:.1f}" '
+                     f'height="{row_h * 0.7:.1f}" fill="{PALETTE[0]}" fill-opacity="0.9"/>')
+        if dot is not None:
+            parts.append(f'<circle cx="{x_of(dot):.1f}" cy="{y + row_h / 2:.1f}" r="3" fill="{PALETTE[1]}"/>')
+    legend_y = top + n * row_h + 34
+    if mean is not None and not missing(mean):
+        x = x_of(100 * mean)
+        parts.append(f'<line x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{top + n * row_h:.1f}" stroke="#444444" '
+                     'stroke-dasharray="4 3"/>')
+    legend = [(f'<rect x="{left:.1f}" y="{legend_y - 5:.1f}" width="10" height="10" fill="{PALETTE[0]}"/>',
+               "accuracy (recall)"),
+              (f'<circle cx="{left + 5:.1f}" cy="{legend_y:.1f}" r="3" fill="{PALETTE[1]}"/>', "F1")]
+    if mean is not None and not missing(mean):
+        legend.append((f'<line x1="{left:.1f}" y1="{legend_y:.1f}" x2="{left + 10:.1f}" y2="{legend_y:.1f}" '
+                       'stroke="#444444" stroke-dasharray="4 3"/>', f"mean per class {100 * mean:.1f}%"))
+    offset = 0.0
+    for mark, text in legend:
+        parts.append(f'<g transform="translate({offset:.1f} 0)">{mark}<text x="{left + 14:.1f}" y="{legend_y:.1f}" '
+                     f'font-size="10" dominant-baseline="central">{escape(text)}</text></g>')
+        offset += 24 + 6.2 * len(text)
+    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 4:.1f}" font-size="10" text-anchor="middle">%</text>')
+    parts.append("</svg>")
+    return "data:image/svg+xml;base64," + base64.b64encode("".join(parts).encode("utf-8")).decode("ascii")
 
 
 def _as_float(value: Any) -> float | None:
@@ -324,48 +376,76 @@ def cv_curve(cv: dict[str, Any] | None, best_params: dict[str, Any] | None = Non
         groups.setdefault(key, []).append(r)
     shown = list(groups.items())[:8]
     several = len(shown) > 1
-    with _rc():
-        fig = _figure(4.4, 3.1 + (0.18 * math.ceil(len(shown) / 2) if several else 0))
-        ax = fig.subplots()
-        for i, (key, rows) in enumerate(shown):
-            rows = sorted(rows, key=lambda r: position[repr(r["params"][param])])
-            x = [position[repr(r["params"][param])] for r in rows]
-            mean = [r["mean_test_score"] for r in rows]
-            std = [0.0 if missing(r.get("std_test_score")) else r["std_test_score"] for r in rows]
-            c = PALETTE[i % len(PALETTE)]
-            if several:
-                # One line per setting, each its own marker; ± std as thin error bars nudged sideways
-                # (bands of several settings would cover each other).
-                shift = (i - (len(shown) - 1) / 2) * 0.03
-                x_drawn = [v * 10 ** shift for v in x] if log_x else [v + shift * (max(x) - min(x) or 1) for v in x]
-                ax.errorbar(x_drawn, mean, yerr=std, fmt=_MARKERS[i % len(_MARKERS)] + "-", color=c, markersize=4,
-                            linewidth=1.3, elinewidth=0.8, capsize=2, label=_short(key, 40) if key else None)
-            else:
-                x_drawn = x
-                ax.plot(x, mean, "o-", color=c, markersize=4, linewidth=1.5, label=_short(key, 40) if key else None)
-                ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], color=c,
-                                alpha=0.15, linewidth=0)
-            for r, drawn in zip(rows, x_drawn):
-                if best_params and all(best_params.get(k) == v for k, v in r["params"].items()):
-                    ax.plot(drawn, r["mean_test_score"], "*", color="#D55E00",
-                            markersize=13, markeredgecolor="white", zorder=5, label="chosen")
-        if log_x:
-            ax.set_xscale("log")
-            ax.minorticks_off()
-            if len(order) <= 12:
-                ax.set_xticks(order)
-                ax.set_xticklabels([f"{v:g}" for v in order])
-        if categories is not None:
-            ax.set_xticks(range(len(categories)))
-            ax.set_xticklabels([_short(c.strip("'"), 14) for c in categories])
-        elif numeric and not log_x and len(order) <= 10:
-            ax.set_xticks(order)
-        ax.set_xlabel(_short(param, 40) + (" (log scale)" if log_x else ""))
-        ax.set_ylabel("mean CV score (± std)")
-        if several:
-            fig.legend(fontsize=7, loc="outside lower center", ncols=2)
-        elif best_params:
-            ax.legend(fontsize=7, loc="best")
-        if len(groups) > len(shown):
-            ax.set_title(f"first {len(shown)} of {len(groups)} settings", loc="left", fontsize=8, fontweight="normal")
-        return _data_uri(fig)
+    from html import escape
+
+    # Drawn as SVG text (no matplotlib figure per run: results/bench_report.md).
+    to_axis = (lambda v: math.log10(v)) if log_x else (lambda v: v)
+    xs = [to_axis(position[repr(r["params"][param])]) for rows in groups.values() for r in rows]
+    lows = [r["mean_test_score"] - (0.0 if missing(r.get("std_test_score")) else r["std_test_score"])
+            for rows in groups.values() for r in rows]
+    highs = [r["mean_test_score"] + (0.0 if missing(r.get("std_test_score")) else r["std_test_score"])
+             for rows in groups.values() for r in rows]
+    x_lo, x_hi = min(xs), max(xs)
+    x_lo, x_hi = (x_lo - 0.5, x_hi + 0.5) if x_hi == x_lo else (x_lo - 0.05 * (x_hi - x_lo), x_hi + 0.05 * (x_hi - x_lo))
+    y_lo, y_hi = min(lows), max(highs)
+    pad = 0.08 * (y_hi - y_lo) if y_hi > y_lo else 0.01
+    y_lo, y_hi = y_lo - pad, y_hi + pad
+    left, top, plot_w, plot_h = 56.0, 22.0, 330.0, 190.0
+    legend_rows = math.ceil(len(shown) / 2) if several else 0
+    width, height = left + plot_w + 16, top + plot_h + 46 + 16 * legend_rows
+
+    def px(value: float) -> float:
+        return left + plot_w * (value - x_lo) / (x_hi - x_lo)
+
+    def py(value: float) -> float:
+        return top + plot_h * (1 - (value - y_lo) / (y_hi - y_lo))
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+             f'viewBox="0 0 {width:.1f} {height:.1f}" font-family="DejaVu Sans, sans-serif" fill="#1f2328">',
+             '<rect width="100%" height="100%" fill="white"/>',
+             f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#cccccc"/>']
+    for k in range(5):
+        value = y_lo + (y_hi - y_lo) * k / 4
+        parts.append(f'<text x="{left - 4:.1f}" y="{py(value):.1f}" font-size="9" text-anchor="end" '
+                     f'dominant-baseline="central">{value:.3f}</text>')
+    ticks = ([(to_axis(position[c]), _short(c.strip("'"), 14)) for c in categories] if categories is not None else
+             [(to_axis(v), f"{v:g}") for v in order] if len(order) <= 12 else [])
+    for value, text in ticks:
+        parts.append(f'<text x="{px(value):.1f}" y="{top + plot_h + 13:.1f}" font-size="9" '
+                     f'text-anchor="middle">{escape(text)}</text>')
+    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 30:.1f}" font-size="10" text-anchor="middle">'
+                 f'{escape(_short(param, 40) + (" (log scale)" if log_x else ""))}</text>')
+    parts.append(f'<text x="12" y="{top + plot_h / 2:.1f}" font-size="10" text-anchor="middle" '
+                 f'transform="rotate(-90 12 {top + plot_h / 2:.1f})">mean CV score (± std)</text>')
+    if len(groups) > len(shown):
+        parts.append(f'<text x="{left}" y="14" font-size="9">first {len(shown)} of {len(groups)} settings</text>')
+    span = (x_hi - x_lo) or 1.0
+    for i, (key, rows) in enumerate(shown):
+        rows = sorted(rows, key=lambda r: position[repr(r["params"][param])])
+        colour = PALETTE[i % len(PALETTE)]
+        shift = (i - (len(shown) - 1) / 2) * 0.012 * span if several else 0.0
+        pts = [(px(to_axis(position[repr(r["params"][param])]) + shift), r["mean_test_score"],
+                0.0 if missing(r.get("std_test_score")) else r["std_test_score"], r) for r in rows]
+        if not several:  # one setting: its ± std band (bands of several would cover each other)
+            band = [f"{x:.1f},{py(m + d):.1f}" for x, m, d, _ in pts] + \
+                   [f"{x:.1f},{py(m - d):.1f}" for x, m, d, _ in reversed(pts)]
+            parts.append(f'<polygon points="{" ".join(band)}" fill="{colour}" fill-opacity="0.15"/>')
+        else:
+            for x, m, d, _ in pts:
+                parts.append(f'<line x1="{x:.1f}" y1="{py(m - d):.1f}" x2="{x:.1f}" y2="{py(m + d):.1f}" '
+                             f'stroke="{colour}" stroke-width="0.8"/>')
+        parts.append(f'<polyline points="{" ".join(f"{x:.1f},{py(m):.1f}" for x, m, _, _ in pts)}" fill="none" '
+                     f'stroke="{colour}" stroke-width="1.4"/>')
+        for x, m, _, r in pts:
+            parts.append(f'<circle cx="{x:.1f}" cy="{py(m):.1f}" r="2.6" fill="{colour}"/>')
+            if best_params and all(best_params.get(k) == v for k, v in r["params"].items()):
+                parts.append(f'<text x="{x:.1f}" y="{py(m):.1f}" font-size="16" text-anchor="middle" '
+                             f'dominant-baseline="central" fill="#D55E00" stroke="white" stroke-width="0.6">★</text>')
+        if several and key:
+            lx = left + (i % 2) * plot_w / 2
+            ly = top + plot_h + 46 + 16 * (i // 2)
+            parts.append(f'<line x1="{lx:.1f}" y1="{ly:.1f}" x2="{lx + 14:.1f}" y2="{ly:.1f}" stroke="{colour}" '
+                         f'stroke-width="2"/><text x="{lx + 18:.1f}" y="{ly:.1f}" font-size="9" '
+                         f'dominant-baseline="central">{escape(_short(key, 40).replace(chr(92) + "$", "$"))}</text>')
+    parts.append("</svg>")
+    return "data:image/svg+xml;base64," + base64.b64encode("".join(parts).encode("utf-8")).decode("ascii")

@@ -121,9 +121,22 @@ def _label_variants(pairs: list[tuple[Run, dict[str, Any]]]) -> None:
                 if len({s.get(key, fmt.BLANK) for s in settings}) > 1]
         labels = [", ".join(f"{key} {s.get(key, fmt.BLANK)}" for key in keys) for s in settings]
         if not keys or len(set(labels)) < len(labels):
-            labels = [run.name for run, _ in members]
+            labels = _name_differences([run.name for run, _ in members])
         for (_, row), label in zip(members, labels):
             row["variant"] = label
+
+
+def _name_differences(names: list[str]) -> list[str]:
+    """Short labels for runs whose settings are the same: the parts of their run names (split at
+    ``__`` or ``-``) that are not common to all of them, e.g. ``seed1`` and ``(base name)`` for
+    ``flowers17__lite0__logreg__seed1`` and ``flowers17__lite0__logreg``; whole names if that is
+    not unique."""
+    import re
+
+    parts = [re.split(r"__|-", name) for name in names]
+    common = set.intersection(*(set(p) for p in parts))
+    labels = [" ".join(p for p in part if p not in common) or "(base name)" for part in parts]
+    return labels if len(set(labels)) == len(labels) else list(names)
 
 
 def setting_label(row: dict[str, Any]) -> str:

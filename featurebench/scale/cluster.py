@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from featurebench.errors import FeaturebenchError
@@ -26,6 +27,8 @@ def connect(address: str | None = None) -> Any:
     ray = import_ray()
     if ray.is_initialized():
         return ray
+    # Ray warns on every local start that token authentication is on (a default, not a problem).
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     try:
         ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
                  configure_logging=True, logging_level="WARNING")

@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 
+from featurebench.terminal import diagnostics as console
 from featurebench.text import command_line
-
-console = Console(stderr=True)
 
 
 def merge(
@@ -73,10 +71,19 @@ def sweep(
             console.print(f"[red]failed:[/] {escape(name)} on {escape(path)}: {escape(error or '')}",
                           highlight=False, soft_wrap=True)
 
+    def on_begin(number: int, total: int, path: str, name: str) -> None:
+        verb = "submitting" if ray else "fitting"
+        console.print(f"sweep [{number}/{total}] {verb} {escape(name)} on {escape(Path(path).name)}",
+                      highlight=False, soft_wrap=True)
+
     result = run_sweep(features, classifiers, out, fit_args, ray=ray, address=address,
-                       cpus_per_task=cpus_per_task, on_cell=on_cell)
-    console.print(f"Sweep: {len(result.runs)} cells done, {len(result.failures)} failed; "
-                  f"`featurebench report {escape(str(out))}` to compare them.", soft_wrap=True)
+                       cpus_per_task=cpus_per_task, on_cell=on_cell, on_begin=on_begin)
+    from featurebench.text import plural
+
+    skipped = sum(1 for run in result.runs if run.skipped)
+    console.print(f"Sweep: {plural(len(result.runs) - skipped, 'cell')} done, {skipped} skipped (already there), "
+                  f"{len(result.failures)} failed; `featurebench report {escape(str(out))}` to compare them.",
+                  soft_wrap=True, highlight=False)
     if result.failures:
         raise FeaturebenchError(f"{len(result.failures)} of {len(result.runs) + len(result.failures)} sweep "
                                 "cells failed (listed above); fix them and re-run with --skip-existing.")

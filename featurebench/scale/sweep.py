@@ -81,10 +81,15 @@ def fit_cell(features: str, clf: str, out: str, fit_args: dict[str, Any]) -> tup
 
     from featurebench.fit import FitWarning, run_fit
 
+    from featurebench.errors import RunExistsError
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FitWarning)  # kept in the RunResult's warnings
             return run_fit(features, clf, out=out, **fit_args), None
+    except RunExistsError as exc:  # a sweep has no --run-name: say what it has
+        return None, (f"Run folder {exc.run_dir} already exists; pass --force to replace it, --skip-existing to "
+                      "keep it, or another --out.")
     except FeaturebenchError as exc:
         return None, str(exc)
     except Exception as exc:  # noqa: BLE001 - one broken cell must not stop the sweep
@@ -108,13 +113,14 @@ def ray_failure(exc: BaseException) -> str:
 
 def run_sweep(features: Sequence[str | Path], classifiers: Sequence[str], out: str | Path,
               fit_args: dict[str, Any] | None = None, ray: bool = False, address: str | None = None,
-              cpus_per_task: int = 1, on_cell: Callable[[str, str, Any, str | None], None] | None = None
-              ) -> SweepResult:
+              cpus_per_task: int = 1, on_cell: Callable[[str, str, Any, str | None], None] | None = None,
+              on_begin: Callable[[int, int, str, str], None] | None = None) -> SweepResult:
     """Fit every (feature file, classifier) cell into ``out``; ``fit_args`` go to ``run_fit``
     (grid, cv, scale, protocol, seed, skip_existing, force, command, ...).
 
     With ``ray`` each cell is a Ray task with ``cpus_per_task`` CPUs (its ``n_jobs`` unless
-    given). ``on_cell(features, clf, run_result, error)`` is called as each cell finishes.
+    given). ``on_cell(features, clf, run_result, error)`` is called as each cell finishes;
+    ``on_begin(number, total, features, clf)`` as each starts (1-based; with Ray: as it is submitted).
     """
     cells = sweep_cells(features, classifiers)
     out = str(Path(out).expanduser().resolve())
@@ -131,7 +137,9 @@ def run_sweep(features: Sequence[str | Path], classifiers: Sequence[str], out: s
             on_cell(path, clf, run, error)
 
     if not ray:
-        for path, clf in cells:
+        for number, (path, clf) in enumerate(cells, 1):
+            if on_begin:
+                on_begin(number, len(cells), path, clf)
             record(path, clf, *fit_cell(path, clf, out, args))
         return result
     from featurebench.scale.cluster import connect
@@ -139,7 +147,11 @@ def run_sweep(features: Sequence[str | Path], classifiers: Sequence[str], out: s
     ray_module = connect(address)
     args.setdefault("n_jobs", cpus_per_task)
     task = ray_module.remote(fit_cell).options(num_cpus=cpus_per_task)
-    refs = {task.remote(path, clf, out, args): (path, clf) for path, clf in cells}
+    refs = {}
+    for number, (path, clf) in enumerate(cells, 1):
+        if on_begin:
+            on_begin(number, len(cells), path, clf)
+        refs[task.remote(path, clf, out, args)] = (path, clf)
     while refs:
         (ref,), _ = ray_module.wait(list(refs), num_returns=1)
         path, clf = refs.pop(ref)

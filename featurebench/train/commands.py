@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-
+from featurebench.terminal import diagnostics as console
+from featurebench.terminal import print_result
 from featurebench.text import command_line
-
-console = Console(stderr=True)
 
 
 def _duration(seconds: float) -> str:
@@ -121,11 +119,10 @@ def train(
     rank5 = f", rank-5 {m['rank5']:.4f}" if m.get("rank5") is not None else ""
     train_acc = m.get("final_train_accuracy")
     train_note = f"; last epoch's train accuracy {train_acc:.4f}" if train_acc is not None else ""
-    console.print(f"[green]{result.run_name}[/]: test accuracy {m['accuracy']:.4f}{rank5} on {m['n_test']} images "
-                  f"after {m['epochs_run']} epochs ({m['fit_seconds']:.0f} s){train_note}", soft_wrap=True)
-    console.print(f"Run folder: {result.run_dir} (metrics.json, model.keras, monitor.png)", soft_wrap=True)
-    for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True, highlight=False)
+    print_result(f"{result.run_name}: test accuracy {m['accuracy']:.4f}{rank5} on {m['n_test']} images "
+                 f"after {m['epochs_run']} epochs ({m['fit_seconds']:.0f} s){train_note}")
+    print_result(f"Run folder: {result.run_dir} (metrics.json, model.keras, monitor.png)")
+    # (its warnings were said before the first epoch and are in metrics.json: not repeated here)
 
 
 __all__ = ["train"]

@@ -157,7 +157,7 @@ def run_train(opts: TrainOptions, overrides: dict[str, Any] | None = None,
     created = None  # the run folder this run made (removed again if stopped before a checkpoint)
     try:
         source, warnings = open_training_source(opts.source, image_size, settings, opts, opts.dataset_name,
-                                                "training")
+                                                "training", given=overrides)
         if opts.resume:
             _check_same_source(run_dir, state, source, say)
             name = run_dir.name

@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
+from featurebench.terminal import diagnostics as console
+from featurebench.terminal import results as out
 from featurebench.text import command_line
-
-console = Console(stderr=True)
-out = Console()
 
 
 def build_images(

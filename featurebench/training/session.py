@@ -81,10 +81,12 @@ def load_size_for(load_size: int | None, image_size: int, crops: bool) -> int:
 
 
 def open_training_source(path: str, image_size: int, settings: Any, options: Any, dataset_name: str | None,
-                         what: str = "training") -> tuple[Any, list[str]]:
+                         what: str = "training", given: Any = None) -> tuple[Any, list[str]]:
     """Open ``path`` (``settings`` has resize, seed, fractions, load_size, patch, ten_crop) and check it.
 
-    Returns the source and warnings for the run record.
+    Returns the source and warnings for the run record. ``given``: the settings the user passed
+    (``None``: all of them); a ``build-images`` file's own split is only worth a warning against a
+    seed or fraction the user asked for, not against a recipe's default.
     """
     from featurebench.training.folder_source import open_source
 
@@ -95,9 +97,10 @@ def open_training_source(path: str, image_size: int, settings: Any, options: Any
     warnings: list[str] = list(getattr(getattr(source, "listing", None), "warnings", []))
     if source.kind == "images-h5":
         attrs = source.attrs
-        if (abs(float(attrs["train_fraction"]) - settings.train_fraction) > 1e-9
-                or abs(float(attrs["val_fraction"]) - settings.val_fraction) > 1e-9
-                or int(attrs["seed"]) != settings.seed):
+        asked = {"seed", "train_fraction", "val_fraction"} if given is None else set(given)
+        if (("train_fraction" in asked and abs(float(attrs["train_fraction"]) - settings.train_fraction) > 1e-9)
+                or ("val_fraction" in asked and abs(float(attrs["val_fraction"]) - settings.val_fraction) > 1e-9)
+                or ("seed" in asked and int(attrs["seed"]) != settings.seed)):
             warnings.append(f"{path} stores its own split (seed {attrs['seed']}, train {attrs['train_fraction']}, "
                             f"val {attrs['val_fraction']}); the settings' seed/fractions apply to the training "
                             "order only")
