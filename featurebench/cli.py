@@ -99,11 +99,20 @@ def models(fmt: str = typer.Option("table", "--format", help="table, json or csv
     elif fmt == "table":
         from rich.table import Table
 
-        table = Table(title="Registered extractors (--model NAME, or a .keras/.h5/.tflite/.onnx/SavedModel path)")
+        title = "Registered extractors (--model NAME, or a .keras/.h5/.tflite/.onnx/SavedModel path)"
+        # The table needs its longest word per column plus 3 characters of border and padding each.
+        needed = 1 + sum(3 + max(len(word) for text in (column, *(row[i] for row in rows)) for word in text.split())
+                         for i, column in enumerate(columns))
+        if out.width < needed:  # too narrow for whole words: one block per model, nothing broken mid-word
+            out.print(title)
+            for row in rows:
+                out.print(f"\n{row[0]}")
+                for column, value in zip(columns[1:], row[1:]):
+                    out.print(f"  {column}: {value}")
+            return
+        table = Table(title=title)
         for column in columns:
-            # Names never wrap or shrink (they are what --model takes); the rest wraps, whole, at any width.
-            whole = {"no_wrap": True, "min_width": max(len(row[0]) for row in rows)} if column == "name" else {}
-            table.add_column(column, overflow="fold", **whole)
+            table.add_column(column, no_wrap=column == "name")
         for row in rows:
             table.add_row(*row)
         out.print(table)

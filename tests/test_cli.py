@@ -32,7 +32,11 @@ def test_models_table_shows_whole_names_at_80_columns_when_piped():
     assert "…" not in result.stdout
     assert all(len(line) <= 80 for line in result.stdout.splitlines())
     for spec in list_specs():
-        assert f" {spec.name} " in result.stdout, spec.name
+        assert spec.name in result.stdout.split(), spec.name
+        for word in spec.weights_source.split():  # package names are never broken mid-word
+            assert word in result.stdout.split(), (spec.name, word)
+    wide = _cli("models", columns=200)
+    assert "┃ name" in wide.stdout and all(len(line) <= 200 for line in wide.stdout.splitlines())
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv"])
