@@ -12,7 +12,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -64,8 +64,9 @@ class ExtractOptions(SourceOptions):
     #: (mean cosine ~0.993 to a full decode on Flowers-17), so opt-in. docs/performance.md.
     fast_decode: bool = False
     #: "fp32"; "bf16" (registry models) or "int8" (Keras models on OpenVINO, calibrated on the
-    #: source's train images), both opt-in; "fp16" (GPUs); "auto": int8 where measured faster
-    #: within the accuracy gate, else fp32. See docs/performance.md.
+    #: source's train images), both opt-in; "fp16" (GPUs); "auto": per CPU class, the fastest
+    #: precision (and decode) measured within the accuracy gate, else fp32
+    #: (featurebench/extractors/auto.py, docs/performance.md).
     precision: str = "fp32"
     #: What runs a Keras model: "auto", "openvino" or "tensorflow"; None = the default (auto:
     #: TensorFlow on a visible GPU, OpenVINO on the CPU; extractors/devices.py).
@@ -243,6 +244,11 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
     note_file(opts.source)
     _check_options(opts, output)
     listing = opts.list_images(opts.source)
+    if opts.precision == "auto" and not opts.fast_decode:
+        from featurebench.extractors.auto import resolve_auto
+
+        # Where auto's reduced-size decode was measured within its gate; the file records fast_decode.
+        opts = replace(opts, fast_decode=resolve_auto(opts.model, opts.engine).fast_decode)
 
     if opts.ray:
         if opts.precision in ("int8", "auto"):
@@ -277,10 +283,11 @@ def _load_extractor(opts: ExtractOptions, listing: DatasetListing) -> tuple[Any,
 
     precision, notices = opts.precision, []
     if precision == "auto":
-        from featurebench.extractors.int8 import auto_precision
+        from featurebench.extractors.auto import resolve_auto
 
-        precision, why = auto_precision(opts.model, opts.engine)
-        notices += [why] if why else []
+        resolved = resolve_auto(opts.model, opts.engine)
+        precision = resolved.precision
+        notices += [resolved.why] if resolved.why else []
     extractor = load_extractor(**{**_model_args(opts), "precision": precision})
     if precision == "int8":
         from featurebench.extractors.int8 import calibrate

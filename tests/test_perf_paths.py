@@ -120,6 +120,24 @@ def test_draft_scale_keeps_both_sides_at_least_the_target():
     assert scale((900, 1200), (224, 300)) == 2  # the larger target side, for either orientation
 
 
+@pytest.mark.parametrize("target", [(224, 224), (224, 300)])
+def test_reduced_decode_keeps_the_resize_a_downscale(target):
+    # The recorded resize (stretch or center-crop, area interpolation when shrinking) stays what
+    # it was: a reduced decode happens only for images at least 2x the input, and never leaves a
+    # side below the input, so the resize after it still shrinks.
+    side = max(target)
+    for h, w in [(2 * side - 1, 3 * side), (2 * side, 2 * side), (4 * side + 3, 5 * side), (8 * side, 9 * side),
+                 (3 * side, 2 * side - 1)]:
+        data = jpeg_bytes(photo_like(h, w, seed=h), quality=85)
+        reduced = decode_image_bytes(data, draft=target)
+        full_shape = decode_image_bytes(data).shape
+        assert min(reduced.shape[:2]) >= side, (h, w, reduced.shape)
+        if min(h, w) >= 2 * side:
+            assert reduced.shape[0] < full_shape[0] and reduced.shape[1] < full_shape[1]
+        else:
+            assert reduced.shape == full_shape
+
+
 @pytest.mark.parametrize("resize", ["stretch", "center-crop"])
 def test_fast_decode_stays_close_to_full_decode(tmp_path: Path, resize: str):
     sizes = [(300, 400), (700, 500), (1200, 900), (460, 1100)]

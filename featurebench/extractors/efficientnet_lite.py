@@ -24,7 +24,6 @@ Importing this module does not import TensorFlow or Keras.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import math
 import os
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from featurebench.errors import FeaturebenchError, WeightsUnavailableError
+from featurebench.extractors.hashing import file_sha256
 from featurebench.extractors.registry import register
 from featurebench.extractors.spec import ModelSpec
 
@@ -295,18 +295,10 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "featurebench"
 
 
-def _sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def converted_weights_path(checkpoint: str | Path | None = None, variant: LiteVariant = LITE0) -> Path:
     """Where the converted ``.weights.h5`` for ``checkpoint`` is (or will be) cached."""
     checkpoint = checkpoint or locate_checkpoint(variant)
-    digest = _sha256(checkpoint)[:16]
+    digest = file_sha256(checkpoint)[:16]
     return cache_dir() / f"{variant.name}-{digest}-v{CONVERSION_VERSION}.weights.h5"
 
 

@@ -9,13 +9,18 @@ from pathlib import Path
 from typing import Any
 
 
-@lru_cache(maxsize=32)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
+def read_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read now (no memo: for checking a file against a recorded digest)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@lru_cache(maxsize=32)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    return read_sha256(path)
 
 
 def file_sha256(path: str | Path) -> str:

@@ -11,7 +11,7 @@ import os
 import sys
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -109,21 +109,31 @@ class KerasExtractor(Extractor):
     """
 
     def __init__(self, model: Any, preprocessing: str, provenance: dict[str, Any], batch_size: int = 32,
-                 engine: str | EngineChoice = DEFAULT_ENGINE, precision: str = "fp32"):
+                 engine: str | EngineChoice = DEFAULT_ENGINE, precision: str = "fp32", converted: Any = None,
+                 build_model: Callable[[], Any] | None = None):
+        """``converted``: the model's OpenVINO graph, already converted; with ``model`` None (a
+        graph read from featurebench/extractors/model_cache.py, no TensorFlow imported), the
+        provenance must be that of the model it was converted from, and ``build_model`` builds
+        the Keras model should :attr:`model` be asked for."""
         choice = engine if isinstance(engine, EngineChoice) else choose_engine(engine)
         engine = choice.engine
-        self.model = model
-        self.input_size = tuple(int(d) for d in model.input_shape[1:3])
+        self._model, self._build_model = model, build_model
+        if model is None:
+            self.input_size = tuple(int(d) for d in provenance["input_size"])
+            self.feature_dim = int(provenance["feature_dim"])
+            described = dict(provenance)
+        else:
+            self.input_size = tuple(int(d) for d in model.input_shape[1:3])
+            self.feature_dim = int(model.output_shape[-1])
+            described = {**provenance, "feature_dim": self.feature_dim, "input_size": list(self.input_size),
+                         **framework_versions()}
         check_input_size(*self.input_size, str(provenance.get("model", "the model")))
-        self.feature_dim = int(model.output_shape[-1])
         self.preprocessing = preprocessing
         self.preprocess_fn = get_preprocessor(preprocessing)
         self.batch_size = batch_size
-        self._provenance = {**provenance, "feature_dim": self.feature_dim,
-                            "input_size": list(self.input_size), "preprocessing": preprocessing,
+        self._provenance = {**described, "preprocessing": preprocessing,
                             "preprocessing_description": DESCRIPTIONS.get(preprocessing, preprocessing),
-                            "backend": "keras", "engine": engine, "device": choice.device,
-                            **framework_versions()}
+                            "backend": "keras", "engine": engine, "device": choice.device}
         if choice.requested == "auto":
             self._provenance["engine_selection"] = choice.reason
         # Each engine: how a preprocessed batch becomes its input (done in prepare(), off the
@@ -135,7 +145,8 @@ class KerasExtractor(Extractor):
             from featurebench.extractors.openvino_engine import OpenVINOForward, openvino_version
 
             self._to_input = OpenVINOForward.to_input
-            self._run = self.openvino = OpenVINOForward(model, precision)
+            self._run = self.openvino = OpenVINOForward(model if model is not None else provenance["model"],
+                                                        precision, converted)
             self._provenance["openvino_version"] = openvino_version()
             self._record_precision(precision, self._run.precision, engine)
         else:
@@ -167,6 +178,19 @@ class KerasExtractor(Extractor):
             self.notices = (f"--precision {requested}: this CPU has no native bf16 (AVX512-BF16/AMX); "
                             f"{engine} emulates it, slower than fp32 (--precision fp32 is faster here).",)
 
+    @property
+    def model(self) -> Any:
+        """The Keras feature model (built on first use when the graph came from the model cache)."""
+        if self._model is None and self._build_model is not None:
+            self._model = self._build_model()
+        return self._model
+
+    def note_model_cache(self, entry: Path | None, hit: bool, notes: list[str]) -> None:
+        """Record where the converted graph is cached (and whether it was read from there), with notes."""
+        if entry is not None:
+            self._provenance.update(openvino_cache=str(entry), openvino_cache_hit=hit)
+        self.notices = (*self.notices, *notes)
+
     def use_openvino_model(self, ov_model: Any, precision: str, record: dict[str, Any]) -> None:
         """Run ``ov_model`` (the int8 model made by :mod:`featurebench.extractors.int8`, or this
         model's fp32 graph) from now on; ``record`` joins the provenance."""
@@ -185,7 +209,8 @@ class KerasExtractor(Extractor):
         return dict(self._provenance)
 
 
-def _imagenet_weights_file(spec: ModelSpec) -> Path | None:
+def imagenet_weights_file(spec: ModelSpec) -> Path | None:
+    """The local file a spec's ImageNet weights load from (None where unknown)."""
     if spec.locate_imagenet_weights is not None:
         located = spec.locate_imagenet_weights()
         return Path(located) if located else None
@@ -209,7 +234,7 @@ def build_base(spec: ModelSpec, weights: str, include_top: bool, seed: int) -> t
         except FeaturebenchError:
             raise
         except Exception as exc:  # noqa: BLE001 - Keras raises many types for a failed download
-            expected = _imagenet_weights_file(spec)
+            expected = imagenet_weights_file(spec)
             where = f" Keras looks for {expected};" if expected else ""
             raise WeightsUnavailableError(
                 f"Could not load ImageNet weights for {spec.name} ({type(exc).__name__}: {exc}).{where} "
@@ -217,7 +242,7 @@ def build_base(spec: ModelSpec, weights: str, include_top: bool, seed: int) -> t
                 "local weights file, or --weights none for random init (a baseline, not transfer learning)."
             ) from None
         sys.stderr.write(said.getvalue())  # a real download's progress: a diagnostic, never a result
-        located = _imagenet_weights_file(spec)
+        located = imagenet_weights_file(spec)
         sha = file_sha256(located) if located and located.is_file() and not include_top else ""
         return base, {"weights": "imagenet", "weights_sha256": sha, "random_init": False}
     path = Path(weights).expanduser()
@@ -255,6 +280,36 @@ def load_registry_model(spec: ModelSpec, weights: str = "imagenet", layer: str |
     check_precision(precision, engine)
     if batch_size is None and choice.on_gpu:
         batch_size = gpu_batch_size(choice.gpu_memory_mib, spec.input_size, precision, spec.batch_size)
+    if engine == "openvino":
+        from featurebench.extractors import model_cache
+
+        cached_id = model_cache.identity(spec, weights, layer, pool, seed, precision)
+        cached, notes = model_cache.load(cached_id) if cached_id else (None, [])
+        if cached is not None:
+            extractor = KerasExtractor(None, spec.preprocessing, {**cached.provenance, "precision": precision},
+                                       batch_size or spec.batch_size, choice, precision, cached.graph,
+                                       lambda: _feature_model_of(spec, weights, layer, pool, seed, precision,
+                                                                 engine)[0])
+            extractor.note_model_cache(cached.entry, True, notes)
+            return extractor
+    model, provenance = _feature_model_of(spec, weights, layer, pool, seed, precision, engine)
+    if engine != "openvino":
+        return KerasExtractor(model, spec.preprocessing, provenance, batch_size or spec.batch_size, choice, precision)
+    from featurebench.extractors.openvino_engine import convert_keras
+
+    graph = convert_keras(model)
+    extractor = KerasExtractor(model, spec.preprocessing, provenance, batch_size or spec.batch_size, choice,
+                               precision, graph)
+    # The imagenet weights file was keyed on; a layer found only in the include_top network loads another.
+    if cached_id and not (provenance["include_top"] and weights == "imagenet"):
+        entry, store_notes = model_cache.store(cached_id, graph, extractor.provenance)
+        extractor.note_model_cache(entry, False, notes + store_notes)
+    return extractor
+
+
+def _feature_model_of(spec: ModelSpec, weights: str, layer: str | None, pool: str | None, seed: int,
+                      precision: str, engine: str) -> tuple[Any, dict[str, Any]]:
+    """Build the Keras feature model of ``spec`` and its provenance."""
     layer = layer or spec.default_layer
     include_top = bool(layer) and layer in spec.top_layers
     # OpenVINO takes the precision at compile time; TensorFlow needs a bf16/fp16 model built as such.
@@ -268,4 +323,4 @@ def load_registry_model(spec: ModelSpec, weights: str = "imagenet", layer: str |
         model, layer_name, pool_used = feature_model(base, layer, pool)
     provenance = {"model": spec.name, "model_source": "registry", "layer": layer_name, "pool": pool_used,
                   "include_top": include_top, "seed": seed, "precision": precision, **weights_info}
-    return KerasExtractor(model, spec.preprocessing, provenance, batch_size or spec.batch_size, choice, precision)
+    return model, provenance

@@ -53,20 +53,16 @@ class OpenVINOForward:
     compiled (``fp32`` for a bf16 request on a CPU without AVX512-BF16/AMX).
     """
 
-    def __init__(self, model: Any, precision: str = "fp32"):
-        ov = import_openvino()
+    def __init__(self, model: Any, precision: str = "fp32", converted: Any = None):
+        """``model``: the Keras model (converted here) or its name; ``converted``: its OpenVINO
+        graph when already converted (:func:`convert_keras`, or read from the model cache)."""
+        import_openvino()
 
         if precision not in INFERENCE_PRECISIONS:
             raise FeaturebenchError(f"--precision {precision!r}: choose one of {', '.join(INFERENCE_PRECISIONS)}")
-        self._name = model.name
-        try:
-            converted = ov.convert_model(model)
-            converted.reshape([-1, *(int(d) for d in model.input_shape[1:])])  # any batch size, the last one too
-        except Exception as exc:  # noqa: BLE001 - the converter raises many types
-            raise FeaturebenchError(
-                f"OpenVINO could not convert {model.name} ({type(exc).__name__}: {str(exc)[:300]}); "
-                "run it with --engine tensorflow instead."
-            ) from None
+        self._name = model if isinstance(model, str) else model.name
+        if converted is None:
+            converted = convert_keras(model)
         #: The converted fp32 graph, kept until an int8 request is calibrated (then None).
         self.fp32_model = converted if precision == "int8" else None
         self._request = None
@@ -104,6 +100,20 @@ class OpenVINOForward:
             raise FeaturebenchError(f"{self._name}: --precision int8 runs only once calibrated "
                                     "(featurebench.extractors.int8.calibrate).")
         return self._request(batch)
+
+
+def convert_keras(model: Any) -> Any:
+    """Convert a Keras model to an OpenVINO graph that takes any batch size."""
+    ov = import_openvino()
+    try:
+        converted = ov.convert_model(model)
+        converted.reshape([-1, *(int(d) for d in model.input_shape[1:])])  # any batch size, the last one too
+    except Exception as exc:  # noqa: BLE001 - the converter raises many types
+        raise FeaturebenchError(
+            f"OpenVINO could not convert {model.name} ({type(exc).__name__}: {str(exc)[:300]}); "
+            "run it with --engine tensorflow instead."
+        ) from None
+    return converted
 
 
 def compile_for_cpu(model: Any, precision: str = "fp32") -> Any:
