@@ -19,6 +19,7 @@ from featurebench import __version__
 from featurebench.errors import FeaturebenchError
 from featurebench.terminal import diagnostics as console  # results on stdout, diagnostics on stderr
 from featurebench.terminal import results as out
+from featurebench.text import command_line
 
 # Quiet TensorFlow's C++ start-up banner (users can still override it); featurebench.quiet drops what it misses.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -211,7 +212,7 @@ def extract(
         dataset_name=dataset_name, fast_decode=fast_decode, precision=precision, engine=engine,
         ray=ray, address=address, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
         memory_per_worker_mb=memory_per_worker, spill_dir=spill_dir, autoscale=autoscale,
-        shards=shards, shard_index=shard_index, command=_command_line(),
+        shards=shards, shard_index=shard_index, command=command_line(),
     )
     from featurebench.progress import extraction_progress, print_extract_summary
 
@@ -319,7 +320,7 @@ def fit(
         result = run_fit(features, clf, grid=grid, cv=cv, n_jobs=n_jobs, out=out, force=force,
                          skip_existing=skip_existing, scale=scale, protocol=protocol, stratified=stratified,
                          test_file=test_file, seed=seed, max_memory=max_memory, run_name=run_name,
-                         command=_command_line(), exclude=exclude, pca=pca, time_budget=time_budget, repeats=repeats,
+                         command=command_line(), exclude=exclude, pca=pca, time_budget=time_budget, repeats=repeats,
                          reporter=reporter, exclude_test=exclude_test, calibrate=calibrate)
     _print_warnings(result.warnings)
     typer.echo(result.describe())
@@ -418,35 +419,32 @@ def demo(
     typer.echo(f"Also: {result.plan.out / 'report.md'}, {result.plan.out / 'runs.csv'}")
 
 
-#: Commands that live in their capability's folder, in the order ``--help`` lists them. Their
-#: modules import TensorFlow, scikit-learn and Ray only inside the command bodies.
-CAPABILITY_COMMANDS = {
-    "featurebench.finetune.commands": ("inspect", "build_images", "finetune"),
-    "featurebench.explain.commands": ("explain",),
-    "featurebench.audit.commands": ("audit",),
-    "featurebench.scale.commands": ("merge", "sweep"),
-    "featurebench.train.commands": ("train",),
-    "featurebench.ensemble.commands": ("ensemble", "fuse"),
-}
+#: Commands that live in their capability's folder, ``(module, function)`` in the order ``--help`` lists
+#: them. Their modules import TensorFlow, scikit-learn and Ray only inside the command bodies.
+CAPABILITY_COMMANDS = (
+    ("featurebench.explain.commands", "inspect"),
+    ("featurebench.training.commands", "build_images"),
+    ("featurebench.finetune.commands", "finetune"),
+    ("featurebench.explain.commands", "explain"),
+    ("featurebench.audit.commands", "audit"),
+    ("featurebench.scale.commands", "merge"),
+    ("featurebench.scale.commands", "sweep"),
+    ("featurebench.train.commands", "train"),
+    ("featurebench.ensemble.commands", "ensemble"),
+    ("featurebench.ensemble.commands", "fuse"),
+)
 
 
 def _register_capability_commands() -> None:
     import importlib
 
-    for module_name, names in CAPABILITY_COMMANDS.items():
-        module = importlib.import_module(module_name)
-        for name in names:
-            app.command()(getattr(module, name))
+    for module_name, name in CAPABILITY_COMMANDS:
+        app.command()(getattr(importlib.import_module(module_name), name))
 
 
 _register_capability_commands()
 
 
-def _command_line() -> str:
-    """The command as the user typed it (program name normalised), for provenance."""
-    import shlex
-
-    return shlex.join(["featurebench", *sys.argv[1:]])
 
 
 def _command_name() -> str:
@@ -475,7 +473,7 @@ def main() -> None:
             _leave_now(2)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - the point: no bare traceback reaches a user
-        log = write_crash_log(exc, _command_line())
+        log = write_crash_log(exc, command_line())
         where = f" while processing {noted_file()}" if noted_file() else ""
         console.print(f"[red]error:[/] featurebench {escape(_command_name())} failed unexpectedly{escape(where)}: "
                       f"{escape(unexpected_error_line(exc))}. "

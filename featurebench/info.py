@@ -53,7 +53,7 @@ def describe(path: str | Path, max_skipped: int = 20) -> str:
                     "any more, re-run the same `featurebench extract` command to resume it.")
         if not path.exists():  # (an extraction may have finished between the two checks)
             raise FeaturebenchError(f"Feature file {path} does not exist.")
-    from featurebench.finetune.image_file import is_image_file
+    from featurebench.training.image_file import is_image_file
 
     if is_image_file(path):
         return _describe_images(path)
@@ -103,7 +103,7 @@ def describe(path: str | Path, max_skipped: int = 20) -> str:
 
 def _describe_images(path: Path) -> str:
     """The summary of a raw-image file written by ``build-images`` (input of finetune/train, not of fit)."""
-    from featurebench.finetune.image_file import ImageFile
+    from featurebench.training.image_file import ImageFile
 
     images = ImageFile(path)
     info = images.describe()

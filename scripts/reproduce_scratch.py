@@ -38,7 +38,7 @@ def build_images(data: Path) -> Path:
     target = CACHE / f"{data.name}__images-64-center-crop-val0-seed42.h5"
     if not target.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        from featurebench.finetune.image_file import BuildImagesOptions, build_images as run
+        from featurebench.training.image_file import BuildImagesOptions, build_images as run
 
         run(BuildImagesOptions(source=str(data), output=str(target), size=64, resize="center-crop", seed=42,
                                train_fraction=0.75, val_fraction=0.0, dataset_name=data.name, command="reproduce"))
@@ -59,8 +59,8 @@ def checkpoint_curve(run_dir: Path, images: Path) -> dict[int, float]:
     """Test accuracy of every kept checkpoint (post hoc, for the curve only: nothing is chosen by it)."""
     import keras
 
-    from featurebench.finetune.evaluate import predict_split
-    from featurebench.finetune.image_file import ImageFile
+    from featurebench.training.evaluate import predict_split
+    from featurebench.training.image_file import ImageFile
 
     source, curve = ImageFile(images), {}
     for path in sorted((run_dir / "checkpoint").glob("epoch-*-scratch.keras")):

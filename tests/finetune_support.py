@@ -63,8 +63,8 @@ def tiny_set(tmp_path: Path) -> Path:
 @pytest.fixture()
 def tiny_model():
     """A fine-tuning model on the tiny body: tf-normalisation + body + FCHeadNet(8), 3 classes."""
-    from featurebench.finetune.normalize import normalization_layer
     from featurebench.finetune.surgery import assemble, body_spec, build_body
+    from featurebench.training.normalize import normalization_layer
 
     spec = body_spec(register_tiny())
     body, _ = build_body(spec, "none", seed=1)

@@ -15,7 +15,7 @@ from finetune_support import tiny_set  # noqa: F401 - fixture
 
 
 def build(source: Path, output: Path, **kwargs):
-    from featurebench.finetune.image_file import BuildImagesOptions, build_images
+    from featurebench.training.image_file import BuildImagesOptions, build_images
 
     return build_images(BuildImagesOptions(source=str(source), output=str(output), **kwargs))
 
@@ -59,7 +59,7 @@ def test_build_images_round_trip(tmp_path, tiny_set):
 
 
 def test_image_file_streams_batches_and_reshuffles_per_seed(tmp_path, tiny_set):
-    from featurebench.finetune.image_file import ImageFile
+    from featurebench.training.image_file import ImageFile
 
     build(tiny_set, tmp_path / "images.h5", size=24, val_fraction=0.0)
     source = ImageFile(tmp_path / "images.h5")
@@ -84,8 +84,8 @@ def test_image_file_streams_batches_and_reshuffles_per_seed(tmp_path, tiny_set):
 
 
 def test_folder_source_uses_the_same_split_as_the_image_file(tmp_path, tiny_set):
-    from featurebench.finetune.folder_source import FolderSource, open_source
-    from featurebench.finetune.image_file import ImageFile
+    from featurebench.training.folder_source import FolderSource, open_source
+    from featurebench.training.image_file import ImageFile
 
     build(tiny_set, tmp_path / "images.h5", size=24, val_fraction=0.15)
     assert isinstance(open_source(str(tmp_path / "images.h5"), 24), ImageFile)
@@ -116,7 +116,7 @@ def test_test_split_is_the_feature_files_test_split(tmp_path, tiny_set, tiny_mod
 
 
 def test_folder_source_keeps_the_batch_count_when_an_image_breaks(tmp_path, tiny_set):
-    from featurebench.finetune.folder_source import FolderSource
+    from featurebench.training.folder_source import FolderSource
 
     source = FolderSource(str(tiny_set), 24, val_fraction=0.0)
     broken = source._paths[2]  # a train image
@@ -131,8 +131,8 @@ def test_folder_source_keeps_the_batch_count_when_an_image_breaks(tmp_path, tiny
 
 
 def test_means_are_computed_on_the_training_split_only(tmp_path):
-    from featurebench.finetune.image_file import ImageFile
-    from featurebench.finetune.means import compute_means, load_means, save_means
+    from featurebench.training.image_file import ImageFile
+    from featurebench.training.means import compute_means, load_means, save_means
 
     root = make_class_folders(tmp_path / "data", per_class=10, size=(16, 16))
     build(root, tmp_path / "images.h5", size=16, val_fraction=0.1)
@@ -150,7 +150,7 @@ def test_means_are_computed_on_the_training_split_only(tmp_path):
 
 
 def test_classic_preprocessors():
-    from featurebench.finetune.preprocess import (AspectAwareResize, CenterCrop, MeanSubtract, PatchCrop,
+    from featurebench.training.preprocess import (AspectAwareResize, CenterCrop, MeanSubtract, PatchCrop,
                                                   SimpleResize)
 
     batch = np.random.default_rng(0).integers(0, 256, (3, 40, 60, 3), dtype=np.uint8)
@@ -168,8 +168,8 @@ def test_classic_preprocessors():
 
 
 def test_ten_crops_positions_and_test_time_averaging():
-    from featurebench.finetune.evaluate import predict_proba
-    from featurebench.finetune.preprocess import ten_crops
+    from featurebench.training.evaluate import predict_proba
+    from featurebench.training.preprocess import ten_crops
 
     image = np.arange(6 * 8 * 3, dtype=np.float32).reshape(1, 6, 8, 3)
     crops = ten_crops(image, 4)
@@ -190,9 +190,9 @@ def test_ten_crops_positions_and_test_time_averaging():
 
 
 def test_classic_augmentation_preset_uses_keras_layers_and_is_seeded(tmp_path, tiny_set):
-    from featurebench.finetune.augment import build_augmenter
-    from featurebench.finetune.image_file import ImageFile
-    from featurebench.finetune.pipeline import make_dataset
+    from featurebench.training.augment import build_augmenter
+    from featurebench.training.image_file import ImageFile
+    from featurebench.training.pipeline import make_dataset
 
     aug = build_augmenter("classic", seed=3)
     layers = {type(layer).__name__: layer for layer in aug.layers}
@@ -283,7 +283,7 @@ def test_image_file_split_warning_only_for_a_seed_or_fraction_the_user_gave(tmp_
     warn about a validation fraction nobody asked for; asking for one that the file cannot honour does."""
     from types import SimpleNamespace
 
-    from featurebench.finetune.session import open_training_source
+    from featurebench.training.session import open_training_source
 
     build(tiny_set, tmp_path / "images.h5", size=28, seed=42, val_fraction=0.0)
     settings = SimpleNamespace(resize="center-crop", seed=42, train_fraction=0.75, val_fraction=0.1, load_size=None,

@@ -88,8 +88,8 @@ def test_run_folder_metrics_contract_and_model_as_extractor(tmp_path, tiny_set):
 
 
 def test_resume_continues_the_epoch_count(tmp_path, tiny_set):
-    from featurebench.finetune.checkpoint import load_checkpoint_model, load_state
     from featurebench.finetune.surgery import body_of
+    from featurebench.training.checkpoint import load_checkpoint_model, load_state
 
     recipe = tiny_recipe(warmup_epochs=2, epochs=2)
     seen = []
@@ -129,10 +129,12 @@ def test_resume_continues_the_epoch_count(tmp_path, tiny_set):
 def cli_app():
     import typer
 
+    from featurebench.explain import commands as explain_commands
     from featurebench.finetune import commands
+    from featurebench.training import commands as training_commands
 
     app = typer.Typer()
-    for fn in (commands.inspect, commands.finetune, commands.build_images):
+    for fn in (explain_commands.inspect, commands.finetune, training_commands.build_images):
         app.command()(fn)
     return app
 

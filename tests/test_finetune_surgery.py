@@ -24,7 +24,7 @@ def changed(before, layer) -> list[bool]:
 
 
 def fit_once(model, optimizer="rmsprop", lr=1e-2):
-    from featurebench.finetune.surgery import compile_model
+    from featurebench.training.optimization import compile_model
 
     compile_model(model, optimizer, lr)
     rng = np.random.default_rng(0)
@@ -136,7 +136,7 @@ def test_batchnorm_stays_frozen_when_the_whole_body_trains(tiny_model):
 @pytest.mark.parametrize("mode", ["caffe", "tf", "torch", "lite", "scale", "dataset-mean", "dataset-mean-caffe"])
 def test_normalisation_layers_match_the_numpy_preprocessors(mode):
     from featurebench.extractors.preprocessing import PREPROCESSORS
-    from featurebench.finetune.normalize import normalization_layer
+    from featurebench.training.normalize import normalization_layer
 
     x = np.random.default_rng(0).integers(0, 256, (2, 5, 7, 3)).astype(np.float32)
     means = np.array([120.5, 110.25, 90.0], np.float32)
@@ -155,7 +155,7 @@ def test_normalisation_layers_match_the_numpy_preprocessors(mode):
 def test_precision_policy_is_scoped():
     import keras
 
-    from featurebench.finetune.surgery import precision_policy
+    from featurebench.training.optimization import precision_policy
 
     before = keras.config.dtype_policy().name
     with precision_policy("bf16") as policy:

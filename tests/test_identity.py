@@ -341,8 +341,8 @@ def _stopped_train_run(tmp_path: Path, source: Path) -> Path:
     without TensorFlow: the checks run before any model is loaded."""
     import zipfile
 
-    from featurebench.finetune.checkpoint import TrainState
-    from featurebench.finetune.folder_source import FolderSource
+    from featurebench.training.checkpoint import TrainState
+    from featurebench.training.folder_source import FolderSource
     from featurebench.train.settings import resolve_settings
 
     settings = resolve_settings("resnet", {"stages": "1", "filters": "4,8", "image_size": 16, "batch_size": 4,
@@ -407,7 +407,7 @@ def test_onnx_external_data_is_part_of_the_weights_identity(tmp_path):
     onnx = pytest.importorskip("onnx", reason="pip install onnx (the test extra) to build the model")
     from onnx import TensorProto, helper, numpy_helper
 
-    from featurebench.extractors.model_file import file_provenance
+    from featurebench.extractors.hashing import file_provenance
 
     weights = numpy_helper.from_array(np.ones((4, 3, 1, 1), np.float32), "w")
     graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"])], "g",

@@ -11,7 +11,7 @@ import pytest
 
 
 def test_registry_vgg16_indices_match_the_classic_cut():
-    from featurebench.finetune.inspection import format_table, inspect_model
+    from featurebench.explain.inspection import format_table, inspect_model
 
     result = inspect_model("vgg16", weights="none")
     rows = result.rows
@@ -30,7 +30,7 @@ def test_registry_vgg16_indices_match_the_classic_cut():
 
 
 def test_keras_file_and_json(tiny_model_file):
-    from featurebench.finetune.inspection import inspect_model
+    from featurebench.explain.inspection import inspect_model
 
     result = inspect_model(str(tiny_model_file))
     assert [(r.index, r.kind) for r in result.rows] == [
@@ -42,7 +42,7 @@ def test_keras_file_and_json(tiny_model_file):
 
 
 def test_tflite_tensors(coral_extractor_path):
-    from featurebench.finetune.inspection import format_table, inspect_model
+    from featurebench.explain.inspection import format_table, inspect_model
 
     result = inspect_model(str(coral_extractor_path))
     assert result.backend == "tflite"
@@ -56,7 +56,7 @@ def test_tflite_tensors(coral_extractor_path):
 
 def test_missing_file_and_unknown_model():
     from featurebench.errors import FeaturebenchError
-    from featurebench.finetune.inspection import inspect_model
+    from featurebench.explain.inspection import inspect_model
 
     with pytest.raises(FeaturebenchError, match="does not exist"):
         inspect_model("nowhere.keras")
@@ -68,15 +68,17 @@ def test_cli_inspect_and_commands_import_without_tensorflow(tiny_model_file):
     import typer
     from typer.testing import CliRunner
 
-    from featurebench.finetune import commands
+    from featurebench.explain import commands
+    from featurebench.training import commands as training_commands
 
     app = typer.Typer()
     app.command()(commands.inspect)
-    app.command()(commands.build_images)
+    app.command()(training_commands.build_images)
     result = CliRunner().invoke(app, ["inspect", str(tiny_model_file), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["rows"][2]["name"] == "conv"
 
-    code = ("import sys, featurebench.finetune, featurebench.finetune.commands, featurebench.finetune.recipes; "
+    code = ("import sys, featurebench.finetune, featurebench.finetune.commands, featurebench.finetune.recipes, "
+            "featurebench.training, featurebench.training.commands, featurebench.explain.commands; "
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

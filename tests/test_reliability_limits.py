@@ -349,7 +349,8 @@ def test_train_interrupted_during_set_up_leaves_no_folder_that_demands_force(tmp
     """On main a Ctrl+C before the first epoch left the run folder, and the same command then
     said it already exists (pass --force)."""
     import featurebench.train.loop as loop
-    from featurebench.train.run import TrainInterrupted, TrainOptions, run_train
+    from featurebench.train.loop import TrainInterrupted
+    from featurebench.train.run import TrainOptions, run_train
 
     data = make_class_folders(tmp_path / "data", per_class=4, size=(16, 16))
     opts = TrainOptions(source=str(data), out=str(tmp_path / "results"), command="test")
@@ -401,7 +402,7 @@ def test_read_only_outputs_of_the_newer_commands_are_refused_first(tmp_path, rea
     from featurebench.audit.run import run_audit
     from featurebench.ensemble.average import run_ensemble
     from featurebench.explain.run import explain_images
-    from featurebench.finetune.image_file import BuildImagesOptions, build_images
+    from featurebench.training.image_file import BuildImagesOptions, build_images
     from featurebench.fit.run import run_fit
     from featurebench.train.run import TrainOptions, run_train
 

@@ -233,7 +233,7 @@ def test_grid_edges_are_said_and_recorded(tmp_path):
 
 def test_finetune_and_train_records_share_the_digest_of_fit_runs_on_the_same_images(tmp_path):
     """finetune, train and ensemble write their record through finetune.record.write_record (no TensorFlow here)."""
-    from featurebench.finetune.record import build_record, write_record
+    from featurebench.training.record import build_record, write_record
     from featurebench.fit.record import read_probabilities
 
     fit_run = run_fit(_features(tmp_path / "f.h5"), "logreg", grid='{"C": [1]}', out=tmp_path / "r", **FIT)

@@ -65,7 +65,7 @@ def test_tiny_train_learns_and_writes_a_scratch_record(tmp_path, separable):
 
 
 def test_interrupt_then_resume_an_older_checkpoint_at_a_new_lr(tmp_path, separable):
-    from featurebench.train.run import TrainInterrupted
+    from featurebench.train.loop import TrainInterrupted
 
     def stop_after_third(info):
         if info["epoch"] == 2:
@@ -104,11 +104,11 @@ def test_cli_train_with_means_patches_ten_crop_then_ensemble_two_seeds(tmp_path,
     from typer.testing import CliRunner
 
     from featurebench.ensemble import commands as ensemble_commands
-    from featurebench.finetune import commands as finetune_commands
     from featurebench.train import commands as train_commands
+    from featurebench.training import commands as training_commands
 
     app, runner = typer.Typer(), CliRunner()
-    for fn in (finetune_commands.build_images, train_commands.train, ensemble_commands.ensemble,
+    for fn in (training_commands.build_images, train_commands.train, ensemble_commands.ensemble,
                ensemble_commands.fuse):
         app.command()(fn)
     images = tmp_path / "images.h5"

@@ -1,4 +1,5 @@
 """``featurebench audit``: the data problems that silently inflate or deflate a score.
+May import fit, store, data and errors; only the CLI imports it.
 
 * :mod:`~featurebench.audit.duplicates` — near-duplicate images across the train/test split;
 * :mod:`~featurebench.audit.labels` — label issues by confident learning on out-of-fold probabilities;

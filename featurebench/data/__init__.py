@@ -1,4 +1,5 @@
-"""Data sources (what images, with which labels), robust decoding, and the batching pipeline."""
+"""Data sources (what images, with which labels), robust decoding, and the batching pipeline.
+A bottom room: imports only :mod:`featurebench.errors`."""
 
 import os as _os
 

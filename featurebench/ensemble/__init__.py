@@ -1,4 +1,5 @@
 """Ensembles and feature fusion: the classic "combine several models" comparison.
+May import the training core (the run record), fit, store and errors; only the CLI imports it.
 
 * :func:`run_ensemble` — average the predicted probabilities of N runs (``fit``, ``finetune``,
   ``train`` or other ensembles) over the same test images -> a run record with ``kind: ensemble``;

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from featurebench.errors import FeaturebenchError
 from featurebench.ensemble.members import Member, align_members, load_member
-from featurebench.finetune.session import slug
+from featurebench.errors import FeaturebenchError
 from featurebench.outputs import check_not_an_input, check_writable_folder
 from featurebench.store.identity import RUN_IDENTITY_KEY, recorded_run_identity
+from featurebench.training.session import slug
 
 
 @dataclass
@@ -40,7 +40,7 @@ def ensemble_name(members: list[Member]) -> str:
 def run_ensemble(run_dirs: list[str | Path], out: str | Path = "results", run_name: str | None = None,
                  force: bool = False, command: str | None = None) -> EnsembleResult:
     """Average the probabilities of ``run_dirs`` over their (checked) common test images and record it."""
-    from featurebench.finetune.record import build_record, report_files, write_record
+    from featurebench.training.record import build_record, report_files, write_record
 
     started = time.perf_counter()
     check_writable_folder(Path(out).expanduser().resolve(), "--out")

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from featurebench.terminal import print_result
+from featurebench.text import command_line
 
 
 def ensemble(
@@ -24,9 +25,8 @@ def ensemble(
     `featurebench report` lists it beside them.
     """
     from featurebench.ensemble.average import run_ensemble
-    from featurebench.finetune.commands import _command_line
 
-    result = run_ensemble(run_dirs, out, run_name, force, _command_line())
+    result = run_ensemble(run_dirs, out, run_name, force, command_line())
     m = result.metrics
     for member in m["members"]:
         print_result(f"  member {member['run_name']}: accuracy {member['accuracy']:.4f}")
@@ -50,9 +50,8 @@ def fuse(
     Each part is scaled first (default --scale standard, statistics from the stored split's train rows
     only), so that no extractor dominates by its scale; the choice is recorded in the file."""
     from featurebench.ensemble.fuse import fuse_features
-    from featurebench.finetune.commands import _command_line
 
-    summary = fuse_features(inputs, output, force, command=_command_line(), scale=scale)
+    summary = fuse_features(inputs, output, force, command=command_line(), scale=scale)
     parts = " + ".join(f"{p.get('model')} ({p['feature_dim']})" for p in summary.parts)
     print_result(f"[green]Wrote[/] {escape(str(summary.output))}: {summary.n_rows} rows x {summary.feature_dim} "
                  f"features = {escape(parts)}, scaled: {escape(scale)}, {summary.seconds:.1f} s", markup=True)

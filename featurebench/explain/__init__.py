@@ -1,5 +1,9 @@
-"""Look inside a model: class-activation heatmaps, activations and filter patterns.
+"""Look inside a model: its layers (``inspect``), class-activation heatmaps, activations and filter patterns.
 
+May import every room below it (fit, extractors, data, the training core, finetune's surgery); only the
+CLI imports it.
+
+* :mod:`~featurebench.explain.inspection` — the layer table of a registry model or a model file.
 * :mod:`~featurebench.explain.cam` — the exact class activation map of a linear classifier on
   pooled conv features (no gradients).
 * :mod:`~featurebench.explain.gradcam` — Grad-CAM for every other Keras case.

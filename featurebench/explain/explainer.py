@@ -154,8 +154,8 @@ def _run_folder_info(folder: Path) -> tuple[list[str] | None, str]:
 
 def _keras_explainer(path: Path, layer: str | None, preprocess: str, unsafe_model: bool) -> Explainer:
     from featurebench.explain.gradcam import grad_cam, gradient_model
+    from featurebench.explain.inspection import load_keras_model
     from featurebench.extractors.preprocessing import get_preprocessor
-    from featurebench.finetune.inspection import load_keras_model
 
     net, _, _ = load_keras_model(str(path), unsafe=unsafe_model)
     if len(net.output_shape) != 2:

@@ -15,9 +15,9 @@ def look_at_layers(model: str, out: str | Path, image: str | Path | None = None,
     from featurebench.data.decode import SkipImage
     from featurebench.data.pipeline import DecodeOptions, load_image
     from featurebench.explain.activations import activation_grid, filter_patterns
+    from featurebench.explain.inspection import load_keras_model
     from featurebench.explain.overlay import save_png
     from featurebench.extractors.preprocessing import get_preprocessor
-    from featurebench.finetune.inspection import load_keras_model
 
     if str(model).lower().endswith(".tflite"):
         raise FeaturebenchError(f"{model} is a TFLite model: activations and filter patterns need a Keras model")

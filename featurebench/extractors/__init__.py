@@ -1,4 +1,5 @@
 """Extractors: the model registry and the backends that turn images into feature vectors.
+May import data and errors only; every room that runs a network imports it.
 
 ``load_extractor`` is the one entry point: a registry name (``resnet50``) or a
 model file path (``.keras``, ``.h5``, SavedModel folder, ``.tflite``, ``.onnx``).

@@ -1,10 +1,12 @@
-"""Content hashes that identify weights files in provenance."""
+"""Content hashes that identify weights files in provenance, and the identity record of a model file
+(shared by every model-file backend: Keras/SavedModel, ONNX)."""
 
 from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 
 def read_sha256(path: str | Path) -> str:
@@ -137,3 +139,15 @@ def weights_sha256(path: str | Path) -> str:
         digest.update(extra.name.encode())
         digest.update(file_sha256(extra).encode() if extra.is_file() else b"missing")
     return digest.hexdigest()
+
+
+def file_provenance(path: Path, source: str) -> dict[str, Any]:
+    """Identity of a model file for the feature file: name, source kind, path and the sha256 of all
+    its weight bytes (an ONNX model's external data files included, listed in ``weights_files``)."""
+    provenance = {"model": path.name, "model_source": source, "model_path": str(path.resolve()),
+                  "weights": f"file:{path.name}", "weights_sha256": weights_sha256(path), "random_init": False}
+    if path.suffix.lower() == ".onnx" and path.is_file():
+        external = onnx_external_files(path)
+        if external:
+            provenance["weights_files"] = [path.name, *(p.name for p in external)]
+    return provenance

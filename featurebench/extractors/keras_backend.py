@@ -7,7 +7,6 @@ EfficientNet-Lite0) and for user ``.keras``/``.h5`` model files.
 from __future__ import annotations
 
 import io
-import os
 import sys
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
@@ -21,7 +20,7 @@ from featurebench.extractors.base import Extractor
 from featurebench.extractors.devices import DEFAULT_ENGINE, EngineChoice, choose_engine, gpu_batch_size
 from featurebench.extractors.hashing import file_sha256
 from featurebench.extractors.preprocessing import DESCRIPTIONS, get_preprocessor
-from featurebench.extractors.spec import POOLS, ModelSpec
+from featurebench.extractors.spec import POOLS, ModelSpec, imagenet_weights_file, keras_cache_dir
 
 
 #: ``--precision`` -> the Keras dtype policy the network is built under. ``bf16`` computes
@@ -51,11 +50,6 @@ def dtype_policy(precision: str):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-def keras_cache_dir() -> Path:
-    """Where Keras caches downloaded weights (``$KERAS_HOME/models``, default ``~/.keras/models``)."""
-    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
 
 
 def framework_versions() -> dict[str, str]:
@@ -207,16 +201,6 @@ class KerasExtractor(Extractor):
     @property
     def provenance(self) -> dict[str, Any]:
         return dict(self._provenance)
-
-
-def imagenet_weights_file(spec: ModelSpec) -> Path | None:
-    """The local file a spec's ImageNet weights load from (None where unknown)."""
-    if spec.locate_imagenet_weights is not None:
-        located = spec.locate_imagenet_weights()
-        return Path(located) if located else None
-    if spec.imagenet_cache_file:
-        return keras_cache_dir() / spec.imagenet_cache_file
-    return None
 
 
 def build_base(spec: ModelSpec, weights: str, include_top: bool, seed: int) -> tuple[Any, dict[str, str]]:

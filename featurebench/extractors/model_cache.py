@@ -60,7 +60,7 @@ def _weights_identity(spec: ModelSpec, weights: str, layer: str | None, seed: in
     before building the network (imagenet weights that are missing, or a top layer's)."""
     from featurebench.errors import FeaturebenchError
     from featurebench.extractors.hashing import file_sha256
-    from featurebench.extractors.keras_backend import imagenet_weights_file
+    from featurebench.extractors.spec import imagenet_weights_file
 
     if weights == "none":
         return {"weights": "random-init", "seed": seed}

@@ -10,7 +10,7 @@ import numpy as np
 from featurebench.data.resize import check_input_size
 from featurebench.errors import FeaturebenchError
 from featurebench.extractors.base import Extractor
-from featurebench.extractors.hashing import onnx_external_files, weights_sha256
+from featurebench.extractors.hashing import file_provenance
 from featurebench.extractors.keras_backend import (DEFAULT_ENGINE, KerasExtractor, feature_model,
                                                    framework_versions)
 from featurebench.extractors.preprocessing import DESCRIPTIONS, get_preprocessor
@@ -22,18 +22,6 @@ def looks_like_model_file(model: str) -> bool:
     """True when ``model`` names a model file or SavedModel folder rather than a registry name."""
     path = Path(model).expanduser()
     return path.suffix.lower() in MODEL_FILE_SUFFIXES or (path.is_dir() and (path / "saved_model.pb").exists())
-
-
-def file_provenance(path: Path, source: str) -> dict[str, Any]:
-    """Identity of a model file for the feature file: name, source kind, path and the sha256 of all
-    its weight bytes (an ONNX model's external data files included, listed in ``weights_files``)."""
-    provenance = {"model": path.name, "model_source": source, "model_path": str(path.resolve()),
-                  "weights": f"file:{path.name}", "weights_sha256": weights_sha256(path), "random_init": False}
-    if path.suffix.lower() == ".onnx" and path.is_file():
-        external = onnx_external_files(path)
-        if external:
-            provenance["weights_files"] = [path.name, *(p.name for p in external)]
-    return provenance
 
 
 def load_keras_file(path: Path, layer: str | None, pool: str | None, preprocess: str,

@@ -23,6 +23,7 @@ import numpy as np
 from featurebench.data.resize import check_input_size
 from featurebench.errors import FeaturebenchError
 from featurebench.extractors.base import Extractor
+from featurebench.extractors.hashing import file_provenance
 from featurebench.extractors.preprocessing import DESCRIPTIONS, get_preprocessor
 from featurebench.extractors.spec import POOLS
 from featurebench.text import plural
@@ -107,8 +108,6 @@ class ONNXExtractor(Extractor):
         self._output = compiled.outputs[list(model.outputs).index(output)]
         self._request = compiled.create_infer_request()
         self._probe(path, output_name)
-        from featurebench.extractors.model_file import file_provenance
-
         self._provenance = {**file_provenance(path, "onnx"), "layer": output_name, "pool": self.pool,
                             "input_size": list(self.input_size), "input_layout": self.layout,
                             "feature_dim": self.feature_dim, "preprocessing": self.preprocessing,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 POOLS = ("avg", "max", "flatten")
@@ -35,3 +37,18 @@ class ModelSpec:
     #: Named layers of the include_top network worth offering (e.g. VGG fc1/fc2).
     top_layers: tuple[str, ...] = ()
     description: str = ""
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras caches downloaded weights (``$KERAS_HOME/models``, default ``~/.keras/models``)."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+
+
+def imagenet_weights_file(spec: ModelSpec) -> Path | None:
+    """The local file a spec's ImageNet weights load from (None where unknown)."""
+    if spec.locate_imagenet_weights is not None:
+        located = spec.locate_imagenet_weights()
+        return Path(located) if located else None
+    if spec.imagenet_cache_file:
+        return keras_cache_dir() / spec.imagenet_cache_file
+    return None

@@ -1,110 +1,17 @@
-"""Typer command functions for ``inspect``, ``finetune`` and ``build-images``.
+"""Typer command function for ``finetune`` (register with ``app.command()(finetune)``).
 
-Register them on the app with ``app.command()(fn)`` (names come from the function
-names). TensorFlow and the training code are imported inside the bodies, so
-``featurebench --help`` stays fast.
+TensorFlow and the training code are imported inside the body, so ``featurebench --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from featurebench.terminal import diagnostics as console
-from featurebench.terminal import results as out
-
-
-def _command_line() -> str:
-    return shlex.join(["featurebench", *sys.argv[1:]])
-
-
-def inspect(
-    model: str = typer.Argument(..., help="Registered name (see `featurebench models`) or a model file "
-                                "(.keras, .h5, .tflite, SavedModel folder)."),
-    include_top: bool = typer.Option(False, "--include-top", help="Registry models: include the ImageNet classifier."),
-    weights: Optional[str] = typer.Option(None, help="Registry models: none (architecture only, no download; the "
-                                          "default for the table), imagenet (the default with --activations/"
-                                          "--filters), or PATH to a weights file to check it loads."),
-    image_size: Optional[int] = typer.Option(None, help="Registry models: build for this input size."),
-    expand: bool = typer.Option(True, "--expand/--no-expand", help="List the layers of nested models (2.15 = layer "
-                                "15 of layer 2)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    unsafe_model: bool = typer.Option(False, help="Allow Keras model files with Lambda layers (runs their code)."),
-    activations: Optional[Path] = typer.Option(None, "--activations", help="Image: write a grid of --layer's feature "
-                                               "maps for it (PNG)."),
-    layer: Optional[str] = typer.Option(None, "--layer", help="Layer for --activations (a name from the table)."),
-    filters: Optional[str] = typer.Option(None, "--filters", help="Layer: write its filters' patterns, found by "
-                                          "gradient ascent (PNG)."),
-    n_filters: int = typer.Option(16, "--n-filters", help="How many filters --filters draws."),
-    steps: int = typer.Option(30, "--steps", help="Gradient-ascent steps per filter pattern."),
-    out: Path = typer.Option(Path("inspect"), "--out", help="Folder for the --activations / --filters PNGs."),
-) -> None:
-    """List every layer: index, name, class, output shape, params, trainable (TFLite: tensors).
-
-    Use the indices and names with `finetune --unfreeze-from` and `extract --layer`. With
-    --activations IMAGE --layer NAME or --filters LAYER, draw what a layer sees instead.
-    """
-    if activations is not None or filters is not None:
-        from featurebench.explain.look import look_at_layers
-
-        for line in look_at_layers(model, out, activations, layer, filters, weights or "imagenet", n_filters, steps,
-                                   include_top, image_size, unsafe_model):
-            typer.echo(line)
-        return
-    from featurebench.finetune.inspection import format_table, inspect_model
-
-    result = inspect_model(model, include_top, weights or "none", image_size=image_size, unsafe=unsafe_model,
-                           expand=expand)
-    typer.echo(result.to_json() if as_json else format_table(result))
-
-
-def build_images(
-    source: Path = typer.Argument(..., help="Class-per-folder directory, a CSV/TSV of path,label, "
-                                  "or a directory plus --label-pattern."),
-    output: Path = typer.Option(..., "-o", "--output", help="Raw-image HDF5 file to write."),
-    size: int = typer.Option(224, help="Stored image size (square). Store larger than the network input "
-                             "(e.g. 256 for 224) to train on random crops / test on 10 crops."),
-    resize: str = typer.Option("center-crop", help="center-crop (aspect-aware resize + centre crop) or stretch."),
-    seed: int = typer.Option(42, help="Seed of the one shuffle of the image list (stored)."),
-    train_fraction: float = typer.Option(0.75, help="Rows [:int(N*f)] are train+val, the rest test (as extract)."),
-    val_fraction: float = typer.Option(0.1, help="Validation rows: the last int(N*f) of the train part."),
-    label_pattern: Optional[str] = typer.Option(None, help="Regex on file names giving the label."),
-    root: Optional[Path] = typer.Option(None, help="Root for relative paths in a CSV (default: the CSV's folder)."),
-    allow_outside_root: bool = typer.Option(False, help="Allow CSV paths that leave the dataset root."),
-    allow_truncated: bool = typer.Option(False, help="Keep truncated images instead of skipping them."),
-    max_pixels: int = typer.Option(178_956_970, help="Refuse images with more pixels (decompression bombs)."),
-    workers: int = typer.Option(2, help="Decoding threads."),
-    compression: Optional[str] = typer.Option(None, help="HDF5 compression: gzip or lzf (photos gain little)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
-    dataset_name: Optional[str] = typer.Option(None, "--name", help="Dataset name recorded in the file."),
-) -> None:
-    """Write a raw-image HDF5 dataset (uint8, resized, labels, seeded train/val/test split) for fine-tuning."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from featurebench.finetune.image_file import BuildImagesOptions, build_images as run_build
-
-    opts = BuildImagesOptions(
-        source=str(source), output=str(output), size=size, resize=resize, seed=seed, train_fraction=train_fraction,
-        val_fraction=val_fraction, label_pattern=label_pattern, root=str(root) if root else None,
-        allow_outside_root=allow_outside_root, allow_truncated=allow_truncated, max_pixels=max_pixels,
-        workers=workers, compression=compression, force=force, dataset_name=dataset_name, command=_command_line(),
-    )
-    progress = Progress(TextColumn("[bold]build-images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=console)
-    task = progress.add_task("images", total=None)
-    with progress:
-        summary = run_build(opts, lambda done, total: progress.update(task, completed=done, total=total))
-    counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items())
-    out.print(f"[green]Wrote[/] {summary.output}: {summary.n_images} images ({counts}), {summary.n_skipped} skipped, "
-                  f"{summary.file_bytes / 1e6:.1f} MB, {summary.seconds:.1f} s", soft_wrap=True)
-    if summary.skipped_reasons:
-        console.print("Skipped by reason: " + ", ".join(f"{k}: {v}" for k, v in sorted(summary.skipped_reasons.items())))
-    for warning in summary.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+from featurebench.text import command_line
 
 
 def _epoch_line(info: dict) -> str:
@@ -192,7 +99,7 @@ def finetune(
         source=str(source), recipe=resolve_recipe(recipe, overrides), out=str(out), run_name=run_name, resume=resume,
         force=force, label_pattern=label_pattern, root=str(root) if root else None, workers=workers,
         dataset_name=dataset_name, checkpoint_every=checkpoint_every, keep_checkpoint=keep_checkpoint,
-        command=_command_line(),
+        command=command_line(),
     )
     say = lambda message: console.print(message, soft_wrap=True, highlight=False)  # noqa: E731
     try:
@@ -213,4 +120,4 @@ def finetune(
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
 
 
-__all__ = ["build_images", "finetune", "inspect"]
+__all__ = ["finetune"]

@@ -16,12 +16,11 @@ from typing import Any
 from featurebench.checks import MAX_LR, check_range
 from featurebench.data.resize import RESIZE_MODES, check_train_size
 from featurebench.errors import FeaturebenchError
+from featurebench.training.augment import AUGMENT_PRESETS
+from featurebench.training.optimization import OPTIMIZERS, PRECISIONS
 
 HEADS = ("fc", "gap")
 NORMALIZE = ("model", "dataset-mean", "scale")
-OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
-PRECISIONS = ("fp32", "bf16", "fp16")
-AUGMENT_PRESETS = ("none", "flip", "classic")
 
 
 @dataclass(frozen=True)

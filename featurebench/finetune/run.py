@@ -23,9 +23,9 @@ from typing import Any, Callable
 from featurebench import __version__
 from featurebench.data.pipeline import SourceOptions
 from featurebench.errors import FeaturebenchError
-from featurebench.finetune.checkpoint import load_checkpoint_model, remove_checkpoints
 from featurebench.finetune.recipes import Recipe, validate
-from featurebench.finetune.session import (TrainingResult, open_training_source, prepare_run_dir, slug,
+from featurebench.training.checkpoint import load_checkpoint_model, remove_checkpoints
+from featurebench.training.session import (TrainingResult, open_training_source, prepare_run_dir, slug,
                                            training_means)
 
 RUN_NAME_TEMPLATE = "{dataset}__{extractor}__finetune-{recipe}"
@@ -95,14 +95,15 @@ def run_finetune(opts: FinetuneOptions, on_epoch: Callable[[dict], None] | None 
 def _train_and_record(opts, recipe, spec, source, image_size, run_dir, name, state, on_epoch, say, warnings):
     import keras
 
-    from featurebench.finetune.augment import build_augmenter
-    from featurebench.finetune.evaluate import predict_split
     from featurebench.finetune.heads import HEAD_INFO
-    from featurebench.finetune.normalize import describe, normalization_layer
-    from featurebench.finetune.pipeline import check_sizes, make_dataset
-    from featurebench.finetune.record import build_record, report_files, write_record
-    from featurebench.finetune.surgery import assemble, body_of, build_body, precision_policy
+    from featurebench.finetune.surgery import assemble, body_of, build_body
     from featurebench.finetune.training import train
+    from featurebench.training.augment import build_augmenter
+    from featurebench.training.evaluate import predict_split
+    from featurebench.training.normalize import describe, normalization_layer
+    from featurebench.training.optimization import precision_policy
+    from featurebench.training.pipeline import check_sizes, make_dataset
+    from featurebench.training.record import build_record, report_files, write_record
 
     check_sizes(source.image_size, image_size)
     bs = recipe.batch_size

@@ -16,7 +16,6 @@ makes it run in inference mode. Always compile after changing trainable flags:
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
 from typing import Any, Iterator
@@ -24,9 +23,6 @@ from typing import Any, Iterator
 from featurebench.errors import FeaturebenchError
 from featurebench.extractors.spec import ModelSpec
 from featurebench.finetune.heads import build_head
-
-PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
-
 
 def body_spec(model: str | ModelSpec, image_size: int | None = None) -> ModelSpec:
     """The registry spec for ``model``, rebuilt for ``image_size`` when that differs from its default
@@ -142,27 +138,6 @@ def unfreeze_from(model: Any, at: int | str) -> int:
     return index
 
 
-def make_optimizer(name: str, lr: float, momentum: float = 0.0) -> Any:
-    import keras
-
-    opt = keras.optimizers
-    if name == "sgd":
-        return opt.SGD(learning_rate=lr, momentum=momentum)
-    if name == "rmsprop":
-        return opt.RMSprop(learning_rate=lr)
-    if name == "adam":
-        return opt.Adam(learning_rate=lr)
-    if name == "adamw":
-        return opt.AdamW(learning_rate=lr)
-    raise FeaturebenchError(f"optimizer {name!r}: choose sgd, rmsprop, adam or adamw")
-
-
-def compile_model(model: Any, optimizer: str, lr: float, momentum: float = 0.0) -> None:
-    """Compile for sparse integer labels; call after every change of trainable flags."""
-    model.compile(optimizer=make_optimizer(optimizer, lr, momentum), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-
-
 def trainable_summary(model: Any) -> dict[str, Any]:
     """Counts for logs and provenance: trainable / frozen parameters, trainable body layers."""
     import numpy as np
@@ -177,22 +152,5 @@ def trainable_summary(model: Any) -> dict[str, Any]:
             "frozen_batchnorm_layers": len(batchnorm_layers(body))}
 
 
-@contextmanager
-def precision_policy(precision: str) -> Iterator[str]:
-    """Set the Keras global dtype policy (``fp32``, ``bf16`` = mixed_bfloat16, ``fp16`` =
-    mixed_float16, which Keras pairs with loss scaling) for building and training; restored after."""
-    import keras
-
-    if precision not in PRECISION_POLICIES:
-        raise FeaturebenchError(f"--precision {precision!r}: choose one of {', '.join(PRECISION_POLICIES)}")
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(PRECISION_POLICIES[precision])
-    try:
-        yield PRECISION_POLICIES[precision]
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-__all__ = ["assemble", "batchnorm_layers", "body_of", "body_spec", "build_body", "compile_model", "freeze_batchnorm",
-           "freeze_body", "head_layers", "make_optimizer", "precision_policy", "resolve_layer_index",
-           "trainable_summary", "unfreeze_from"]
+__all__ = ["assemble", "batchnorm_layers", "body_of", "body_spec", "build_body", "freeze_batchnorm", "freeze_body",
+           "head_layers", "resolve_layer_index", "trainable_summary", "unfreeze_from"]

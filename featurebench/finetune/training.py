@@ -1,63 +1,21 @@
 """The two-phase training loop: warm up the head on a frozen body, then unfreeze and fine-tune.
 
-Every epoch: history row -> checkpoint -> history.json + monitor.png -> the caller's
-``on_epoch``. Epoch numbers run on across both phases and across ``--resume``
+Every epoch ends in :func:`featurebench.training.epochs.epoch_callback` (history row -> checkpoint ->
+history.json + monitor.png -> the caller's ``on_epoch``). Epoch numbers run on across both phases and across ``--resume``
 (Keras ``initial_epoch``), and the input pipeline is reseeded per epoch number, so a
 resumed run continues exactly where the checkpoint left it.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from featurebench.finetune.checkpoint import TrainState, save_checkpoint
-from featurebench.finetune.monitor import HISTORY_FILE, MONITOR_FILE, plot_history, save_history
 from featurebench.finetune.recipes import Recipe
-from featurebench.finetune.surgery import compile_model, freeze_body, trainable_summary, unfreeze_from
-
-#: ``on_epoch(info)``: info has phase, epoch (0-based, global), phase_epoch, phase_epochs, logs, seconds.
-EpochCallback = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class Phase:
-    name: str
-    end_epoch: int
-    optimizer: str
-    lr: float
-    momentum: float = 0.0
-
-
-def epoch_callback(state: TrainState, run_dir: Path, phase: Phase, phase_start: int, title: str,
-                   on_epoch: EpochCallback | None, checkpoint_every: int, keep_every: int = 0):
-    """The Keras callback ending every epoch: history row, checkpoint (every ``checkpoint_every``
-    epochs and at the phase end; older ones kept every ``keep_every``), history.json, monitor.png,
-    then ``on_epoch``. Logs other callbacks added before it (e.g. ``learning_rate``) land in the row."""
-    import keras
-
-    class EpochEnd(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self._started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds = time.perf_counter() - self._started
-            logs = {k: float(v) for k, v in (logs or {}).items()}
-            row = {"epoch": epoch, "phase": phase.name, **logs, "seconds": round(seconds, 3)}
-            state.history.append(row)
-            state.epochs_done = epoch + 1
-            state.train_seconds += seconds
-            if checkpoint_every and (state.epochs_done % checkpoint_every == 0 or state.epochs_done == phase.end_epoch):
-                save_checkpoint(self.model, state, run_dir, keep_every)
-            save_history(state.history, run_dir / HISTORY_FILE)
-            plot_history(state.history, run_dir / MONITOR_FILE, title, state.finetune_start)
-            if on_epoch:
-                on_epoch({"phase": phase.name, "epoch": epoch, "phase_epoch": epoch - phase_start + 1,
-                          "phase_epochs": phase.end_epoch - phase_start, "logs": logs, "seconds": seconds})
-
-    return EpochEnd()
+from featurebench.finetune.surgery import freeze_body, trainable_summary, unfreeze_from
+from featurebench.training.checkpoint import TrainState
+from featurebench.training.epochs import EpochCallback, Phase, epoch_callback
+from featurebench.training.optimization import compile_model
 
 
 def _run_phase(model: Any, phase: Phase, state: TrainState, make_train: Callable[[int], Any],
@@ -113,4 +71,4 @@ def train(model: Any, recipe: Recipe, make_train: Callable[[int], Any], make_val
     return state
 
 
-__all__ = ["EpochCallback", "Phase", "TrainState", "epoch_callback", "train"]
+__all__ = ["train"]

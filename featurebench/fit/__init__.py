@@ -1,4 +1,5 @@
 """``featurebench fit`` and ``featurebench predict``: classical classifiers on extracted features.
+May import store, extractors (``predict``), data, outputs and errors; never TensorFlow at import time.
 
 Public API (imported lazily so that ``import featurebench.fit`` stays cheap):
 

@@ -1,4 +1,5 @@
 """`featurebench report`: every run of a results folder side by side, as HTML + Markdown + CSV.
+May import explain (thumbnails, heatmaps), data, outputs, text and errors; only the CLI and demo import it.
 
     from featurebench.report import build_report
     summary = build_report("results/", "report.html", md_path="report.md", csv_path="runs.csv")

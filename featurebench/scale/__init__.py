@@ -1,5 +1,6 @@
 """Scale out: extraction across a Ray cluster, shards + merge for other schedulers, and the
 extractor x classifier sweep as independent tasks. Same results as one machine.
+May import fit, extractors, store, data, outputs, text and errors; ``extract`` imports it.
 
 One file per stage (the shape of clip-retrieval's ``clip_inference``):
 

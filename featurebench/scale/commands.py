@@ -5,18 +5,13 @@ Plain typer-annotated functions over the library; Ray is imported only when ``--
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from featurebench.terminal import diagnostics as console
-
-
-def _command_line() -> str:
-    return shlex.join(["featurebench", *sys.argv[1:]])
+from featurebench.text import command_line
 
 
 def merge(
@@ -29,7 +24,7 @@ def merge(
     """Assemble the shard files of `extract --shards` into the one file a single machine writes."""
     from featurebench.scale.merge import merge_shards
 
-    counts = merge_shards(shard_files, output, virtual=virtual, force=force, command=_command_line())
+    counts = merge_shards(shard_files, output, virtual=virtual, force=force, command=command_line())
     kind = "virtual features over the shard files" if virtual else "copied features"
     typer.echo(f"Wrote {output}: {counts['n_rows']} rows, {counts['n_skipped']} skipped, "
                f"{counts['n_duplicates']} duplicates, from {len(shard_files)} shards ({kind})")
@@ -65,7 +60,7 @@ def sweep(
 
     classifiers = [name.strip() for value in clf for name in value.split(",") if name.strip()]
     fit_args = {"grid": grid, "cv": cv, "scale": scale, "protocol": protocol, "seed": seed, "force": force,
-                "skip_existing": skip_existing, "command": _command_line()}
+                "skip_existing": skip_existing, "command": command_line()}
     if n_jobs is not None:
         fit_args["n_jobs"] = n_jobs
 

@@ -6,8 +6,9 @@ Public API (imported lazily: ``import featurebench.train`` never imports TensorF
 * :data:`NETS`, :func:`build_net` — MiniVGGNet, AlexNet, MiniGoogLeNet, pre-activation ResNet
 * :func:`make_schedule`, :func:`polynomial_decay`, :func:`step_decay` — learning-rate schedules
 
-The data path (``build-images`` files, streamed folders, augmentation, checkpoints, the
-training monitor, 10-crop testing, the run record) is :mod:`featurebench.finetune`'s.
+May import the training core (:mod:`featurebench.training`: ``build-images`` files, streamed folders,
+augmentation, checkpoints, the training monitor, 10-crop testing, the run record) and the lower rooms;
+never ``finetune``, ``explain`` or the CLI.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "run_train": "run", "TrainOptions": "run", "TrainResult": "run", "TrainSettings": "settings",
+    "run_train": "run", "TrainOptions": "run", "TrainResult": "loop", "TrainSettings": "settings",
     "NETS": "nets", "build_net": "nets",
     "make_schedule": "schedules", "polynomial_decay": "schedules", "step_decay": "schedules",
 }

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 from featurebench.terminal import diagnostics as console
 from featurebench.terminal import print_result
+from featurebench.text import command_line
 
 
 def _duration(seconds: float) -> str:
@@ -86,8 +87,8 @@ def train(
 
     Ctrl+C stops after saving; continue with --resume RUN_DIR|CHECKPOINT, optionally at a new --lr.
     """
-    from featurebench.finetune.commands import _command_line
-    from featurebench.train.run import TrainInterrupted, TrainOptions, run_train
+    from featurebench.train.loop import TrainInterrupted
+    from featurebench.train.run import TrainOptions, run_train
 
     overrides = {
         "net": net, "image_size": image_size, "filters": filters, "hidden": hidden, "stages": stages, "stem": stem,
@@ -99,7 +100,7 @@ def train(
     }
     opts = TrainOptions(source=str(source), out=str(out), run_name=run_name, resume=str(resume) if resume else None,
                         force=force, label_pattern=label_pattern, root=str(root) if root else None, workers=workers,
-                        dataset_name=dataset_name, command=_command_line())
+                        dataset_name=dataset_name, command=command_line())
     say = lambda message: console.print(message, soft_wrap=True, highlight=False, markup=False)  # noqa: E731
     try:
         result = run_train(opts, overrides, on_epoch=lambda info: say(_epoch_line(info)), say=say)

@@ -1,6 +1,8 @@
 """The from-scratch training itself: build or load the model, fit with the LR schedule, score, record.
 
-Reuses fine-tuning's pieces: the tf.data pipeline (per-epoch reseeded order, patch crops,
+It defines the loop's contract too (what :mod:`featurebench.train.run` imports): the run's file and
+phase names, :class:`TrainResult` and :class:`TrainInterrupted`. Built on the training core
+(:mod:`featurebench.training`): the tf.data pipeline (per-epoch reseeded order, patch crops,
 augmentation layers), the epoch callback (history, checkpoint, monitor, caller's hook),
 normalisation layers, 10-crop prediction and the run record.
 """
@@ -8,16 +10,41 @@ normalisation layers, 10-crop prediction and the run record.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable
 
 from featurebench import __version__
-from featurebench.finetune.checkpoint import CHECKPOINT_DIR, TrainState
 from featurebench.store.identity import RUN_IDENTITY_KEY, run_identity
-from featurebench.train.run import MODEL_FILE, PHASE, TrainInterrupted, TrainResult, device_note
 from featurebench.train.settings import TrainSettings
+from featurebench.training.checkpoint import CHECKPOINT_DIR, TrainState
+from featurebench.training.session import TrainingResult
 
 RUN_FILE = "run.json"
+MODEL_FILE = "model.keras"
+PHASE = "scratch"
+
+#: What :func:`run_train` returns (run folder, name, metrics, state, warnings).
+TrainResult = TrainingResult
+
+
+class TrainInterrupted(KeyboardInterrupt):
+    """Ctrl+C during training: where the last checkpoint is and how to continue."""
+
+    def __init__(self, run_dir: Path | None, epochs_done: int, checkpoint: Path | None, net: str):
+        super().__init__(f"interrupted after epoch {epochs_done}")
+        self.run_dir, self.epochs_done, self.checkpoint, self.net = run_dir, epochs_done, checkpoint, net
+
+
+def device_note() -> str:
+    """Which device TensorFlow trains on, in one line."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return f"Training on GPU ({', '.join(g.name for g in gpus)})."
+    return (f"No GPU visible to TensorFlow: training on the CPU ({os.cpu_count()} cores), slowly; "
+            "the ETA follows each epoch.")
 
 
 def _feature_layer(model: Any) -> tuple[str, int]:
@@ -30,9 +57,9 @@ def _fit(model, settings: TrainSettings, source, run_dir: Path, state: TrainStat
          on_epoch: Callable[[dict], None] | None) -> TrainState:
     import keras
 
-    from featurebench.finetune.augment import build_augmenter
-    from featurebench.finetune.pipeline import make_dataset
-    from featurebench.finetune.training import Phase, epoch_callback
+    from featurebench.training.augment import build_augmenter
+    from featurebench.training.epochs import Phase, epoch_callback
+    from featurebench.training.pipeline import make_dataset
 
     size, bs = int(settings.image_size), settings.batch_size
     augment = build_augmenter(settings.augment, settings.seed)
@@ -62,14 +89,14 @@ def train_and_record(opts, settings: TrainSettings, source, run_dir: Path, name:
     """Train ``settings.net`` on ``source`` into ``run_dir`` (continuing ``state``), then test and record."""
     import keras
 
-    from featurebench.finetune.checkpoint import load_checkpoint_model
-    from featurebench.finetune.evaluate import predict_split
-    from featurebench.finetune.normalize import normalization_layer
-    from featurebench.finetune.pipeline import check_sizes
-    from featurebench.finetune.record import build_record, report_files, write_record
-    from featurebench.finetune.session import training_means
-    from featurebench.finetune.surgery import compile_model, precision_policy
     from featurebench.train.nets import get_net
+    from featurebench.training.checkpoint import load_checkpoint_model
+    from featurebench.training.evaluate import predict_split
+    from featurebench.training.normalize import normalization_layer
+    from featurebench.training.optimization import compile_model, precision_policy
+    from featurebench.training.pipeline import check_sizes
+    from featurebench.training.record import build_record, report_files, write_record
+    from featurebench.training.session import training_means
 
     size = int(settings.image_size)
     check_sizes(source.image_size, size)
@@ -134,4 +161,4 @@ def train_and_record(opts, settings: TrainSettings, source, run_dir: Path, name:
     return TrainResult(run_dir, name, record, state, warnings)
 
 
-__all__ = ["train_and_record"]
+__all__ = ["MODEL_FILE", "PHASE", "RUN_FILE", "TrainInterrupted", "TrainResult", "device_note", "train_and_record"]

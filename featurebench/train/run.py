@@ -19,7 +19,6 @@ Run folder: ``metrics.json``, ``model.keras`` (0..255 RGB in), ``history.json`` 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from dataclasses import dataclass, field, fields
@@ -28,18 +27,17 @@ from typing import Any, Callable
 
 from featurebench.data.pipeline import SourceOptions
 from featurebench.errors import FeaturebenchError
-from featurebench.finetune.checkpoint import (CHECKPOINT_DIR, TrainState, check_checkpoint_file, checkpoint_epoch,
-                                             load_state)
-from featurebench.finetune.session import (TrainingResult, check_resume_settings, open_training_source,
-                                           prepare_run_dir, slug)
 from featurebench.outputs import check_writable_folder
 from featurebench.store.identity import check_joinable
+from featurebench.train import loop
+from featurebench.train.loop import PHASE, TrainInterrupted, TrainResult
 from featurebench.train.settings import RESUMABLE, TrainSettings, resolve_settings
+from featurebench.training.checkpoint import (CHECKPOINT_DIR, TrainState, check_checkpoint_file, checkpoint_epoch,
+                                             load_state)
+from featurebench.training.session import check_resume_settings, open_training_source, prepare_run_dir, slug
 
 RUN_NAME_TEMPLATE = "{dataset}__{net}__scratch-{augment}"
 SETTINGS_FILE = "train.json"
-MODEL_FILE = "model.keras"
-PHASE = "scratch"
 
 
 @dataclass
@@ -55,18 +53,6 @@ class TrainOptions(SourceOptions):
     force: bool = False
     dataset_name: str | None = None
     command: str = field(default_factory=lambda: " ".join(sys.argv))
-
-
-#: What :func:`run_train` returns (run folder, name, metrics, state, warnings).
-TrainResult = TrainingResult
-
-
-class TrainInterrupted(KeyboardInterrupt):
-    """Ctrl+C during training: where the last checkpoint is and how to continue."""
-
-    def __init__(self, run_dir: Path | None, epochs_done: int, checkpoint: Path | None, net: str):
-        super().__init__(f"interrupted after epoch {epochs_done}")
-        self.run_dir, self.epochs_done, self.checkpoint, self.net = run_dir, epochs_done, checkpoint, net
 
 
 def locate_resume(path: str) -> tuple[Path, Path | None]:
@@ -134,17 +120,6 @@ def run_name_for(dataset: str, settings: TrainSettings, template: str | None = N
         raise FeaturebenchError(f"--run-name {template!r}: unknown field {exc}; fields are {', '.join(values)}") from None
 
 
-def device_note() -> str:
-    """Which device TensorFlow trains on, in one line."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return f"Training on GPU ({', '.join(g.name for g in gpus)})."
-    return (f"No GPU visible to TensorFlow: training on the CPU ({os.cpu_count()} cores), slowly; "
-            "the ETA follows each epoch.")
-
-
 def run_train(opts: TrainOptions, overrides: dict[str, Any] | None = None,
               on_epoch: Callable[[dict], None] | None = None, say: Callable[[str], None] | None = None) -> TrainResult:
     """Train (or resume) a from-scratch run and write its folder.
@@ -196,9 +171,7 @@ def run_train(opts: TrainOptions, overrides: dict[str, Any] | None = None,
         (run_dir / SETTINGS_FILE).write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
         for note in warnings:
             say(f"warning: {note}")
-        from featurebench.train.loop import train_and_record
-
-        return train_and_record(opts, settings, source, run_dir, name, state, on_epoch, say, warnings)
+        return loop.train_and_record(opts, settings, source, run_dir, name, state, on_epoch, say, warnings)
     except KeyboardInterrupt as stop:
         if created is not None and load_state(created) is None:
             shutil.rmtree(created, ignore_errors=True)  # set-up or first epoch: nothing worth keeping
@@ -210,5 +183,4 @@ def run_train(opts: TrainOptions, overrides: dict[str, Any] | None = None,
                                latest, settings.net) from None
 
 
-__all__ = ["MODEL_FILE", "RUN_NAME_TEMPLATE", "SETTINGS_FILE", "TrainInterrupted", "TrainOptions", "TrainResult",
-           "device_note", "locate_resume", "run_name_for", "run_train"]
+__all__ = ["RUN_NAME_TEMPLATE", "SETTINGS_FILE", "TrainOptions", "locate_resume", "run_name_for", "run_train"]

@@ -9,9 +9,10 @@ from typing import Any
 from featurebench.checks import MAX_LR, check_range
 from featurebench.data.resize import RESIZE_MODES, check_train_size
 from featurebench.errors import FeaturebenchError
-from featurebench.finetune.recipes import AUGMENT_PRESETS, OPTIMIZERS, PRECISIONS
 from featurebench.train.nets import get_net
 from featurebench.train.schedules import SCHEDULES, make_schedule
+from featurebench.training.augment import AUGMENT_PRESETS
+from featurebench.training.optimization import OPTIMIZERS, PRECISIONS
 
 NORMALIZE = ("scale", "dataset-mean")
 #: Settings a ``--resume`` may change (the ctrl+c workflow: a new learning rate, more epochs).

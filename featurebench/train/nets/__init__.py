@@ -1,4 +1,5 @@
 """The classic from-scratch architectures, one file each, and their published training settings.
+Imports only errors (and Keras inside the builders); :mod:`featurebench.train` uses it.
 
 :data:`NETS` maps a name to a :class:`NetSpec`: the builder, the published input size, which
 architecture options it takes (``filters``, ``hidden``, ``stages``, ``stem``, ``width``, ``l2``)

@@ -5,7 +5,7 @@ Layout (plain h5py can read it):
 - ``images`` (N, H, W, 3) **uint8** (the classic files stored float64: 8x larger), one chunk per image;
 - ``labels`` (N,) int32, ``label_names`` (C,) and ``paths`` (N,) UTF-8;
 - ``split`` (N,) uint8 codes into attr ``split_names`` (``train,val,test``): rows are in the
-  seeded shuffled order and the split is by index (see :mod:`featurebench.finetune.splits`);
+  seeded shuffled order and the split is by index (see :mod:`featurebench.training.splits`);
 - ``skipped/path``, ``skipped/reason``: every image that could not be used, and why;
 - attrs: format, sizes, resize mode, seed, fractions, counts, source, ``complete``.
 
@@ -30,8 +30,8 @@ from featurebench.data.pipeline import SourceOptions, iter_batches, iter_decoded
 from featurebench.data.resize import RESIZE_MODES, check_train_size
 from featurebench.data.sources import Candidate, default_dataset_name
 from featurebench.errors import FeaturebenchError
-from featurebench.finetune.splits import SPLITS, check_split, split_bounds
 from featurebench.outputs import check_output_file
+from featurebench.training.splits import SPLITS, check_split, split_bounds
 
 FORMAT = "featurebench-images"
 FORMAT_VERSION = 1

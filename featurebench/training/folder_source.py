@@ -20,8 +20,8 @@ import numpy as np
 from featurebench.data.pipeline import SourceOptions, iter_decoded
 from featurebench.data.sources import Candidate, default_dataset_name
 from featurebench.errors import FeaturebenchError
-from featurebench.finetune.image_file import ImageFile, is_image_file
-from featurebench.finetune.splits import check_split, split_bounds
+from featurebench.training.image_file import ImageFile, is_image_file
+from featurebench.training.splits import check_split, split_bounds
 
 
 class FolderSource:

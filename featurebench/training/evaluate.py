@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from featurebench.finetune.preprocess import CenterCrop, ten_crops
+from featurebench.training.preprocess import CenterCrop, ten_crops
 
 
 def forward_fn(model: Any) -> Callable[[np.ndarray], np.ndarray]:

@@ -3,7 +3,7 @@
 Per batch: read uint8 images at the source's size -> crop to the network input
 (random "patch" crop for training when ``patch``, else the centre) -> float32 ->
 augmentation layers (training only). Normalisation happens inside the model (see
-:mod:`featurebench.finetune.normalize`), so the saved ``.keras`` takes 0..255 RGB.
+:mod:`featurebench.training.normalize`), so the saved ``.keras`` takes 0..255 RGB.
 The training order is reshuffled every epoch with ``(seed, epoch)``, so a resumed
 run sees the same batches as an uninterrupted one.
 """
@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from featurebench.errors import FeaturebenchError
-from featurebench.finetune.preprocess import CenterCrop, PatchCrop
+from featurebench.training.preprocess import CenterCrop, PatchCrop
 
 
 def check_sizes(source_size: tuple[int, int], image_size: int) -> None:

@@ -20,6 +20,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "classic": {"rotation_range": 30, "width_shift_range": 0.1, "height_shift_range": 0.1,
                 "shear_range": 0.2, "zoom_range": 0.2, "horizontal_flip": True, "fill_mode": "nearest"},
 }
+#: The preset names, in the order error messages list them.
+AUGMENT_PRESETS = tuple(PRESETS)
 
 
 def build_augmenter(preset: str, seed: int = 42) -> Any | None:
@@ -48,4 +50,4 @@ def build_augmenter(preset: str, seed: int = 42) -> Any | None:
     return keras.Sequential(stack, name=f"augment_{preset}")
 
 
-__all__ = ["PRESETS", "build_augmenter"]
+__all__ = ["AUGMENT_PRESETS", "PRESETS", "build_augmenter"]

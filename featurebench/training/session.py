@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from featurebench.errors import FeaturebenchError
-from featurebench.finetune.checkpoint import TrainState, load_state
+from featurebench.training.checkpoint import TrainState, load_state
 
 
 @dataclass
@@ -88,7 +88,7 @@ def open_training_source(path: str, image_size: int, settings: Any, options: Any
     (``None``: all of them); a ``build-images`` file's own split is only worth a warning against a
     seed or fraction the user asked for, not against a recipe's default.
     """
-    from featurebench.finetune.folder_source import open_source
+    from featurebench.training.folder_source import open_source
 
     crops = bool(settings.patch or settings.ten_crop)
     source = open_source(path, load_size_for(settings.load_size, image_size, crops), resize=settings.resize,
@@ -120,7 +120,7 @@ def open_training_source(path: str, image_size: int, settings: Any, options: Any
 def training_means(source: Any, run_dir: Path, batch_size: int, resuming: bool,
                    say: Callable[[str], None]) -> np.ndarray:
     """RGB means of the training split: read from ``means.json`` when resuming, else computed and saved."""
-    from featurebench.finetune.means import MEANS_FILE, compute_means, load_means, save_means
+    from featurebench.training.means import MEANS_FILE, compute_means, load_means, save_means
 
     if not (resuming and (run_dir / MEANS_FILE).is_file()):
         say("Computing RGB means of the training split ...")

@@ -3,11 +3,11 @@
 - :class:`SimpleResize` — straight to the target size, aspect ratio ignored.
 - :class:`AspectAwareResize` — resize the short side, then cut the centre.
 - :class:`MeanSubtract` — subtract per-channel RGB means (computed on the training
-  split only, see :mod:`featurebench.finetune.means`).
+  split only, see :mod:`featurebench.training.means`).
 - :class:`PatchCrop` — a random crop ("patch") of the target size, for training.
 - :class:`CenterCrop` and :func:`ten_crops` — the centre, or the centre + 4 corners and
   their horizontal mirrors (10-crop), for testing; predictions over the 10 crops are
-  averaged (:func:`featurebench.finetune.evaluate.predict_proba`).
+  averaged (:func:`featurebench.training.evaluate.predict_proba`).
 
 Every preprocessor maps a (B, H, W, 3) batch to a (B, h, w, 3) batch.
 """

@@ -1,0 +1,61 @@
+"""The end of every training epoch: history row -> checkpoint -> history.json + monitor.png -> the caller's hook.
+
+Shared by the fine-tuning phases and the from-scratch loop. Epoch numbers are global (they run on
+across phases and across ``--resume``), so a resumed run's history and checkpoints continue in place.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from featurebench.training.checkpoint import TrainState, save_checkpoint
+from featurebench.training.monitor import HISTORY_FILE, MONITOR_FILE, plot_history, save_history
+
+#: ``on_epoch(info)``: info has phase, epoch (0-based, global), phase_epoch, phase_epochs, logs, seconds.
+EpochCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Phase:
+    """One stretch of epochs with one optimizer: ``name`` (warmup, finetune, scratch) ends at ``end_epoch``."""
+
+    name: str
+    end_epoch: int
+    optimizer: str
+    lr: float
+    momentum: float = 0.0
+
+
+def epoch_callback(state: TrainState, run_dir: Path, phase: Phase, phase_start: int, title: str,
+                   on_epoch: EpochCallback | None, checkpoint_every: int, keep_every: int = 0):
+    """The Keras callback ending every epoch: history row, checkpoint (every ``checkpoint_every``
+    epochs and at the phase end; older ones kept every ``keep_every``), history.json, monitor.png,
+    then ``on_epoch``. Logs other callbacks added before it (e.g. ``learning_rate``) land in the row."""
+    import keras
+
+    class EpochEnd(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.perf_counter() - self._started
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            row = {"epoch": epoch, "phase": phase.name, **logs, "seconds": round(seconds, 3)}
+            state.history.append(row)
+            state.epochs_done = epoch + 1
+            state.train_seconds += seconds
+            if checkpoint_every and (state.epochs_done % checkpoint_every == 0 or state.epochs_done == phase.end_epoch):
+                save_checkpoint(self.model, state, run_dir, keep_every)
+            save_history(state.history, run_dir / HISTORY_FILE)
+            plot_history(state.history, run_dir / MONITOR_FILE, title, state.finetune_start)
+            if on_epoch:
+                on_epoch({"phase": phase.name, "epoch": epoch, "phase_epoch": epoch - phase_start + 1,
+                          "phase_epochs": phase.end_epoch - phase_start, "logs": logs, "seconds": seconds})
+
+    return EpochEnd()
+
+
+__all__ = ["EpochCallback", "Phase", "epoch_callback"]
