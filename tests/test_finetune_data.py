@@ -189,16 +189,15 @@ def test_ten_crops_positions_and_test_time_averaging():
     assert not np.allclose(averaged, centre)
 
 
-def test_classic_augmentation_preset_uses_keras_layers_and_is_seeded(tmp_path, tiny_set):
+def test_classic_augmentation_preset_is_one_affine_then_a_flip_and_is_seeded(tmp_path, tiny_set):
     from featurebench.training.augment import build_augmenter
     from featurebench.training.image_file import ImageFile
     from featurebench.training.pipeline import make_dataset
 
     aug = build_augmenter("classic", seed=3)
     layers = {type(layer).__name__: layer for layer in aug.layers}
-    assert set(layers) == {"RandomRotation", "RandomTranslation", "RandomShear", "RandomZoom", "RandomFlip"}
-    assert layers["RandomRotation"].factor == (-30 / 360, 30 / 360)
-    assert all(layer.fill_mode == "nearest" for name, layer in layers.items() if name != "RandomFlip")
+    assert list(layers) == ["ClassicAffine", "RandomFlip"]  # one resampling, then the flip
+    assert layers["ClassicAffine"].ranges == {"rotation": 30.0, "shift": 0.1, "shear": 0.2, "zoom": 0.2}
     assert layers["RandomFlip"].mode == "horizontal"
     assert build_augmenter("none") is None
 
@@ -293,3 +292,39 @@ def test_image_file_split_warning_only_for_a_seed_or_fraction_the_user_gave(tmp_
     assert quiet == []
     _, warned = open_training_source(str(tmp_path / "images.h5"), 28, settings, opts, None, given={"val_fraction"})
     assert len(warned) == 1 and "stores its own split" in warned[0]
+
+
+def test_classic_affine_matches_image_data_generator():
+    """The classic preset's matrices and warp are keras_preprocessing's apply_affine_transform:
+    R @ T @ S(deg) @ Z, centred on (h/2 + 0.5, w/2 + 0.5), then ndimage bilinear with nearest fill."""
+    from scipy import ndimage
+
+    from featurebench.training.augment import affine_matrices, warp_affine
+
+    theta, tx, ty, shear, zx, zy, h, w = 17.0, 3.0, -2.0, 0.2, 1.15, 0.85, 40, 48
+    t, s = np.deg2rad(theta), np.deg2rad(shear)
+    rotation = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]])
+    shift = np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]])
+    shearing = np.array([[1, -np.sin(s), 0], [0, np.cos(s), 0], [0, 0, 1]])
+    zoom = np.array([[zx, 0, 0], [0, zy, 0], [0, 0, 1]])
+    o = np.array([[1, 0, h / 2 + 0.5], [0, 1, w / 2 + 0.5], [0, 0, 1]])
+    expected = o @ rotation @ shift @ shearing @ zoom @ np.linalg.inv(o)
+    got = affine_matrices(np.array([theta]), np.array([tx]), np.array([ty]), np.array([shear]), np.array([zx]),
+                          np.array([zy]), h, w)
+    np.testing.assert_allclose(got[0], expected, atol=1e-12)
+
+    rng = np.random.default_rng(0)
+    image = ndimage.gaussian_filter(rng.uniform(0, 255, (h, w, 3)), (2, 2, 0)).astype(np.float32)
+    reference = np.stack([ndimage.affine_transform(image[..., c], expected[:2, :2], expected[:2, 2], order=1,
+                                                   mode="nearest") for c in range(3)], axis=-1)
+    warped = np.asarray(warp_affine(image[None], expected[None].astype(np.float32)))[0]
+    np.testing.assert_allclose(warped[2:-2, 2:-2], reference[2:-2, 2:-2], atol=0.05)
+    assert np.abs(warped - image).mean() > 1  # it moved the pixels
+
+
+def test_classic_shear_is_degrees_not_a_fraction_of_the_image():
+    """shear_range=0.2 is 0.2 degrees (a 0.35% slant), not Keras 3 RandomShear's 20% of the image."""
+    from featurebench.training.augment import affine_matrices
+
+    m = affine_matrices(np.zeros(1), np.zeros(1), np.zeros(1), np.full(1, 0.2), np.ones(1), np.ones(1), 64, 64)[0]
+    assert abs(m[0, 1]) == pytest.approx(np.sin(np.deg2rad(0.2))) and abs(m[0, 1]) < 0.004
