@@ -129,13 +129,13 @@ from pathlib import Path
 import crash_driver
 from featurebench.data import pipeline
 crash_driver.use_color_stats()
-real = pipeline.read_image_bytes
-def read(path, *args):
-    if Path(path).name == "b_003.jpg":
+real = pipeline.read_bytes
+def read(location, *args):
+    if Path(str(location)).name == "b_003.jpg":
         Path({str(marker)!r}).write_text("x")
         time.sleep(3600)
-    return real(path, *args)
-pipeline.read_image_bytes = read
+    return real(location, *args)
+pipeline.read_bytes = read
 sys.argv = ["featurebench", "extract", {str(dataset)!r}, "-o", {str(tmp_path / 'out.h5')!r}, "--model", "color-stats",
             "--batch-size", "2", "--flush-rows", "2"]
 from featurebench.cli import main
