@@ -19,6 +19,7 @@ shell ignore SIGINT, so use SIGTERM there.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shlex
 import subprocess
@@ -64,7 +65,18 @@ def train_command(images: Path, runs: Path, augment: str, seed: int, epochs: int
 
 
 def checkpoint_correct(run_dir: Path, images: Path) -> dict[int, np.ndarray]:
-    """Per-test-image correctness of every kept checkpoint, evaluated after training (cached in the run)."""
+    """Per-test-image correctness of every kept checkpoint, evaluated after training (cached in the run).
+
+    Refuses a run whose recorded test predictions are not the test rows of ``images``, in order: every
+    number compared across runs is then on the same 340 images."""
+    from featurebench.training.image_file import ImageFile
+
+    source = ImageFile(images)
+    with open(run_dir / "predictions.csv", newline="") as handle:
+        predicted = [row["path"] for row in csv.DictReader(handle)]
+    if predicted != source.split_paths("test"):
+        sys.exit(f"{run_dir} was not scored on the test images of {images}: score it on the image file it was "
+                 "trained on (--runs, --data)")
     cache = run_dir / "test_correct.npz"
     paths = sorted((run_dir / "checkpoint").glob("epoch-*-scratch.keras"))
     if cache.is_file():
@@ -74,9 +86,8 @@ def checkpoint_correct(run_dir: Path, images: Path) -> dict[int, np.ndarray]:
     import keras
 
     from featurebench.training.evaluate import predict_split
-    from featurebench.training.image_file import ImageFile
 
-    source, correct = ImageFile(images), {}
+    correct = {}
     for path in paths:
         model = keras.models.load_model(path, compile=False)
         y_true, proba, _ = predict_split(model, source, "test", 64, 64)
@@ -85,38 +96,39 @@ def checkpoint_correct(run_dir: Path, images: Path) -> dict[int, np.ndarray]:
     return correct
 
 
-def summarise(correct: dict[int, np.ndarray], last_n: int = 10, resamples: int = 2000) -> dict:
+def bootstrap_picks(n_images: int, resamples: int = 2000) -> np.ndarray:
+    """(resamples, n_images) test-image indices drawn with replacement (seed 0), shared by every statistic."""
+    return np.random.default_rng(0).integers(0, n_images, size=(resamples, n_images))
+
+
+def resampled_accuracy(correct: dict[int, np.ndarray], epochs: list[int], picks: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean accuracy over ``epochs`` and the same mean on each resample of the test images."""
+    matrix = np.stack([correct[e] for e in epochs]).astype(np.float64)  # (epochs, images)
+    return float(matrix.mean()), matrix[:, picks].mean(axis=2).mean(axis=0)
+
+
+def summarise(correct: dict[int, np.ndarray], last_n: int = 10) -> dict:
     """Last-epoch accuracy and the mean/spread of the last ``last_n`` epochs, each with a 95% bootstrap
     interval over the test images (the same resampled images for every epoch of a resample)."""
     epochs = sorted(correct)
     last, tail = epochs[-1], epochs[-last_n:]
-    matrix = np.stack([correct[e] for e in tail]).astype(np.float64)  # (epochs, images)
-    rng = np.random.default_rng(0)
-    picks = rng.integers(0, matrix.shape[1], size=(resamples, matrix.shape[1]))
-    boot_last = correct[last].astype(np.float64)[picks].mean(axis=1)
-    boot_tail = matrix[:, picks].mean(axis=2).mean(axis=0)
-    per_epoch = matrix.mean(axis=1)
-    return {"last_epoch": last, "last": float(correct[last].mean()), "last_ci": np.percentile(boot_last, [2.5, 97.5]),
-            "tail_epochs": (tail[0], tail[-1]), "tail_mean": float(per_epoch.mean()), "tail_std": float(per_epoch.std()),
+    picks = bootstrap_picks(len(correct[last]))
+    last_acc, boot_last = resampled_accuracy(correct, [last], picks)
+    tail_mean, boot_tail = resampled_accuracy(correct, tail, picks)
+    per_epoch = np.array([correct[e].mean() for e in tail])
+    return {"last_epoch": last, "last": last_acc, "last_ci": np.percentile(boot_last, [2.5, 97.5]),
+            "tail_epochs": (tail[0], tail[-1]), "tail_mean": tail_mean, "tail_std": float(per_epoch.std()),
             "tail_range": (float(per_epoch.min()), float(per_epoch.max())),
             "tail_ci": np.percentile(boot_tail, [2.5, 97.5]), "complete": len(tail) == last_n}
 
 
-def augmentation_gain(none: dict[int, np.ndarray], classic: dict[int, np.ndarray], last_n: int = 10,
-                      resamples: int = 2000) -> str:
+def augmentation_gain(none: dict[int, np.ndarray], classic: dict[int, np.ndarray], last_n: int = 10) -> str:
     """classic - none on the same test images: last epoch and last-``last_n`` mean, with paired bootstrap CIs."""
-    rng = np.random.default_rng(0)
-    n = len(next(iter(none.values())))
-    picks = rng.integers(0, n, size=(resamples, n))
-
-    def stats(correct: dict[int, np.ndarray], epochs: list[int]) -> tuple[float, np.ndarray]:
-        matrix = np.stack([correct[e] for e in epochs]).astype(np.float64)
-        return float(matrix.mean()), matrix[:, picks].mean(axis=2).mean(axis=0)
-
+    picks = bootstrap_picks(len(next(iter(none.values()))))
     parts = []
     for label, take in (("after the last epoch", lambda c: sorted(c)[-1:]),
                         (f"mean of the last {last_n} epochs", lambda c: sorted(c)[-last_n:])):
-        (a, boot_a), (b, boot_b) = stats(classic, take(classic)), stats(none, take(none))
+        (a, boot_a), (b, boot_b) = (resampled_accuracy(c, take(c), picks) for c in (classic, none))
         low, high = np.percentile(boot_a - boot_b, [2.5, 97.5])
         parts.append(f"{label} {100 * (a - b):+.1f} points (95% paired bootstrap CI {100 * low:+.1f} to {100 * high:+.1f})")
     return ("Augmentation gain, classic minus none, same seed and the same 340 test images: " + "; ".join(parts)
