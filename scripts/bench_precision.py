@@ -243,11 +243,14 @@ def accuracy(args, work: Path) -> list[str]:
 # --------------------------------------------------------------------------- first int8 run
 def first_int8_run(args, work: Path) -> list[str]:
     """A first int8 run (calibration included) vs the fp32 run, on the 1,000-image Dogs vs Cats set."""
+    from featurebench.extractors.int8 import CALIBRATION_IMAGES, HOLDOUT_IMAGES
+
     models = args.models if "--models" in sys.argv else ["resnet50"]
     lines = header("The first int8 run on a source (calibration included) vs the fp32 run",
                    ["- Data: Dogs vs Cats, 1,000 photos; whole `featurebench extract` processes; each run with an "
                     "empty cache (`FEATUREBENCH_CACHE` a new folder): both pay TensorFlow, the build and the "
-                    "conversion, int8 also the calibration (128 train images) and its 64-image check"])
+                    f"conversion, int8 also the calibration ({CALIBRATION_IMAGES} train images) and its "
+                    f"{HOLDOUT_IMAGES}-image check"])
     lines += ["| model | precision | whole wall s | per-image loop s | process CPU s | wall / fp32 | CPU / fp32 |",
               "|---|---|---|---|---|---|---|"]
     for model in models:

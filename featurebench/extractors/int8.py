@@ -38,13 +38,16 @@ from featurebench.errors import FeaturebenchError
 #: Calibration images taken from the train slice. NNCF's default is 300; with 128 (and the fast
 #: bias correction) EfficientNet-Lite0's int8 features on 200 held-out Flowers-17 photos stayed
 #: nearly as close to fp32 (cosine mean / 1st percentile / min 0.991 / 0.950 / 0.905) as with 300
-#: and the full correction (0.993 / 0.963 / 0.890), for a third of the CPU time (11.0 vs 33.4 s;
-#: ad hoc; the downstream accuracy of both is in docs/performance.md).
-CALIBRATION_IMAGES = 128
+#: and the full correction (0.993 / 0.963 / 0.890), for a third of the CPU time (11.0 vs 33.4 s),
+#: and with 64 as close as with 128 (0.990 / 0.951 / 0.904 vs 0.991 / 0.950 / 0.905) for 1.3 CPU-s
+#: less (results/bench_calibration_settings_avx512-vnni.md; the downstream accuracy is in
+#: docs/performance.md).
+CALIBRATION_IMAGES = 64
 #: Calibration images per NNCF statistics step (batchwise statistics).
 CALIBRATION_BATCH = 16
-#: Fewer usable train images than this and ``--precision int8`` refuses (``auto`` runs fp32).
-MIN_CALIBRATION_IMAGES = 100
+#: Fewer calibration images than this (90% of the train slice at most) and ``--precision int8``
+#: refuses (``auto`` runs fp32).
+MIN_CALIBRATION_IMAGES = CALIBRATION_IMAGES
 #: Test-slice images the int8 features are compared on (fp32 vs int8 cosine).
 HOLDOUT_IMAGES = 64
 #: ``auto`` keeps int8 only when the check images are this close to fp32 (mean, minimum cosine).
@@ -52,7 +55,7 @@ HOLDOUT_IMAGES = 64
 #: vs Cats) came with test accuracy within 0.5 points of fp32 (docs/performance.md).
 AUTO_GATE = (0.99, 0.95)
 #: Bumped when the quantisation settings change, so older cache entries are not reused.
-QUANTIZATION_VERSION = 2
+QUANTIZATION_VERSION = 3
 #: Provenance fields that identify the fp32 model being quantised.
 _MODEL_IDENTITY = ("model", "model_source", "weights", "weights_sha256", "layer", "pool", "include_top",
                    "input_size", "preprocessing", "feature_dim", "keras_version")
