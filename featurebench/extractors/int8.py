@@ -13,7 +13,9 @@ size, preprocessing), the decode settings, the bytes of every calibration and ch
 and the OpenVINO/NNCF versions, so a second run (or a resumed one) does not recalibrate and
 anything that would change the quantised model makes a new entry. ``calibration.json`` records the
 sha256 of the entry's ``model.xml`` and ``model.bin``; an entry whose bytes no longer match (a
-damaged file of the same size) is not used: it is calibrated again, with a notice. See docs/performance.md
+damaged file of the same size) is not used: it is calibrated again, with a notice. The feature file
+records those digests too (``int8_model_files``): ``fit`` copies the entry into the bundle's run
+folder and ``predict`` runs that copy (featurebench/fit/quantised.py). See docs/performance.md
 for the speed and the downstream accuracy it was measured at.
 """
 

@@ -27,7 +27,7 @@ from featurebench.errors import FeaturebenchError, RunExistsError
 from featurebench.text import plural
 from featurebench.fit import record
 from featurebench.fit.bundle import BUNDLE_NAME, extractor_spec, save_bundle
-from featurebench.fit.quantised import attach_int8_model
+from featurebench.fit.quantised import INT8_FOLDER, attach_int8_model
 from featurebench.fit.classifiers import get_classifier
 from featurebench.fit.exclude import AUDITED_METRIC, PREDICTIONS_FILE, exclude_rows, predictions_csv, read_rows_file
 from featurebench.fit.grids import edge_line, grid_edges, load_grid, main_param
@@ -88,7 +88,8 @@ class RunResult:
               if (m.get("test_set") or {}).get("kind") == "audited" else []),
             f"wrote {self.run_dir}/",
             "  (metrics.json, cv_results.csv, classification_report.txt,",
-            f"  confusion.csv, {PREDICTIONS_FILE}, {BUNDLE_NAME})",
+            f"  confusion.csv, {PREDICTIONS_FILE}, {BUNDLE_NAME}"
+            + (f", {INT8_FOLDER}/: its int8 model)" if (self.run_dir / INT8_FOLDER).is_dir() else ")"),
         ]
         return "\n".join(lines)
 
