@@ -129,7 +129,7 @@ def test_a_bundle_that_records_no_precision_predicts_at_fp32(int8_run, tmp_path,
     old_spec = {k: v for k, v in bundle.extractor.items()
                 if k not in ("precision", "fast_decode") and not k.startswith("int8_")}
     old = save_bundle(tmp_path / "model.skops", bundle.estimator, bundle.label_names, old_spec, bundle.classifier)
-    paths, _ = _stored(int8_run["features"], slice(0, 3))
+    paths, int8_rows = _stored(int8_run["features"], slice(0, 3))
     images = [int8_run["data"] / path for path in paths]
     messages: list[str] = []
     result = predict_images(old, images, top=2, say=messages.append)
@@ -137,6 +137,9 @@ def test_a_bundle_that_records_no_precision_predicts_at_fp32(int8_run, tmp_path,
     np.testing.assert_allclose(_predicted_scores(result, bundle.label_names), bundle.estimator.predict_proba(fp32),
                                rtol=1e-5, atol=1e-6)
     assert not any("Running the extractor in" in m for m in messages)
+    # The tolerance the int8 test uses tells the two apart: fp32 scores are not the int8 rows' scores.
+    assert not np.allclose(bundle.estimator.predict_proba(fp32), bundle.estimator.predict_proba(int8_rows),
+                           rtol=1e-5, atol=1e-6)
 
 
 def test_bf16_and_reduced_size_decode_are_predicted_as_extracted(tmp_path):
