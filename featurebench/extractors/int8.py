@@ -13,7 +13,9 @@ size, preprocessing), the decode settings, the bytes of every calibration and ch
 and the OpenVINO/NNCF versions, so a second run (or a resumed one) does not recalibrate and
 anything that would change the quantised model makes a new entry. ``calibration.json`` records the
 sha256 of the entry's ``model.xml`` and ``model.bin``; an entry whose bytes no longer match (a
-damaged file of the same size) is not used: it is calibrated again, with a notice. See docs/performance.md
+damaged file of the same size) is not used: it is calibrated again, with a notice. The feature file
+records those digests too (``int8_model_files``): ``fit`` copies the entry into the bundle's run
+folder and ``predict`` runs that copy (featurebench/fit/quantised.py). See docs/performance.md
 for the speed and the downstream accuracy it was measured at.
 """
 
@@ -212,7 +214,7 @@ def _build(extractor: Any, root: Path, sample: CalibrationSample, decode: Any, w
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     ov.save_model(quantized, str(tmp / "model.xml"), compress_to_fp16=False)
-    record["files"] = _entry_digests(tmp)
+    record["files"] = entry_digests(tmp)
     (tmp / "calibration.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
     try:
         os.replace(tmp, entry)
@@ -224,7 +226,7 @@ def _build(extractor: Any, root: Path, sample: CalibrationSample, decode: Any, w
 ENTRY_FILES = ("model.xml", "model.bin")
 
 
-def _entry_digests(folder: Path) -> dict[str, str | None]:
+def entry_digests(folder: Path) -> dict[str, str | None]:
     """SHA-256 of each of the entry's :data:`ENTRY_FILES` (None for a missing one)."""
     from featurebench.store.identity import bytes_digest
 
@@ -246,7 +248,7 @@ def _read_entry(entry: Path, key: str) -> tuple[tuple[dict[str, Any], Any] | Non
             return None, "it was made for another model or images"
         if not isinstance(record.get("files"), dict):
             return None, "it records no digests of its files (made by an older featurebench)"
-        check_joinable("cache", record["files"], _entry_digests(entry), "calibration.json", str(entry))
+        check_joinable("cache", record["files"], entry_digests(entry), "calibration.json", str(entry))
         return (record, import_openvino().Core().read_model(str(entry / "model.xml"))), None
     except FeaturebenchError as exc:
         return None, str(exc)
@@ -293,7 +295,9 @@ def calibrate(extractor: Any, root: Path, candidates: Sequence[Sequence[Any]], t
             "int8_calibration_paths": record["calibration_paths"],
             "int8_calibration_rule": f"the first {len(record['calibration_paths'])} usable images of the seeded "
                                      "shuffle's train slice",
-            "int8_holdout_images": record["holdout_images"], "int8_cache": str(entry), "int8_cache_hit": cached}
+            "int8_holdout_images": record["holdout_images"], "int8_cache": str(entry), "int8_cache_hit": cached,
+            # The bytes that ran: `fit` copies these files into the bundle and checks them (fit/quantised.py).
+            "int8_model_files": record["files"]}
     mean, low = record.get("cosine_mean"), record.get("cosine_min")
     if mean is not None:
         info.update(int8_cosine_mean=mean, int8_cosine_min=low)
@@ -312,5 +316,5 @@ def calibrate(extractor: Any, root: Path, candidates: Sequence[Sequence[Any]], t
     return notices
 
 
-__all__ = ["CalibrationSample", "cache_key", "cache_root", "calibrate", "calibration_sample",
-           "quantize"]
+__all__ = ["ENTRY_FILES", "CalibrationSample", "cache_key", "cache_root", "calibrate", "calibration_sample",
+           "entry_digests", "quantize"]
