@@ -37,15 +37,17 @@ def _run_phase(model: Any, phase: Phase, state: TrainState, make_train: Callable
 def train(model: Any, recipe: Recipe, make_train: Callable[[int], Any], make_val: Callable[[int], Any] | None,
           run_dir: Path, state: TrainState | None = None, on_epoch: EpochCallback | None = None,
           on_phase: Callable[[str, dict[str, Any]], None] | None = None, title: str = "",
-          checkpoint_every: int = 1) -> TrainState:
+          checkpoint_every: int = 1, source_identity: dict[str, Any] | None = None) -> TrainState:
     """Run (or continue, given the checkpoint ``state`` and the model loaded from it) both phases.
 
     ``make_train(epoch)``/``make_val(epoch)`` build the datasets starting at that epoch number.
     ``on_phase(name, summary)`` is told when a phase starts, with trainable-parameter counts.
+    ``source_identity`` goes into a new run's checkpoints (a ``--resume`` on another source is refused).
     """
     finetune = recipe.unfreeze_from is not None and recipe.epochs > 0
     fresh = state is None
-    state = state or TrainState(phase="warmup" if recipe.warmup_epochs > 0 or not finetune else "finetune")
+    state = state or TrainState(phase="warmup" if recipe.warmup_epochs > 0 or not finetune else "finetune",
+                                source_identity=source_identity)
     if state.phase == "warmup":
         warmup = Phase("warmup", recipe.warmup_epochs, recipe.warmup_optimizer, recipe.warmup_lr)
         if fresh:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from featurebench.training.checkpoint import TrainState, save_checkpoint
+from featurebench.training.checkpoint import TrainState, checkpoint_name, save_checkpoint
 from featurebench.training.monitor import HISTORY_FILE, MONITOR_FILE, plot_history, save_history
 
 #: ``on_epoch(info)``: info has phase, epoch (0-based, global), phase_epoch, phase_epochs, logs, seconds.
@@ -32,11 +32,20 @@ class Phase:
 def epoch_callback(state: TrainState, run_dir: Path, phase: Phase, phase_start: int, title: str,
                    on_epoch: EpochCallback | None, checkpoint_every: int, keep_every: int = 0):
     """The Keras callback ending every epoch: history row, checkpoint (every ``checkpoint_every``
-    epochs and at the phase end; older ones kept every ``keep_every``), history.json, monitor.png,
-    then ``on_epoch``. Logs other callbacks added before it (e.g. ``learning_rate``) land in the row."""
+    epochs and at the phase end, also when the phase ends early; older ones kept every ``keep_every``),
+    history.json, monitor.png, then ``on_epoch``. Logs other callbacks added before it (e.g.
+    ``learning_rate``) land in the row."""
     import keras
 
     class EpochEnd(keras.callbacks.Callback):
+        def _checkpoint(self):
+            save_checkpoint(self.model, state, run_dir, keep_every)
+
+        def on_train_end(self, logs=None):
+            # The phase is over (all its epochs, or early stopping): its last epoch is always resumable.
+            if checkpoint_every and state.model_file != checkpoint_name(state):
+                self._checkpoint()
+
         def on_epoch_begin(self, epoch, logs=None):
             self._started = time.perf_counter()
 
@@ -48,7 +57,7 @@ def epoch_callback(state: TrainState, run_dir: Path, phase: Phase, phase_start: 
             state.epochs_done = epoch + 1
             state.train_seconds += seconds
             if checkpoint_every and (state.epochs_done % checkpoint_every == 0 or state.epochs_done == phase.end_epoch):
-                save_checkpoint(self.model, state, run_dir, keep_every)
+                self._checkpoint()
             save_history(state.history, run_dir / HISTORY_FILE)
             plot_history(state.history, run_dir / MONITOR_FILE, title, state.finetune_start)
             if on_epoch:
