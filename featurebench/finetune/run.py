@@ -26,8 +26,9 @@ from featurebench.errors import FeaturebenchError
 from featurebench.finetune.recipes import Recipe, apply_overrides, validate
 from featurebench.training.checkpoint import load_checkpoint_model, locate_resume, remove_checkpoints, resume_state
 from featurebench.training.options import CHECKPOINT_EVERY
-from featurebench.training.session import (TrainingResult, check_resume_settings, check_same_source, interrupted,
-                                           open_training_source, prepare_run_dir, slug, training_means)
+from featurebench.training.session import (TrainingResult, check_resume_settings, check_same_source, enter_run_dir,
+                                           interrupted, open_training_source, prepare_run_dir, slug,
+                                           training_means)
 
 RUN_NAME_TEMPLATE = "{dataset}__{extractor}__finetune-{recipe}"
 MODEL_FILE = "model.keras"
@@ -100,10 +101,7 @@ def run_finetune(opts: FinetuneOptions, on_epoch: Callable[[dict], None] | None 
             run_dir = Path(opts.out).expanduser().resolve() / name
             prepare_run_dir(run_dir, opts.force, [Path(opts.source)])
             created = run_dir
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / RECIPE_FILE).write_text(json.dumps(recipe.to_dict(), indent=2) + "\n", encoding="utf-8")
-        for note in warnings:
-            say(f"warning: {note}")
+        enter_run_dir(run_dir, RECIPE_FILE, recipe.to_dict(), warnings, say)
         return _train_and_record(opts, recipe, spec, source, image_size, run_dir, name, state, on_epoch, say,
                                  warnings)
     except KeyboardInterrupt:

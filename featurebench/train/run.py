@@ -32,7 +32,7 @@ from featurebench.train import loop
 from featurebench.train.loop import TrainResult
 from featurebench.train.settings import RESUMABLE, TrainSettings, resolve_settings
 from featurebench.training.checkpoint import locate_resume, resume_state
-from featurebench.training.session import (check_resume_settings, check_same_source, interrupted,
+from featurebench.training.session import (check_resume_settings, check_same_source, enter_run_dir, interrupted,
                                            open_training_source, prepare_run_dir, slug)
 
 RUN_NAME_TEMPLATE = "{dataset}__{net}__scratch-{augment}"
@@ -124,10 +124,7 @@ def run_train(opts: TrainOptions, overrides: dict[str, Any] | None = None,
             run_dir = Path(opts.out).expanduser().resolve() / name
             prepare_run_dir(run_dir, opts.force, [Path(opts.source)])
             created = run_dir
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / SETTINGS_FILE).write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
-        for note in warnings:
-            say(f"warning: {note}")
+        enter_run_dir(run_dir, SETTINGS_FILE, settings.to_dict(), warnings, say)
         return loop.train_and_record(opts, settings, source, run_dir, name, state, on_epoch, say, warnings)
     except KeyboardInterrupt:
         raise interrupted(run_dir, created) from None

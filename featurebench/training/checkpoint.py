@@ -187,5 +187,5 @@ def remove_checkpoints(run_dir: Path) -> None:
 
 
 __all__ = ["CHECKPOINT_DIR", "RESUME_FORM", "TrainState", "check_checkpoint_file", "checkpoint_epoch",
-           "checkpoint_name", "checkpoint_phase", "load_checkpoint_model", "load_state", "locate_resume", "remove_checkpoints",
-           "resume_state", "save_checkpoint"]
+           "checkpoint_name", "checkpoint_phase", "load_checkpoint_model", "load_state", "locate_resume",
+           "remove_checkpoints", "resume_state", "save_checkpoint"]

@@ -80,6 +80,15 @@ def prepare_run_dir(run_dir: Path, force: bool, inputs: Iterable[Path] = ()) -> 
         shutil.rmtree(run_dir)
 
 
+def enter_run_dir(run_dir: Path, settings_file: str, settings: dict[str, Any], warnings: Iterable[str],
+                  say: Callable[[str], None]) -> None:
+    """Make ``run_dir``, (re)write its settings file (a resume's changes included) and say the warnings."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / settings_file).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    for note in warnings:
+        say(f"warning: {note}")
+
+
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl+C during a training run: its folder (None when nothing is left to resume), the epochs its
     last checkpoint holds and that checkpoint file (None before the first)."""
@@ -155,5 +164,6 @@ def training_means(source: Any, run_dir: Path, batch_size: int, resuming: bool,
     return load_means(run_dir / MEANS_FILE)
 
 
-__all__ = ["TrainingInterrupted", "TrainingResult", "check_resume_settings", "check_same_source", "interrupted",
+__all__ = ["TrainingInterrupted", "TrainingResult", "check_resume_settings", "check_same_source", "enter_run_dir",
+           "interrupted",
            "load_size_for", "open_training_source", "prepare_run_dir", "slug", "training_means"]
