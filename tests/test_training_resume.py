@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from finetune_support import tiny_recipe, tiny_set  # noqa: F401 - fixture
+from finetune_support import tiny_model, tiny_recipe, tiny_set  # noqa: F401 - fixture
 from test_train_run import separable, train  # noqa: F401 - fixture
 
 SHARED = ("resume", "checkpoint_every")
 REPO = Path(__file__).resolve().parents[1]
+RUN = "colours__resnet__scratch-none"
 
 
 def _command(name: str):
@@ -68,27 +69,76 @@ def test_resume_without_its_path_is_one_line_naming_the_new_form(args, tmp_path)
     assert result.stdout == ""
 
 
-def test_train_writes_every_n_epochs_and_resumes_from_the_run_folder(tmp_path, separable):
+def test_train_writes_every_n_epochs_and_ctrl_c_then_resumes_from_the_run_folder(tmp_path, separable):
     from featurebench.training.session import TrainingInterrupted
 
     def stop_after_third(info):
         if info["epoch"] == 2:
+            assert (tmp_path / RUN / "checkpoint" / "epoch-0002-scratch.keras").is_file()   # N = 2: epoch 3 unsaved
             raise KeyboardInterrupt
 
     with pytest.raises(TrainingInterrupted) as stop:
         train(separable, tmp_path, epochs=5, schedule="constant", checkpoint_every=2, keep_every=0,
               on_epoch=stop_after_third)
     run = stop.value.run_dir
-    assert stop.value.epochs_done == 2 and stop.value.checkpoint.name == "epoch-0002-scratch.keras"  # not 3: N = 2
-    assert sorted(p.name for p in (run / "checkpoint").glob("*.keras")) == ["epoch-0002-scratch.keras"]
+    assert stop.value.epochs_done == 3 and stop.value.checkpoint.name == "epoch-0003-scratch.keras"  # Ctrl+C wrote it
+    assert sorted(p.name for p in (run / "checkpoint").glob("*.keras")) == ["epoch-0003-scratch.keras"]
 
     seen = []
     result = train(separable, tmp_path, resume=run, on_epoch=lambda info: seen.append(info["epoch"]))
-    assert seen == [2, 3, 4]                                      # epoch 3 (never checkpointed) is trained again
+    assert seen == [3, 4]
     assert [h["epoch"] for h in json.loads((run / "history.json").read_text())] == [0, 1, 2, 3, 4]
     # every 2nd epoch and the last (5, odd) are written; keep_every 0 leaves only the latest
     assert sorted(p.name for p in (run / "checkpoint").glob("*.keras")) == ["epoch-0005-scratch.keras"]
     assert result.metrics["epochs_run"] == 5
+
+
+def test_ctrl_c_mid_epoch_checkpoints_the_last_finished_epoch_from_memory(tmp_path, tiny_model):
+    """With --checkpoint-every 3, epoch 4 is not written when it ends; a Ctrl+C during epoch 5 (after one
+    of its batches moved the weights) writes epoch 4's model and optimizer state, not the moved ones."""
+    import keras
+    import numpy as np
+
+    from featurebench.training.checkpoint import TrainState, load_checkpoint_model, load_state
+    from featurebench.training.epochs import Phase, epoch_callback, fit_epochs
+    from featurebench.training.optimization import compile_model
+
+    rng = np.random.default_rng(0)
+    images, labels = rng.uniform(0, 255, (16, 24, 24, 3)).astype("float32"), rng.integers(0, 3, 16)
+    compile_model(tiny_model, "sgd", 0.05, 0.9)
+    state = TrainState(phase="scratch")
+    epoch_end = epoch_callback(state, tmp_path, Phase("scratch", 10, "sgd", 0.05, 0.9), 0, "t", None, 3)
+    finished = {}
+
+    class Remember(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            finished[epoch + 1] = [v.numpy() for v in self.model.variables]
+
+    class CtrlCInFifthEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 4:
+                assert load_state(tmp_path).model_file == "epoch-0003-scratch.keras"
+                finished["moved"] = [v.numpy() for v in self.model.variables]
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit_epochs(tiny_model, epoch_end, images, y=labels, batch_size=8, epochs=10,
+                   callbacks=[epoch_end, Remember(), CtrlCInFifthEpoch()], verbose=0, shuffle=False)
+    saved = load_state(tmp_path)
+    assert (saved.epochs_done, saved.model_file) == (4, "epoch-0004-scratch.keras")
+    assert [row["epoch"] for row in saved.history] == [0, 1, 2, 3]
+    model = load_checkpoint_model(tmp_path, saved)
+    assert int(model.optimizer.iterations) == 8                 # 4 epochs x 2 batches, not the 9th step
+    assert not all(np.array_equal(a, b) for a, b in zip(finished["moved"], finished[4]))
+    compared = 0
+    for loaded, expected in zip(model.variables, finished[4]):
+        if "seed_generator" not in loaded.path:   # a .keras file does not hold dropout's RNG state at all
+            np.testing.assert_array_equal(loaded.numpy(), expected, err_msg=loaded.path)
+            compared += 1
+    assert compared == len(model.weights) >= 10
 
 
 def test_finetune_resumes_from_the_run_folder_and_from_an_older_checkpoint_file(tmp_path, tiny_set):

@@ -54,7 +54,7 @@ def _fit(model, settings: TrainSettings, source, run_dir: Path, state: TrainStat
     import keras
 
     from featurebench.training.augment import build_augmenter
-    from featurebench.training.epochs import Phase, epoch_callback
+    from featurebench.training.epochs import Phase, epoch_callback, fit_epochs
     from featurebench.training.pipeline import make_dataset
 
     size, bs = int(settings.image_size), settings.batch_size
@@ -71,13 +71,12 @@ def _fit(model, settings: TrainSettings, source, run_dir: Path, state: TrainStat
             on_epoch(info)
 
     phase = Phase(PHASE, settings.epochs, settings.optimizer, settings.lr, settings.momentum)
-    callbacks = [keras.callbacks.LearningRateScheduler(settings.schedule_fn()),
-                 epoch_callback(state, run_dir, phase, 0, title, report, settings.checkpoint_every,
-                                settings.keep_every)]
+    epoch_end = epoch_callback(state, run_dir, phase, 0, title, report, settings.checkpoint_every, settings.keep_every)
     train_data = make_dataset(source, "train", bs, size, True, settings.seed, augment, settings.patch, start_epoch)
     val = make_dataset(source, "val", bs, size) if source.count("val") else None
-    model.fit(train_data, validation_data=val, epochs=settings.epochs, initial_epoch=start_epoch,
-              callbacks=callbacks, verbose=0, shuffle=False)
+    fit_epochs(model, epoch_end, train_data, validation_data=val, epochs=settings.epochs, initial_epoch=start_epoch,
+               callbacks=[keras.callbacks.LearningRateScheduler(settings.schedule_fn()), epoch_end], verbose=0,
+               shuffle=False)
     return state
 
 

@@ -2,7 +2,7 @@
 
 ``--resume RUN_DIR|CHECKPOINT`` (a run folder: its latest checkpoint; a checkpoint file: that epoch)
 and ``--checkpoint-every N`` (a resumable checkpoint every N epochs, default 1, and always after a
-phase's last epoch), the refusal of the old flag-only ``--resume``, and what a Ctrl+C says.
+phase's last epoch and on Ctrl+C), the refusal of the old flag-only ``--resume``, and what a Ctrl+C says.
 Light (no TensorFlow): the CLI imports it to check arguments before a command runs.
 """
 
@@ -31,7 +31,8 @@ def checkpoint_every_option() -> Any:
     """``--checkpoint-every N`` (None when not given: :data:`CHECKPOINT_EVERY`, or a resumed run's own)."""
     return typer.Option(None, "--checkpoint-every", min=1, metavar="N",
                         help=f"Write a resumable checkpoint every N epochs (default {CHECKPOINT_EVERY}), and always "
-                             "after the last epoch of each phase; Ctrl+C resumes from the last one written.")
+                             "after the last epoch of each phase and on Ctrl+C (the last finished epoch, held in "
+                             "memory).")
 
 
 def check_resume_argument(command: str, args: Sequence[str]) -> None:
@@ -54,8 +55,8 @@ def say_interrupted(console: Any, command: str, source: Any, stop: Any, more: st
         console.print(f"[yellow]Interrupted[/] before the first checkpoint: {left}.", soft_wrap=True,
                       highlight=False)
         return
-    console.print(f"[yellow]Interrupted.[/] The last checkpoint holds {stop.epochs_done} epochs ({stop.checkpoint}); "
-                  "epochs after it, and the one in progress, are lost.", soft_wrap=True, highlight=False)
+    console.print(f"[yellow]Interrupted[/] after epoch {stop.epochs_done} (the epoch in progress is lost). "
+                  f"Checkpoint: {stop.checkpoint}", soft_wrap=True, highlight=False)
     console.print(f"Continue with: featurebench {command} {source} --resume {stop.run_dir}{more}", soft_wrap=True,
                   highlight=False, markup=False)
 
