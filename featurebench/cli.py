@@ -46,12 +46,21 @@ def _plain_metavars(command) -> None:
 
 
 class _Group(typer.core.TyperGroup):
-    """The app's command group: plain placeholders in every command's help."""
+    """The app's command group: plain placeholders in every command's help; a ``--resume`` without its
+    path (the old flag) is refused in one line before the parser takes the next option for the path."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for command in self.commands.values():
             _plain_metavars(command)
+
+    def resolve_command(self, ctx, args):
+        from featurebench.training.options import check_resume_argument
+
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None and any(param.name == "resume" for param in command.params):
+            check_resume_argument(name, rest)
+        return name, command, rest
 
 
 app = typer.Typer(
