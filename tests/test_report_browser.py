@@ -1,5 +1,6 @@
 """The HTML report in a real browser: headless Chromium loads it offline without console errors,
-shows the leaderboard, and its inline script sorts the table.
+shows the leaderboard, and its inline script sorts the table; at 20 runs and 1400 / 1000 px wide no
+element sticks out of its card and every label is short, unique and stable.
 
 Needs the Debian package `chromium` (or any Chrome/Chromium on PATH, or $FEATUREBENCH_CHROMIUM);
 skipped with that reason when none is installed.

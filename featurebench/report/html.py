@@ -286,6 +286,7 @@ def render_html(
         "n_baselines": sum(1 for r in rows if r["random_init"]),
         "columns": METRIC_COLUMNS,
         "narrow_hidden": NARROW_HIDDEN,
+        "narrow_hidden_text": ", ".join(list(NARROW_HIDDEN.values())[:-1]) + " and " + list(NARROW_HIDDEN.values())[-1],
         "leaderboard": [_leaderboard_row(i, run_id, row) for i, (run_id, row) in enumerate(zip(ids, rows))],
         "chart": plots.accuracy_chart(rows, ids, baselines),
         "chart_colours": plots.classifier_colours(rows),

@@ -27,9 +27,9 @@ def _short(text: str, limit: int = 28) -> str:
 
 
 def bar_axis(rows: Sequence[dict[str, Any]]) -> tuple[float, float]:
-    """The y range (%) of one dataset's accuracy panel: zoomed to the accuracies and 95% CIs of its runs
-    (baselines left out when there are others, so 98.4 vs 98.8 stays visible), with a margin and room for
-    the value labels; it starts at 0 only when the data reach it."""
+    """The axis range (%) of one dataset's accuracy panel: zoomed to the accuracies and 95% CIs of its runs
+    (baselines left out when there are others, so 98.4 vs 98.8 stays visible), with a margin, never past
+    100; it starts at 0 only when the data reach it."""
     kept = [r for r in rows if not r.get("baseline")] or list(rows)
     values = []
     for r in kept:
@@ -39,8 +39,7 @@ def bar_axis(rows: Sequence[dict[str, Any]]) -> tuple[float, float]:
     pad = max(1.0, 0.08 * (high - low))
     step = 5.0 if high - low > 10 else 1.0
     low = max(0.0, math.floor((low - pad) / step) * step)
-    top = min(100.0, high + pad)
-    return low, top + 0.12 * (top - low)
+    return low, min(100.0, high + pad)
 
 
 def _score(row: dict[str, Any]) -> float:
@@ -84,7 +83,7 @@ def accuracy_chart(rows: Sequence[dict[str, Any]], ids: Sequence[str],
             return round(100 * (min(max(value, low), high) - low) / (high - low), 2)
 
         step = 5.0 if high - low > 20 else 2.0 if high - low > 8 else 1.0
-        ticks = [{"at": at(t), "text": f"{t:g}"} for t in _ticks(low, min(high, 100.0), step)]
+        ticks = [{"at": at(t), "text": f"{t:g}"} for t in _ticks(low, high, step)]
         groups = []
         for extractor, random_init in dict.fromkeys((r["extractor"], r["random_init"])
                                                     for _, r in sorted(sub, key=lambda p: p[1]["random_init"])):
