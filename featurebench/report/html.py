@@ -276,6 +276,7 @@ def render_html(
                                "n_runs": sum(1 for r in rows if r["dataset"] == row["dataset"] and r["main_group"]),
                                "n_test": fmt.integer(row["n_test"]), "variant": row["variant"],
                                "reference": _baseline_note(baselines.get(row["dataset"]), row)})
+    chart = plots.accuracy_chart(rows, ids, baselines)
     context = {
         "title": "featurebench report",
         "results_dir": str(results_dir),
@@ -288,10 +289,9 @@ def render_html(
         "narrow_hidden": NARROW_HIDDEN,
         "narrow_hidden_text": ", ".join(list(NARROW_HIDDEN.values())[:-1]) + " and " + list(NARROW_HIDDEN.values())[-1],
         "leaderboard": [_leaderboard_row(i, run_id, row) for i, (run_id, row) in enumerate(zip(ids, rows))],
-        "chart": plots.accuracy_chart(rows, ids, baselines),
+        "chart": chart,
         "chart_colours": plots.classifier_colours(rows),
-        "bars_zoomed": any(plots.bar_axis([r for r in rows if r["dataset"] == d])[0] > 0
-                           for d in dict.fromkeys(r["dataset"] for r in rows)),
+        "bars_zoomed": any(panel["zoomed"] for panel in chart),
         "n_dataset_baselines": len(baselines),
         "matrix": _matrix(rows),
         "best_cards": best_cards,

@@ -9,6 +9,7 @@ colour maps (imported inside the function).
 from __future__ import annotations
 
 import base64
+import functools
 import math
 from typing import Any, Iterable, Sequence
 
@@ -78,11 +79,9 @@ def accuracy_chart(rows: Sequence[dict[str, Any]], ids: Sequence[str],
     for panel in dict.fromkeys(_panel(r) for r in rows):
         sub = [(run_id, r) for run_id, r in zip(ids, rows) if _panel(r) == panel]
         low, high = bar_axis([r for _, r in sub])
-
-        def at(value: float) -> float:
-            return round(100 * (min(max(value, low), high) - low) / (high - low), 2)
-
-        step = 5.0 if high - low > 20 else 2.0 if high - low > 8 else 1.0
+        step = next(step for step in (1.0, 2.0, 5.0, 10.0, 20.0, 25.0) if (high - low) / step <= 5)  # ≤ 5 gaps
+        low = math.floor(low / step) * step  # the axis starts at a tick: the track's grid lines meet the ticks
+        at = functools.partial(_position, low=low, high=high)
         ticks = [{"at": at(t), "text": f"{t:g}"} for t in _ticks(low, high, step)]
         groups = []
         for extractor, random_init in dict.fromkeys((r["extractor"], r["random_init"])
@@ -103,6 +102,11 @@ def accuracy_chart(rows: Sequence[dict[str, Any]], ids: Sequence[str],
                        "zoomed": low > 0, "low": f"{low:g}", "ticks": ticks, "step": round(100 * step / (high - low), 3),
                        "baseline": line, "groups": groups})
     return panels
+
+
+def _position(value: float, low: float, high: float) -> float:
+    """Where ``value`` sits on an axis from ``low`` to ``high``, in % of its length (clamped to the axis)."""
+    return round(100 * (min(max(value, low), high) - low) / (high - low), 2)
 
 
 def classifier_colours(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
