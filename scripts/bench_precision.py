@@ -8,6 +8,7 @@ measured side by side in one run, not the absolute speeds)::
     python scripts/bench_precision.py --first-int8    # -> results/bench_first_int8_run_<class>.md
     python scripts/bench_precision.py --calibration-settings  # -> results/bench_calibration_settings_<class>.md
     python scripts/bench_precision.py --accuracy      # -> results/bench_accuracy_<class>.md
+    python scripts/bench_precision.py --large-jpegs   # -> results/bench_large_jpegs_<class>.md
     python scripts/bench_precision.py                 # -> results/bench_extract_<class>.md
 
 Each variant runs in its own process (``featurebench extract`` through the CLI, whole wall
@@ -39,7 +40,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import bench_extract as common  # noqa: E402 - the image generator, workers and table helpers
+import bench_extract_common as common  # noqa: E402 - the image generator, workers and table helpers
 
 common.SHARED, common.CORAL = SHARED, SHARED / common.CORAL.relative_to(common.SHARED)
 
@@ -229,7 +230,7 @@ def accuracy(args, work: Path) -> list[str]:
                     reference = (feats, acc, predictions, c)
                     cos = delta = changed = "-"
                 else:
-                    cosines = common._cosines(reference[0], feats)  # noqa: SLF001
+                    cosines = common.cosines(reference[0], feats)
                     cos = f"{cosines.min():.4f} / {np.percentile(cosines, 1):.4f} / {cosines.mean():.4f}"
                     delta = f"{100 * (acc - reference[1]):+.2f}"
                     changed = f"{int((predictions != reference[2]).sum())} of {len(predictions)}"
@@ -242,11 +243,14 @@ def accuracy(args, work: Path) -> list[str]:
 # --------------------------------------------------------------------------- first int8 run
 def first_int8_run(args, work: Path) -> list[str]:
     """A first int8 run (calibration included) vs the fp32 run, on the 1,000-image Dogs vs Cats set."""
+    from featurebench.extractors.int8 import CALIBRATION_IMAGES, HOLDOUT_IMAGES
+
     models = args.models if "--models" in sys.argv else ["resnet50"]
     lines = header("The first int8 run on a source (calibration included) vs the fp32 run",
                    ["- Data: Dogs vs Cats, 1,000 photos; whole `featurebench extract` processes; each run with an "
                     "empty cache (`FEATUREBENCH_CACHE` a new folder): both pay TensorFlow, the build and the "
-                    "conversion, int8 also the calibration (128 train images) and its 64-image check"])
+                    f"conversion, int8 also the calibration ({CALIBRATION_IMAGES} train images) and its "
+                    f"{HOLDOUT_IMAGES}-image check"])
     lines += ["| model | precision | whole wall s | per-image loop s | process CPU s | wall / fp32 | CPU / fp32 |",
               "|---|---|---|---|---|---|---|"]
     for model in models:
@@ -300,7 +304,8 @@ def calibration_settings(args, work: Path) -> list[str]:
         count, batch, correction = setting.split(":")
         count, batch = int(count), int(batch)
         items = [np.stack(calibration[i:i + batch]) for i in range(0, count, batch)]
-        advanced = nncf.AdvancedQuantizationParameters(batchwise_statistics=True) if batch > 1 else None
+        advanced = nncf.AdvancedQuantizationParameters(batchwise_statistics=batch > 1,
+                                                        disable_bias_correction=correction == "none")
         print(f"[{time.strftime('%H:%M:%S')}] calibration {setting} (load {common.loadavg()})", flush=True)
         started, cpu = time.perf_counter(), time.process_time()
         with int8._diagnostics_to_stderr():  # noqa: SLF001
@@ -308,7 +313,7 @@ def calibration_settings(args, work: Path) -> list[str]:
                                       subset_size=len(items), fast_bias_correction=correction == "fast",
                                       advanced_parameters=advanced)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-        c = common._cosines(reference, features(extractor.openvino.compile(quantized, "int8")[0]))  # noqa: SLF001
+        c = common.cosines(reference, features(extractor.openvino.compile(quantized, "int8")[0]))
         lines.append(f"| {count} | {batch} | {correction} | {wall:.1f} | {cpu:.1f} | {c.mean():.4f} / "
                      f"{np.percentile(c, 1):.4f} / {c.min():.4f} |")
     lines += ["", f"Load average at the end: {common.loadavg()}."]
@@ -361,6 +366,41 @@ def speed(args, work: Path) -> list[str]:
     return lines
 
 
+#: ``--large-jpegs`` variants: name -> ``ExtractOptions`` overrides (auto's choice on avx512-vnni is the last).
+LARGE_VARIANTS = {"fp32": {"precision": "fp32"}, "fp32 + reduced decode": {"precision": "fp32", "fast_decode": True},
+                  "int8": {"precision": "int8"}, "int8 + reduced decode": {"precision": "int8", "fast_decode": True}}
+
+
+def large_jpegs(args, work: Path) -> list[str]:
+    """EfficientNet-Lite0 (real weights) over 1-5 MP JPEGs: each precision with and without the reduced decode."""
+    os.environ["FEATUREBENCH_CACHE"] = str(work / "cache")  # the int8 runs share one calibration
+    data = work / "large-images"
+    if not data.exists():
+        common.make_images(data, args.images, seed=5, sizes=(1300, 2300))
+    paths = common.image_paths(data)
+    from PIL import Image
+
+    megapixels = [Image.open(p).size[0] * Image.open(p).size[1] / 1e6 for p in paths if "samples" not in p.parts]
+    lines = header("EfficientNet-Lite0 over large JPEGs: precision x reduced-size decode",
+                   [f"- Images: {len(paths)} JPEGs: {len(megapixels)} generated from the real photos at "
+                    f"{min(megapixels):.1f}-{max(megapixels):.1f} MP (median {np.median(megapixels):.1f} MP) + the "
+                    f"sample photos; repeat {args.repeat}, interleaved, best kept; each variant in its own process",
+                    "- `extract` img/s and CPU ms exclude the model build (or cache read), int8 calibration and the "
+                    "first call; decode threads: the default"])
+    lines += ["| variant | ran as | `extract` img/s | `extract` CPU ms/img | img/s vs fp32 | CPU vs fp32 |",
+              "|---|---|---|---|---|---|"]
+    base = {"model": "efficientnet_lite0", "data": str(data), "weights": "imagenet", "kind": "extract"}
+    common.spawn({**base, "out": str(work / "large-warm.h5"), "opts": {"precision": "int8"}})  # calibrate once
+    plan = {name: {**base, "out": str(work / "large.h5"), "opts": opts} for name, opts in LARGE_VARIANTS.items()}
+    best = common.run_plan(plan, args.repeat, "efficientnet_lite0")
+    fp32 = best["fp32"]
+    for name, r in best.items():
+        lines.append(f"| {name} | {r['ran']} | {r['img_s']:.1f} | {r['cpu_ms']:.1f} | {r['img_s'] / fp32['img_s']:.2f}x "
+                     f"| {fp32['cpu_ms'] / r['cpu_ms']:.2f}x |")
+    lines += ["", f"Load average at the end: {common.loadavg()}."]
+    return lines
+
+
 def auto_vs_classic(args, data: Path, work: Path) -> list[str]:
     """ResNet50, start-up included: the classic script's whole process vs `extract --precision auto`'s."""
     n = len(common.image_paths(data))
@@ -404,9 +444,10 @@ def main() -> None:
     parser.add_argument("--variants", default="fp32,fp32+fast-decode,bf16,int8",
                         help="comma-separated: " + ",".join(VARIANTS))
     parser.add_argument("--first-int8", action="store_true", help="first int8 run vs fp32 run, 1,000 photos")
+    parser.add_argument("--large-jpegs", action="store_true", help="Lite0 on 1-5 MP JPEGs: precision x reduced decode")
     parser.add_argument("--calibration-settings", action="store_true", help="NNCF settings: CPU time, cosine")
     parser.add_argument("--settings", default="300:1:full,300:1:fast,300:16:fast,128:16:fast",
-                        help="comma-separated images:batch:full|fast")
+                        help="comma-separated images:batch:full|fast|none (bias correction)")
     parser.add_argument("--images", type=int, default=160, help="generated JPEGs for the speed runs")
     parser.add_argument("--repeat", type=int, default=2, help="runs per variant")
     parser.add_argument("--out", help="Markdown file to write (default: results/<table>_<CPU class>.md)")
@@ -426,6 +467,8 @@ def main() -> None:
         lines, name = calibration_settings(args, work), "bench_calibration_settings"
     elif args.accuracy:
         lines, name = accuracy(args, work), "bench_accuracy"
+    elif args.large_jpegs:
+        lines, name = large_jpegs(args, work), "bench_large_jpegs"
     else:
         if args.models == ["efficientnet_lite0"] and "--models" not in sys.argv:
             args.models = list(SPEED_MODELS)
