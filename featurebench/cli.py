@@ -131,6 +131,7 @@ def models(fmt: str = typer.Option("table", "--format", help="table, json or csv
 
 @app.command()
 def extract(
+    ctx: typer.Context,
     source: str = typer.Argument(..., help="Class-per-folder directory, a CSV/TSV of path,label, "
                                  "or a directory plus --label-pattern; or the same in object storage: "
                                  "s3://BUCKET/PREFIX, gs://..., a CSV of https:// URLs (docs/scale.md)."),
@@ -175,12 +176,18 @@ def extract(
     dataset_name: Optional[str] = typer.Option(None, "--name", help="Dataset name recorded in the file."),
     fast_decode: bool = typer.Option(False, "--fast-decode", help="Decode large JPEGs at reduced scale (faster; "
                                      "features differ slightly, see docs/performance.md)."),
-    precision: str = typer.Option("fp32", help="fp32; bf16 for registry models (opt-in; 1.8-7x fp32's speed "
-                                  "on AVX512-BF16/AMX CPUs, features move slightly; on other CPUs fp32 runs, "
-                                  "and the file says so); fp16: mixed float16 on a GPU; int8 for Keras models on "
-                                  "OpenVINO (NNCF, calibrated on 64 train images of SOURCE, cached; opt-in); auto: "
-                                  "per CPU class, the fastest precision measured within 0.3 points of fp32 on the "
-                                  "real datasets (int8 on AVX-512 VNNI), else fp32. See docs/performance.md."),
+    precision: str = typer.Option("auto", help="auto (the default): per CPU class, "
+                                  "the fastest precision and decode measured within 0.3 points of fp32 "
+                                  "on the real datasets (AVX-512 VNNI: int8 and a reduced JPEG decode); "
+                                  "on a class not measured, exactly fp32. int8 falls back to fp32 on a "
+                                  "source too small to calibrate on and on models it does not apply to "
+                                  "(-v says why); with --ray or --shards the default runs fp32 with a "
+                                  "full decode. The file records what ran. fp32: the exact path. bf16 for "
+                                  "registry models (1.8-7x fp32's speed on AVX512-BF16/AMX CPUs, features "
+                                  "move slightly; on other CPUs fp32 runs, and the file says so); fp16: "
+                                  "mixed float16 on a GPU; int8 for Keras models on OpenVINO (NNCF, "
+                                  "calibrated on 64 train images of SOURCE, cached). See "
+                                  "docs/performance.md."),
     engine: Optional[str] = typer.Option(None, help="What runs a Keras model: auto (default: TensorFlow on a GPU it "
                                          "sees, else OpenVINO), openvino (CPU, faster there) or tensorflow "
                                          "(the reference)."),
@@ -218,7 +225,8 @@ def extract(
         max_pixels=max_pixels, max_file_mb=max_file_mb,
         follow_class_links=follow_class_links, preprocess=preprocess,
         unsafe_model=unsafe_model, workers=workers, flush_rows=flush_rows, compression=compression,
-        dataset_name=dataset_name, fast_decode=fast_decode, precision=precision, engine=engine,
+        dataset_name=dataset_name, fast_decode=fast_decode, precision=precision,
+        precision_given=_given(ctx, "precision"), engine=engine,
         ray=ray, address=address, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
         memory_per_worker_mb=memory_per_worker, spill_dir=spill_dir, autoscale=autoscale,
         shards=shards, shard_index=shard_index, command=command_line(),
@@ -227,7 +235,8 @@ def extract(
 
     try:
         with extraction_progress(console, quiet=quiet, verbose=verbose) as (on_start, on_progress):
-            summary = run_extract(opts, progress=on_progress, on_start=on_start, notify=_print_note)
+            summary = run_extract(opts, progress=on_progress, on_start=on_start, notify=_print_note,
+                                  detail=_print_note if verbose else None)
     except KeyboardInterrupt:
         from rich.markup import escape
 
@@ -373,6 +382,12 @@ def predict(
                                 "inputs are above)")
     if result.unreadable:
         console.print(f"[yellow]{len(result.unreadable)} input(s) could not be read[/] (listed above)")
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether option ``name`` was given on the command line (or by environment), not defaulted."""
+    source = ctx.get_parameter_source(name)  # (by name: Typer may bring its own copy of click's enum)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
 def _print_note(message: str) -> None:

@@ -65,11 +65,15 @@ class ExtractOptions(SourceOptions):
     #: Decode large JPEGs at 1/2-1/8 scale before resizing: less decode CPU, but features move
     #: (mean cosine ~0.993 to a full decode on Flowers-17), so opt-in. docs/performance.md.
     fast_decode: bool = False
-    #: "fp32"; "bf16" (registry models) or "int8" (Keras models on OpenVINO, calibrated on the
-    #: source's train images), both opt-in; "fp16" (GPUs); "auto": per CPU class, the fastest
-    #: precision (and decode) measured within the accuracy gate, else fp32
-    #: (featurebench/extractors/auto.py, docs/performance.md).
-    precision: str = "fp32"
+    #: "auto" (the default): per CPU class, the fastest precision (and decode) measured within
+    #: the accuracy gate, else fp32 with a full decode (featurebench/extractors/auto.py,
+    #: docs/performance.md); "fp32": the exact path; "bf16" (registry models) or "int8" (Keras
+    #: models on OpenVINO, calibrated on the source's train images); "fp16" (GPUs).
+    precision: str = "auto"
+    #: ``precision`` was asked for (``--precision``). False: an ``auto`` precision is the default,
+    #: which says only with ``-v`` why it runs fp32 (a class not measured, a source too small
+    #: to calibrate on), and runs fp32 with a full decode under ``ray`` and ``shards``.
+    precision_given: bool = False
     #: What runs a Keras model: "auto", "openvino" or "tensorflow"; None = the default (auto:
     #: TensorFlow on a visible GPU, OpenVINO on the CPU; extractors/devices.py).
     engine: str | None = None
@@ -216,10 +220,15 @@ def _manifest_of(opts: ExtractOptions, listing: DatasetListing, provenance: dict
     # Only when not the default, so fingerprints of default runs stay as they were.
     if opts.fast_decode:
         settings["fast_decode"] = True
-    if opts.precision != "fp32":
-        settings["precision"] = opts.precision
-    if provenance.get("precision", opts.precision) != opts.precision:  # the CPU changed what runs
-        settings["inference_precision"] = provenance["precision"]
+    ran = provenance.get("precision", opts.precision)
+    if opts.precision == "auto":  # a choice, not a setting: what it chose (fp32: as a --precision fp32 run)
+        if ran != "fp32":
+            settings["precision"] = ran
+    else:
+        if opts.precision != "fp32":
+            settings["precision"] = opts.precision
+        if ran != opts.precision:  # the CPU changed what runs
+            settings["inference_precision"] = ran
     if provenance.get("int8_calibration_digest"):  # the calibration images decide the int8 model
         settings["int8_calibration"] = provenance["int8_calibration_digest"]
     if "engine" in provenance:  # the engines agree to float32 rounding, not bit for bit
@@ -253,31 +262,33 @@ def _file_attrs(opts: ExtractOptions, listing: DatasetListing, provenance: dict[
 
 def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | None = None,
                 on_start: Callable[[int, int], None] | None = None,
-                notify: Callable[[str], None] | None = None) -> ExtractSummary:
+                notify: Callable[[str], None] | None = None,
+                detail: Callable[[str], None] | None = None) -> ExtractSummary:
     """Run an extraction (resuming a matching partial one). ``progress(done, total)`` is
     called after every batch; ``on_start(done, total)`` once before the first; ``notify(line)``
-    once per notice about how the extractor runs (e.g. bf16 asked for, fp32 running)."""
+    once per notice about how the extractor runs (e.g. bf16 asked for, fp32 running);
+    ``detail(line)`` once per line only worth showing when asked (``-v``): why the default
+    ``auto`` runs fp32."""
     output = Path(opts.output).expanduser().resolve()
     note_file(opts.source)
     _check_options(opts, output)
     listing = opts.list_images(opts.source)
-    if opts.precision == "auto" and not opts.fast_decode:
-        from featurebench.extractors.auto import resolve_auto
-
-        # Where auto's reduced-size decode was measured within its gate; the file records fast_decode.
-        opts = replace(opts, fast_decode=resolve_auto(opts.model, opts.engine).fast_decode)
-
+    opts, precision, notices, details = _resolve_precision(opts, listing)
     if opts.ray:
-        if opts.precision in ("int8", "auto"):
+        if precision == "int8" or (opts.precision == "auto" and opts.precision_given):
             raise FeaturebenchError(f"--precision {opts.precision} does not run with --ray yet (each worker would "
                                     "calibrate); run it without --ray, or use --precision fp32.")
         from featurebench.scale.distributor import start_ray_extractor
 
-        extractor = start_ray_extractor(opts, _model_args(opts), listing.root)
-        provenance, notices = extractor.provenance, list(extractor.notices)
+        extractor = start_ray_extractor(opts, {**_model_args(opts), "precision": precision}, listing.root)
+        provenance, notices = _auto_provenance(opts, extractor.provenance), [*notices, *extractor.notices]
     else:
-        extractor, provenance, notices = _load_extractor(opts, listing)
+        extractor, provenance, loaded = _load_extractor(opts, listing, precision)
+        notices += loaded
     try:
+        for line in details:
+            if detail:
+                detail(line)
         for notice in notices:
             if notify:
                 notify(notice)
@@ -294,17 +305,58 @@ def _model_args(opts: ExtractOptions) -> dict[str, Any]:
             "unsafe_model": opts.unsafe_model, "precision": opts.precision, "engine": opts.engine}
 
 
-def _load_extractor(opts: ExtractOptions, listing: DatasetListing) -> tuple[Any, dict[str, Any], list[str]]:
-    """The extractor (int8: calibrated on the source), its provenance, and notices for the user."""
+def _resolve_precision(opts: ExtractOptions, listing: DatasetListing
+                       ) -> tuple[ExtractOptions, str, list[str], list[str]]:
+    """``auto`` resolved for this run: ``(opts with auto's decode, precision to load, notices, -v lines)``.
+
+    Asked for (``--precision auto``), every reason it runs fp32 is a notice. As the default it is
+    quiet about those (``-v`` lines), except a fidelity check that fails (said by ``calibrate``);
+    under ``--ray`` or ``--shards`` the default runs fp32 with a full decode (one notice where this
+    CPU class would have run something else), as every worker or shard then runs the same model.
+    """
+    if opts.precision != "auto":
+        return opts, opts.precision, [], []
+    from featurebench.extractors.auto import resolve_auto
+
+    resolved = resolve_auto(opts.model, opts.engine)
+    if not opts.precision_given and (opts.ray or opts.shards > 1):
+        differs = resolved.precision != "fp32" or (resolved.fast_decode and not opts.fast_decode)
+        flag = "--ray" if opts.ray else "--shards"
+        return opts, "fp32", [] if not differs else [
+            f"{flag}: fp32 with a full decode (the default --precision auto would run {resolved.precision}"
+            f"{' with a reduced decode' if resolved.fast_decode else ''} on this CPU class, not yet with {flag})."], []
+    # Where auto's reduced-size decode was measured within its gate; the file records fast_decode.
+    opts = replace(opts, fast_decode=opts.fast_decode or resolved.fast_decode)
+    why = [resolved.why] if resolved.why else []
+    if opts.precision_given:
+        return opts, resolved.precision, why, []
+    if resolved.precision == "int8":
+        from featurebench.extractors.int8 import calibration_sample
+
+        try:
+            calibration_sample(shuffled(listing, opts.seed, opts.split), opts.train_fraction)
+        except FeaturebenchError as exc:  # too small a source: fp32, every run, so no notice
+            return opts, "fp32", [], [f"--precision auto (the default): fp32 ({exc})"]
+    return opts, resolved.precision, [], why
+
+
+def _auto_provenance(opts: ExtractOptions, provenance: dict[str, Any]) -> dict[str, Any]:
+    """``provenance`` with, for ``auto``, the precision that ran and that auto (or the default) chose it."""
+    if opts.precision != "auto":
+        return provenance
+    return {**provenance, "precision": provenance.get("precision", "fp32"),
+            "precision_requested": "auto" if opts.precision_given else "auto (default)"}
+
+
+def _load_extractor(opts: ExtractOptions, listing: DatasetListing,
+                    precision: str | None = None) -> tuple[Any, dict[str, Any], list[str]]:
+    """The extractor in ``precision`` (None: ``opts.precision``, auto resolved; int8: calibrated on the
+    source), its provenance, and notices."""
     from featurebench.extractors import load_extractor
 
-    precision, notices = opts.precision, []
-    if precision == "auto":
-        from featurebench.extractors.auto import resolve_auto
-
-        resolved = resolve_auto(opts.model, opts.engine)
-        precision = resolved.precision
-        notices += [resolved.why] if resolved.why else []
+    notices: list[str] = []
+    if precision is None:
+        opts, precision, notices, _ = _resolve_precision(opts, listing)
     extractor = load_extractor(**{**_model_args(opts), "precision": precision})
     if precision == "int8":
         from featurebench.extractors.int8 import calibrate
@@ -312,10 +364,7 @@ def _load_extractor(opts: ExtractOptions, listing: DatasetListing) -> tuple[Any,
         decode = opts.decode_options(extractor.input_size, opts.resize, opts.fast_decode)
         notices += calibrate(extractor, listing.root, shuffled(listing, opts.seed, opts.split), opts.train_fraction,
                              decode, opts.workers, auto=opts.precision == "auto")
-    provenance = extractor.provenance
-    if opts.precision == "auto":
-        provenance = {**provenance, "precision": provenance.get("precision", "fp32"), "precision_requested": "auto"}
-    return extractor, provenance, [*extractor.notices, *notices]
+    return extractor, _auto_provenance(opts, extractor.provenance), [*extractor.notices, *notices]
 
 
 def _extract(opts: ExtractOptions, output: Path, listing: DatasetListing, extractor: Any, provenance: dict[str, Any],

@@ -90,7 +90,7 @@ def test_int8_records_its_calibration_and_stays_close_to_fp32(calibrated, tmp_pa
     from featurebench.extract import ExtractOptions, run_extract
 
     reference = tmp_path / "fp32.h5"
-    run_extract(ExtractOptions(str(calibrated["data"]), str(reference), model=str(tiny_model_file)))
+    run_extract(ExtractOptions(str(calibrated["data"]), str(reference), model=str(tiny_model_file), precision="fp32"))
     with h5py.File(calibrated["out"]) as h5, h5py.File(reference) as ref:
         attrs = dict(h5.attrs)
         paths = [p.decode() for p in h5["paths"][()]]
@@ -145,6 +145,31 @@ def test_second_run_uses_the_cache_and_gives_the_same_rows(calibrated, tmp_path,
     same_seed = _load_extractor(opts, listing)[1]
     assert _manifest(other, listing, provenance)["settings"]["int8_calibration"] == provenance["int8_calibration_digest"]
     assert _manifest(opts, listing, same_seed)["settings"]["int8_calibration"] == digest
+
+
+def test_the_default_runs_int8_on_the_measured_class(calibrated, tmp_path, tiny_model_file, monkeypatch):
+    import h5py
+
+    import featurebench.extractors.cpu as cpu
+    from featurebench.extract import ExtractOptions, _load_extractor, _manifest, _resolve_precision, run_extract
+
+    monkeypatch.setenv("FEATUREBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("featurebench.extractors.devices.visible_gpus", lambda: [])
+    monkeypatch.setattr(cpu, "cpu_class", lambda flags=None: "avx512-vnni")
+    notes: list[str] = []
+    default = ExtractOptions(str(calibrated["data"]), str(tmp_path / "default.h5"), model=str(tiny_model_file))
+    run_extract(default, notify=notes.append)  # 160 images: 64 of the 120 train images calibrate
+    with h5py.File(default.output) as h5:
+        assert h5.attrs["precision"] == "int8" and h5.attrs["precision_requested"] == "auto (default)"
+        assert bool(h5.attrs["fast_decode"]) and h5.attrs["int8_calibration_images"] == 64
+    assert any(note.startswith("int8: calibrated") for note in notes)
+    # auto is a choice, not a setting: the resume fingerprint is that of what it chose.
+    listing = default.list_images(default.source)
+    asked = ExtractOptions(default.source, "x.h5", model=str(tiny_model_file), precision="int8", fast_decode=True)
+    resolved = _resolve_precision(default, listing)[0]  # with auto's decode, as run_extract runs it
+    manifests = [_manifest(opts, listing, _load_extractor(opts, listing)[1]) for opts in (resolved, asked)]
+    assert manifests[0]["settings"] == manifests[1]["settings"]
+    assert manifests[0]["fingerprint"] == manifests[1]["fingerprint"]
 
 
 def test_damaged_cache_entry_is_made_again(calibrated, tmp_path, tiny_model_file, monkeypatch):
@@ -215,7 +240,8 @@ def test_too_few_images_refused_and_auto_runs_fp32(tmp_path, class_folders, tiny
     # auto on the measured CPU class: too few images to calibrate on, so fp32, and said so.
     monkeypatch.setattr(cpu, "cpu_class", lambda flags=None: "avx512-vnni")
     notes: list[str] = []
-    run_extract(ExtractOptions(str(class_folders), str(out), model=str(tiny_model_file), precision="auto"),
+    run_extract(ExtractOptions(str(class_folders), str(out), model=str(tiny_model_file), precision="auto",
+                               precision_given=True),
                 notify=notes.append)
     with h5py.File(out) as h5:
         assert h5.attrs["precision"] == "fp32" and h5.attrs["precision_requested"] == "auto"
@@ -225,6 +251,7 @@ def test_too_few_images_refused_and_auto_runs_fp32(tmp_path, class_folders, tiny
     monkeypatch.setattr(cpu, "cpu_class", lambda flags=None: "avx2")
     notes.clear()
     run_extract(ExtractOptions(str(class_folders), str(out), model=str(tiny_model_file), precision="auto",
+                               precision_given=True,
                                force=True), notify=notes.append)
     assert any("this CPU class, avx2" in note for note in notes)
 
