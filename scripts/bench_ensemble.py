@@ -45,7 +45,7 @@ def features(dataset: str, model_key: str, split: str = "index") -> Path:
     root, pattern = DATASETS[dataset]
     tmp = CACHE / f".tmp-bench-ensemble-{os.getpid()}-{target.name}"
     run_extract(ExtractOptions(source=str(root), output=str(tmp), model=MODELS[model_key], label_pattern=pattern,
-                               dataset_name=dataset, split=split,
+                               dataset_name=dataset, split=split, precision="fp32",
                                command=f"bench_ensemble extract {dataset} {model_key} --split {split}"))
     os.replace(tmp, target)
     return target

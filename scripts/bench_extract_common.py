@@ -260,7 +260,9 @@ def worker_extract(spec: dict) -> dict:
         iter_decoded = pipeline.iter_decoded
         extract_module.iter_decoded = lambda *a, **k: iter_decoded(*a, **{**k, "lookahead": spec["lookahead"]})
     model = spec["model"]
-    opts = {"weights": "imagenet" if model == "coral" else spec.get("weights", "none"), **spec.get("opts", {})}
+    # fp32 unless the row asks for another precision (extract's default is auto since issue 28).
+    opts = {"weights": "imagenet" if model == "coral" else spec.get("weights", "none"), "precision": "fp32",
+            **spec.get("opts", {})}
     out = Path(spec["out"])
     started, cpu = time.perf_counter(), time.process_time()
     summary = run_extract(ExtractOptions(source=spec["data"], output=str(out), model=_model_arg(model), force=True,

@@ -53,7 +53,7 @@ def report(args, work: Path) -> list[str]:
             out = work / f"fid-{Path(model).stem}-{len(lines)}.h5"
             started = time.perf_counter()
             run_extract(ExtractOptions(str(flowers), str(out), model=model, force=True,
-                                       command="bench_extract --fidelity", **opts))
+                                       command="bench_extract --fidelity", **{"precision": "fp32", **opts}))
             rate = n_photos / (time.perf_counter() - started)
             with h5py.File(out) as h5:
                 feats, paths = h5["features"][()], [p.decode() for p in h5["paths"][()]]

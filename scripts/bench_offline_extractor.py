@@ -53,7 +53,8 @@ def compare(data: Path, name: str, tmp: Path) -> list[tuple]:
     files = {}
     for model, weights in EXTRACTORS:
         summary = run_extract(ExtractOptions(str(data), str(tmp / f"{name}-{model}.h5"), model=model,
-                                             weights=weights, dataset_name=name, command="bench"))
+                                             weights=weights, dataset_name=name, precision="fp32",
+                                             command="bench"))
         label = f"{model} ({'ImageNet' if weights == 'imagenet' else 'random init'})"
         files[label] = (summary.output, f"{summary.images_per_second:.1f}")
     first = files[next(iter(files))][0]

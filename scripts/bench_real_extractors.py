@@ -53,7 +53,8 @@ def measure(name: str, source: Path, pattern: str | None, tmp: Path) -> list[dic
         output = tmp / f"{name}__{short}.h5"
         load = os.getloadavg()[0]
         summary = run_extract(ExtractOptions(str(source), str(output), model=model, label_pattern=pattern,
-                                             dataset_name=name, command="scripts/bench_real_extractors.py"))
+                                             dataset_name=name, precision="fp32",
+                                             command="scripts/bench_real_extractors.py"))
         result = run_fit(output, "logreg", out=tmp / "runs", run_name=f"{name}__{short}",
                          command="scripts/bench_real_extractors.py")
         metrics = result.metrics

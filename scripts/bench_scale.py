@@ -51,7 +51,8 @@ def run(source: Path, output: Path, **kwargs) -> tuple[float, float, int]:
     from featurebench.extract import ExtractOptions, run_extract
 
     started = time.perf_counter()
-    summary = run_extract(ExtractOptions(str(source), str(output), "efficientnet_lite0", force=True, **kwargs))
+    summary = run_extract(ExtractOptions(str(source), str(output), "efficientnet_lite0", force=True,
+                                         **{"precision": "fp32", **kwargs}))
     return summary.seconds, time.perf_counter() - started, summary.n_rows
 
 

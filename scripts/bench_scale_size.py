@@ -83,7 +83,7 @@ def child_extract(source: str, output: str, timeline: str) -> None:
 
     marks: list[tuple[float, int]] = []
     started = time.perf_counter()
-    summary = run_extract(ExtractOptions(source, output, str(MODEL), force=False, workers=2),
+    summary = run_extract(ExtractOptions(source, output, str(MODEL), force=False, workers=2, precision="fp32"),
                           progress=lambda done, total: marks.append((time.perf_counter() - started, done)))
     Path(timeline).write_text(json.dumps({"marks": marks, "rows": summary.n_rows, "rss_mb": peak_rss_mb(),
                                           "resumed_from": summary.resumed_from, "seconds": summary.seconds}))

@@ -52,7 +52,8 @@ def features(cache: Path, dataset: str, key: str) -> Path:
         raw_pixel_file(features(cache, dataset, "efficientnet_lite0"), source, tmp, dataset=dataset)
     else:
         run_extract(ExtractOptions(source=str(source), output=str(tmp), model=EXTRACTORS[key], label_pattern=pattern,
-                                   dataset_name=dataset, command="python scripts/make_report_example.py"))
+                                   dataset_name=dataset, precision="fp32",
+                                   command="python scripts/make_report_example.py"))
     tmp.replace(path)
     return path
 
