@@ -179,3 +179,17 @@ def test_the_default_is_quietly_fp32_where_int8_does_not_apply(simulate, tmp_pat
         opts = ExtractOptions(str(class_folders), str(tmp_path / "out.h5"), model=model, engine=engine)
         _, precision, notes, details = _resolve_precision(opts, opts.list_images(opts.source))
         assert precision == "fp32" and notes == [] and any("OpenVINO" in line for line in details)
+
+
+def test_without_nncf_auto_runs_fp32_and_the_default_says_so_only_with_v(simulate, monkeypatch, tmp_path,
+                                                                         class_folders):
+    from featurebench.extract import ExtractOptions, _resolve_precision
+
+    simulate("avx512-vnni")
+    monkeypatch.setattr(auto, "_nncf_installed", lambda: False)  # the [int8] extra not installed
+    for given in (False, True):
+        opts = ExtractOptions(str(class_folders), str(tmp_path / "out.h5"), model="resnet50", precision_given=given)
+        resolved, precision, notes, details = _resolve_precision(opts, opts.list_images(opts.source))
+        assert precision == "fp32" and resolved.fast_decode  # the decode was measured on its own gate
+        assert any("featurebench[int8]" in line for line in (notes if given else details))
+        assert (details if given else notes) == []

@@ -57,6 +57,13 @@ def _runs_int8(model: str, engine: str | None) -> bool:
     return choose_engine(engine or DEFAULT_ENGINE).engine == "openvino"
 
 
+def _nncf_installed() -> bool:
+    """Whether NNCF (the ``[int8]`` extra) can be imported, without importing it."""
+    from importlib.util import find_spec
+
+    return find_spec("nncf") is not None
+
+
 def resolve_auto(model: str, engine: str | None, cpu: str | None = None) -> AutoResolved:
     """``--precision auto`` for ``model`` on ``engine`` on this CPU (or the class ``cpu``)."""
     from featurebench.extractors import cpu as cpu_info
@@ -70,6 +77,9 @@ def resolve_auto(model: str, engine: str | None, cpu: str | None = None) -> Auto
     if choice.precision == "int8" and not _runs_int8(model, engine):
         return AutoResolved("fp32", choice.fast_decode,
                             "--precision auto: fp32 (int8 applies to Keras models run by OpenVINO)")
+    if choice.precision == "int8" and not _nncf_installed():
+        return AutoResolved("fp32", choice.fast_decode,
+                            "--precision auto: fp32 (int8 needs NNCF: pip install 'featurebench[int8]')")
     if choice.precision == "bf16" and looks_like_model_file(model):
         return AutoResolved("fp32", choice.fast_decode, "--precision auto: fp32 (bf16 applies to registry models)")
     return AutoResolved(choice.precision, choice.fast_decode, "")
