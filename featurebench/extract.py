@@ -268,7 +268,7 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
     called after every batch; ``on_start(done, total)`` once before the first; ``notify(line)``
     once per notice about how the extractor runs (e.g. bf16 asked for, fp32 running);
     ``detail(line)`` once per line only worth showing when asked (``-v``): why the default
-    ``auto`` runs fp32."""
+    ``auto`` runs fp32, or that it reused a cached int8 calibration."""
     output = Path(opts.output).expanduser().resolve()
     note_file(opts.source)
     _check_options(opts, output)
@@ -283,7 +283,7 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
         extractor = start_ray_extractor(opts, {**_model_args(opts), "precision": precision}, listing.root)
         provenance, notices = _auto_provenance(opts, extractor.provenance), [*notices, *extractor.notices]
     else:
-        extractor, provenance, loaded = _load_extractor(opts, listing, precision)
+        extractor, provenance, loaded = _load_extractor(opts, listing, precision, details)
         notices += loaded
     try:
         for line in details:
@@ -348,10 +348,10 @@ def _auto_provenance(opts: ExtractOptions, provenance: dict[str, Any]) -> dict[s
             "precision_requested": "auto" if opts.precision_given else "auto (default)"}
 
 
-def _load_extractor(opts: ExtractOptions, listing: DatasetListing,
-                    precision: str | None = None) -> tuple[Any, dict[str, Any], list[str]]:
+def _load_extractor(opts: ExtractOptions, listing: DatasetListing, precision: str | None = None,
+                    details: list[str] | None = None) -> tuple[Any, dict[str, Any], list[str]]:
     """The extractor in ``precision`` (None: ``opts.precision``, auto resolved; int8: calibrated on the
-    source), its provenance, and notices."""
+    source), its provenance, and notices; ``details`` (if given) gets the ``-v`` lines of the default auto."""
     from featurebench.extractors import load_extractor
 
     notices: list[str] = []
@@ -363,7 +363,8 @@ def _load_extractor(opts: ExtractOptions, listing: DatasetListing,
 
         decode = opts.decode_options(extractor.input_size, opts.resize, opts.fast_decode)
         notices += calibrate(extractor, listing.root, shuffled(listing, opts.seed, opts.split), opts.train_fraction,
-                             decode, opts.workers, auto=opts.precision == "auto")
+                             decode, opts.workers, auto=opts.precision == "auto",
+                             details=details if opts.precision == "auto" and not opts.precision_given else None)
     return extractor, _auto_provenance(opts, extractor.provenance), [*extractor.notices, *notices]
 
 

@@ -148,6 +148,8 @@ def test_second_run_uses_the_cache_and_gives_the_same_rows(calibrated, tmp_path,
 
 
 def test_the_default_runs_int8_on_the_measured_class(calibrated, tmp_path, tiny_model_file, monkeypatch):
+    from dataclasses import replace
+
     import h5py
 
     import featurebench.extractors.cpu as cpu
@@ -163,6 +165,11 @@ def test_the_default_runs_int8_on_the_measured_class(calibrated, tmp_path, tiny_
         assert h5.attrs["precision"] == "int8" and h5.attrs["precision_requested"] == "auto (default)"
         assert bool(h5.attrs["fast_decode"]) and h5.attrs["int8_calibration_images"] == 64
     assert any(note.startswith("int8: calibrated") for note in notes)
+    notes.clear()
+    details: list[str] = []
+    run_extract(replace(default, force=True), notify=notes.append, detail=details.append)
+    # The cached model, said only with -v: as the default this line would come on every run.
+    assert not any("int8" in note for note in notes) and any("int8: cached calibration" in d for d in details)
     # auto is a choice, not a setting: the resume fingerprint is that of what it chose.
     listing = default.list_images(default.source)
     asked = ExtractOptions(default.source, "x.h5", model=str(tiny_model_file), precision="int8", fast_decode=True)

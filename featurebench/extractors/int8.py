@@ -259,12 +259,13 @@ def _read_entry(entry: Path, key: str) -> tuple[tuple[dict[str, Any], Any] | Non
 
 
 def calibrate(extractor: Any, root: Path, candidates: Sequence[Sequence[Any]], train_fraction: float,
-              decode: Any, workers: int = 2, auto: bool = False) -> list[str]:
+              decode: Any, workers: int = 2, auto: bool = False, details: list[str] | None = None) -> list[str]:
     """Turn an int8 :class:`~featurebench.extractors.keras_backend.KerasExtractor` into a quantised one.
 
     Uses the cached model when there is one. ``auto``: a source too small to calibrate on,
     or int8 features further from fp32 than :data:`AUTO_GATE`, runs fp32 instead. Returns
-    one-line notices for the user.
+    one-line notices for the user; ``details``, when given, takes the line a cached calibration
+    gives instead (shown with ``-v``: ``extract``'s default would print it on every run).
     """
     forward = getattr(extractor, "openvino", None)
     if forward is None or forward.fp32_model is None:
@@ -311,7 +312,8 @@ def calibrate(extractor: Any, root: Path, candidates: Sequence[Sequence[Any]], t
         extractor.use_openvino_model(forward.fp32_model, "fp32", {})
         return notices + [f"--precision auto: fp32 ({check}; int8 needs mean >= {AUTO_GATE[0]} and min >= {AUTO_GATE[1]})"]
     extractor.use_openvino_model(quantized, "int8", info)
-    notices.append(f"int8: {'cached calibration' if cached else 'calibrated'} ({check}).")
+    (details if cached and details is not None else notices).append(
+        f"int8: {'cached calibration' if cached else 'calibrated'} ({check}).")
     if not passed:
         notices.append(f"int8 features are further from fp32 than {AUTO_GATE} (mean, min cosine); "
                        "check accuracy against --precision fp32 before relying on them.")
