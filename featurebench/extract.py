@@ -310,7 +310,8 @@ def _resolve_precision(opts: ExtractOptions, listing: DatasetListing
     """``auto`` resolved for this run: ``(opts with auto's decode, precision to load, notices, -v lines)``.
 
     Asked for (``--precision auto``), every reason it runs fp32 is a notice. As the default it is
-    quiet about those (``-v`` lines), except a fidelity check that fails (said by ``calibrate``);
+    quiet about those (``-v`` lines; a source too small to calibrate on: ``calibrate``'s), except
+    a fidelity check that fails (a notice from ``calibrate``);
     under ``--ray`` or ``--shards`` the default runs fp32 with a full decode (one notice where this
     CPU class would have run something else), as every worker or shard then runs the same model.
     """
@@ -328,16 +329,7 @@ def _resolve_precision(opts: ExtractOptions, listing: DatasetListing
     # Where auto's reduced-size decode was measured within its gate; the file records fast_decode.
     opts = replace(opts, fast_decode=opts.fast_decode or resolved.fast_decode)
     why = [resolved.why] if resolved.why else []
-    if opts.precision_given:
-        return opts, resolved.precision, why, []
-    if resolved.precision == "int8":
-        from featurebench.extractors.int8 import calibration_sample
-
-        try:
-            calibration_sample(shuffled(listing, opts.seed, opts.split), opts.train_fraction)
-        except FeaturebenchError as exc:  # too small a source: fp32, every run, so no notice
-            return opts, "fp32", [], [f"--precision auto (the default): fp32 ({exc})"]
-    return opts, resolved.precision, [], why
+    return (opts, resolved.precision, why, []) if opts.precision_given else (opts, resolved.precision, [], why)
 
 
 def _auto_provenance(opts: ExtractOptions, provenance: dict[str, Any]) -> dict[str, Any]:

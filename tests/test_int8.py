@@ -263,6 +263,33 @@ def test_too_few_images_refused_and_auto_runs_fp32(tmp_path, class_folders, tiny
     assert any("this CPU class, avx2" in note for note in notes)
 
 
+def test_too_few_decodable_calibration_images_refuse_int8_and_the_default_runs_fp32(tmp_path, tiny_model_file,
+                                                                                    monkeypatch):
+    import h5py
+
+    import featurebench.extractors.cpu as cpu
+    from featurebench.extract import ExtractOptions, run_extract
+
+    monkeypatch.setenv("FEATUREBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("featurebench.extractors.devices.visible_gpus", lambda: [])
+    monkeypatch.setattr(cpu, "cpu_class", lambda flags=None: "avx512-vnni")
+    data = make_class_folders(tmp_path / "data", per_class=80)
+    for broken in sorted(data.glob("*/*.jpg"))[::2]:  # half of them cannot be decoded
+        broken.write_bytes(b"not a jpeg")
+    with pytest.raises(FeaturebenchError, match="calibration images in .* decode; at least 64"):
+        run_extract(ExtractOptions(str(data), str(tmp_path / "int8.h5"), model=str(tiny_model_file),
+                                   precision="int8"))
+    notes: list[str] = []
+    details: list[str] = []
+    out = tmp_path / "default.h5"
+    run_extract(ExtractOptions(str(data), str(out), model=str(tiny_model_file)), notify=notes.append,
+                detail=details.append)
+    with h5py.File(out) as h5:
+        assert h5.attrs["precision"] == "fp32" and h5.attrs["n_skipped"] == 80
+    assert not any("precision" in note for note in notes)  # the same every run: only with -v
+    assert any(line.startswith("--precision auto: fp32 (--precision int8: only") for line in details)
+
+
 def test_int8_only_where_it_applies(tiny_model_file, coral_extractor_path):
     from featurebench.extractors import load_extractor
     from featurebench.extractors.cpu import cpu_class

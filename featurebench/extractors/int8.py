@@ -85,7 +85,7 @@ def calibration_sample(candidates: Sequence[Sequence[Any]], train_fraction: floa
     train, test = usable[:split], usable[split:]
     count = min(size, int(0.9 * len(train)))
     if count < MIN_CALIBRATION_IMAGES:
-        raise FeaturebenchError(
+        raise _TooFewImages(
             f"--precision int8 needs at least {MIN_CALIBRATION_IMAGES} calibration images from the train slice "
             f"(at most 90% of it); this source gives {count} ({len(usable)} usable images, train fraction "
             f"{train_fraction}). Add images, or use --precision fp32 for a source this small.")
@@ -187,6 +187,10 @@ def _decode_all(root: Path, paths: Sequence[str], decode: Any, workers: int) -> 
     return [item.image for item in iter_decoded(items, root, decode, 0, workers) if item.image is not None]
 
 
+class _TooFewImages(FeaturebenchError):
+    """Too few usable calibration images: ``--precision int8`` is refused, ``auto`` runs fp32."""
+
+
 def _build(extractor: Any, root: Path, sample: CalibrationSample, decode: Any, workers: int,
            entry: Path, key: str) -> None:
     """Quantise, check against fp32 on the held-out images, and store the IR and its record in ``entry``."""
@@ -196,7 +200,7 @@ def _build(extractor: Any, root: Path, sample: CalibrationSample, decode: Any, w
     started = time.perf_counter()
     calibration_images = _decode_all(root, sample.calibration, decode, workers)
     if len(calibration_images) < MIN_CALIBRATION_IMAGES:
-        raise FeaturebenchError(f"--precision int8: only {len(calibration_images)} of the {len(sample.calibration)} "
+        raise _TooFewImages(f"--precision int8: only {len(calibration_images)} of the {len(sample.calibration)} "
                                 f"calibration images in {root} decode; at least {MIN_CALIBRATION_IMAGES} are needed.")
     print(f"Calibrating int8 on {len(calibration_images)} train images of {root} (once; cached under "
           f"{entry.parent})", file=sys.stderr, flush=True)
@@ -262,33 +266,39 @@ def calibrate(extractor: Any, root: Path, candidates: Sequence[Sequence[Any]], t
               decode: Any, workers: int = 2, auto: bool = False, details: list[str] | None = None) -> list[str]:
     """Turn an int8 :class:`~featurebench.extractors.keras_backend.KerasExtractor` into a quantised one.
 
-    Uses the cached model when there is one. ``auto``: a source too small to calibrate on,
-    or int8 features further from fp32 than :data:`AUTO_GATE`, runs fp32 instead. Returns
-    one-line notices for the user; ``details``, when given, takes the line a cached calibration
-    gives instead (shown with ``-v``: ``extract``'s default would print it on every run).
+    Uses the cached model when there is one. ``auto``: a source too small to calibrate on
+    (too few train images, or too few of them decode), or int8 features further from fp32 than
+    :data:`AUTO_GATE`, runs fp32 instead. Returns one-line notices for the user; ``details``,
+    when given (``extract``'s default ``auto``), takes instead the lines that would come on
+    every run: a cached calibration reused, a source too small (shown with ``-v``).
     """
     forward = getattr(extractor, "openvino", None)
     if forward is None or forward.fp32_model is None:
         raise FeaturebenchError("--precision int8 applies to Keras models run by OpenVINO "
                                 "(registry models and .keras/.h5 files, not --engine tensorflow).")
+    notices: list[str] = []
+    quiet = notices if details is None else details
     try:
         sample = calibration_sample(candidates, train_fraction)
-    except FeaturebenchError as exc:
+        calibration = _file_digests(root, sample.calibration)
+        holdout = _file_digests(root, sample.holdout)
+        key = cache_key(extractor.provenance, decode, calibration, holdout)
+        entry = cache_root() / key[:32]
+        found, why = _read_entry(entry, key)
+        cached = found is not None
+        if why is not None:
+            notices.append(f"int8: the cached calibration in {entry} is not used ({why}); calibrating again.")
+        if found is None:
+            shutil.rmtree(entry, ignore_errors=True)  # a damaged or foreign entry: make it again
+            _build(extractor, root, CalibrationSample([p for p, _ in calibration], [p for p, _ in holdout]),
+                   decode, workers, entry, key)
+    except _TooFewImages as exc:
         if not auto:
             raise
         extractor.use_openvino_model(forward.fp32_model, "fp32", {})
-        return [f"--precision auto: fp32 ({exc})"]
-    calibration = _file_digests(root, sample.calibration)
-    holdout = _file_digests(root, sample.holdout)
-    key = cache_key(extractor.provenance, decode, calibration, holdout)
-    entry = cache_root() / key[:32]
-    found, why = _read_entry(entry, key)
-    cached = found is not None
-    notices = [] if why is None else [f"int8: the cached calibration in {entry} is not used ({why}); calibrating again."]
+        quiet.append(f"--precision auto: fp32 ({exc})")
+        return notices
     if found is None:
-        shutil.rmtree(entry, ignore_errors=True)  # a damaged or foreign entry: make it again
-        _build(extractor, root, CalibrationSample([p for p, _ in calibration], [p for p, _ in holdout]),
-               decode, workers, entry, key)
         found, why = _read_entry(entry, key)
         if found is None:
             raise FeaturebenchError(f"--precision int8: could not read back the quantised model stored in {entry} "
@@ -312,7 +322,7 @@ def calibrate(extractor: Any, root: Path, candidates: Sequence[Sequence[Any]], t
         extractor.use_openvino_model(forward.fp32_model, "fp32", {})
         return notices + [f"--precision auto: fp32 ({check}; int8 needs mean >= {AUTO_GATE[0]} and min >= {AUTO_GATE[1]})"]
     extractor.use_openvino_model(quantized, "int8", info)
-    (details if cached and details is not None else notices).append(
+    (quiet if cached else notices).append(
         f"int8: {'cached calibration' if cached else 'calibrated'} ({check}).")
     if not passed:
         notices.append(f"int8 features are further from fp32 than {AUTO_GATE} (mean, min cosine); "
