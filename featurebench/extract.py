@@ -310,8 +310,7 @@ def _resolve_precision(opts: ExtractOptions, listing: DatasetListing
     """``auto`` resolved for this run: ``(opts with auto's decode, precision to load, notices, -v lines)``.
 
     Asked for (``--precision auto``), every reason it runs fp32 is a notice. As the default it is
-    quiet about those (``-v`` lines; a source too small to calibrate on: ``calibrate``'s), except
-    a fidelity check that fails (a notice from ``calibrate``);
+    quiet about those (``-v`` lines), except a fidelity check that fails (a notice from ``calibrate``);
     under ``--ray`` or ``--shards`` the default runs fp32 with a full decode (one notice where this
     CPU class would have run something else), as every worker or shard then runs the same model.
     """
@@ -329,7 +328,15 @@ def _resolve_precision(opts: ExtractOptions, listing: DatasetListing
     # Where auto's reduced-size decode was measured within its gate; the file records fast_decode.
     opts = replace(opts, fast_decode=opts.fast_decode or resolved.fast_decode)
     why = [resolved.why] if resolved.why else []
-    return (opts, resolved.precision, why, []) if opts.precision_given else (opts, resolved.precision, [], why)
+    precision = resolved.precision
+    if precision == "int8":
+        from featurebench.extractors.int8 import calibration_sample
+
+        try:  # too few train images to calibrate on: fp32, without building the int8 model
+            calibration_sample(shuffled(listing, opts.seed, opts.split), opts.train_fraction)
+        except FeaturebenchError as exc:
+            precision, why = "fp32", [f"--precision auto: fp32 ({exc})"]
+    return (opts, precision, why, []) if opts.precision_given else (opts, precision, [], why)
 
 
 def _auto_provenance(opts: ExtractOptions, provenance: dict[str, Any]) -> dict[str, Any]:
