@@ -66,8 +66,9 @@ def use_color_stats(setattr_=setattr) -> None:
 def options(source: Path, output: Path, **kwargs):
     from featurebench.extract import ExtractOptions
 
+    # fp32, the exact path: a stand-in extractor has no OpenVINO model that the default auto could quantise.
     settings = {"model": "color-stats", "batch_size": BATCH_SIZE, "flush_rows": FLUSH_ROWS, "workers": 2,
-                "command": "crash_driver", **kwargs}
+                "precision": "fp32", "command": "crash_driver", **kwargs}
     return ExtractOptions(str(source), str(output), **settings)
 
 

@@ -137,7 +137,7 @@ def read(location, *args):
     return real(location, *args)
 pipeline.read_bytes = read
 sys.argv = ["featurebench", "extract", {str(dataset)!r}, "-o", {str(tmp_path / 'out.h5')!r}, "--model", "color-stats",
-            "--batch-size", "2", "--flush-rows", "2"]
+            "--batch-size", "2", "--flush-rows", "2", "--precision", "fp32"]
 from featurebench.cli import main
 main()
 """
@@ -368,7 +368,8 @@ def fill_then_assemble(*args, **kwargs):
             os.close(fd)
     return real(*args, **kwargs)
 extract.assemble_feature_file = fill_then_assemble
-sys.argv = ["featurebench", "extract", {str(data)!r}, "-o", str(disk / "out.h5"), "--model", "color-stats"]
+sys.argv = ["featurebench", "extract", {str(data)!r}, "-o", str(disk / "out.h5"), "--model", "color-stats",
+            "--precision", "fp32"]  # the exact path: the stand-in has no OpenVINO model to quantise
 from featurebench.cli import main
 main()
 """
