@@ -7,9 +7,13 @@
 journal (in a temporary folder), as ``featurebench extract`` does before its first batch, with a
 stand-in model provenance; reports tracemalloc's retained and peak bytes per image.
 Then it commits one stand-in shard (8-d zero features) per 1,000 candidates and assembles the
-feature file: its tracemalloc peak per image (above what was held before) is the end of a run.
+feature file: the traced peak per image meanwhile (what was held included) is the end of a run.
+It also runs on checkouts from before the packed candidate lists (no ``extract.run_items``: the
+list of Candidate objects that ``_extract`` built then is built instead), to compare.
 ``audit``: near-duplicate search and outliers on synthetic float32 features; tracemalloc peak
-over the array's bytes. Prints one JSON line each.
+over the array's bytes. Prints one JSON line each, with the CPU class and the 1-minute load.
+tracemalloc counts Python's and numpy's allocations, not the allocator's slack: a cheap measure
+that the load of the machine does not move, not the peak RSS.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ sys.path.insert(0, str(REPO))
 FLUSH_ROWS, FEATURE_DIM = 1000, 8
 PROVENANCE = {"model": "stand-in", "weights": "none", "layer": "x", "pool": "avg", "preprocessing": "none",
               "input_size": [224, 224], "feature_dim": FEATURE_DIM}
+
+
+def _machine() -> dict:
+    from featurebench.extractors.cpu import cpu_class
+
+    return {"cpu_class": cpu_class(), "load1": round(os.getloadavg()[0], 1)}
 
 
 def extract_state(source: str) -> None:
@@ -61,7 +71,7 @@ def extract_state(source: str) -> None:
     print(json.dumps({"what": "extract state", "images": n, "retained_bytes_per_image": round(retained / n, 1),
                       "peak_bytes_per_image": round(peak / n, 1),
                       "assemble_peak_bytes_per_image": round(assemble_peak / n, 1), "seconds": round(seconds, 2),
-                      "load1": round(os.getloadavg()[0], 1)}))
+                      **_machine()}))
 
 
 def audit_state(n: int, dim: int) -> None:
@@ -81,7 +91,7 @@ def audit_state(n: int, dim: int) -> None:
         tracemalloc.stop()
         print(json.dumps({"what": name, "rows": n, "dim": dim, "array_mb": round(X.nbytes / 2**20),
                           "peak_over_array": round(peak / X.nbytes, 2), "seconds": round(time.perf_counter() - started, 1),
-                          "load1": round(os.getloadavg()[0], 1)}))
+                          **_machine()}))
 
 
 if __name__ == "__main__":

@@ -15,13 +15,13 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable
 
 import numpy as np
 
 from featurebench.data.storage import RemoteAccess, is_remote, list_objects, normalize_root, read_text, url_name
 from featurebench.errors import FeaturebenchError
-from featurebench.store.packed import Codes, CodesBuilder, PackedStrings, PackedStringsBuilder
+from featurebench.store.packed import Codes, CodesBuilder, PackedStrings, PackedStringsBuilder, PackedTable
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".gif", ".tif", ".tiff",
@@ -40,11 +40,11 @@ class Candidate:
     skip_reason: str | None = None
 
 
-class CandidateTable(Sequence):
+class CandidateTable(PackedTable):
     """A listing's candidates held compactly (:mod:`featurebench.store.packed`): the paths in one
     blob, labels and skip reasons as int32 codes. Indexing and iteration give :class:`Candidate` objects."""
 
-    __slots__ = ("paths", "labels", "skips")
+    __slots__ = ("labels", "skips")
 
     def __init__(self, paths: PackedStrings, labels: Codes, skips: Codes):
         self.paths = paths
@@ -66,26 +66,8 @@ class CandidateTable(Sequence):
         """Candidates without labels over existing columns (shared, not copied): what the decoder reads."""
         return cls(paths, Codes(np.full(len(paths), -1, dtype=np.int32), []), skips)
 
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return self.take(np.arange(len(self))[index])
-        if index < 0:
-            index += len(self)
+    def _item(self, index: int) -> Candidate:
         return Candidate(self.paths[index], self.labels[index], self.skips[index])
-
-    def __iter__(self) -> Iterator[Candidate]:
-        for index in range(len(self)):
-            yield self[index]
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, (CandidateTable, list, tuple)):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
-        return NotImplemented
-
-    __hash__ = None
 
     def take(self, index: np.ndarray) -> "CandidateTable":
         """The candidates at positions ``index`` (an int array), in that order."""

@@ -77,7 +77,7 @@ def rows_digest(paths: Sequence[str], labels: Iterable[int] | None = None,
     for number, column in enumerate(columns):
         digest.update(b",[" if number else b"[")
         for start, chunk in enumerate(_chunks(column, 4096)):
-            digest.update(((b"," if start else b"") + ",".join(map(json.dumps, chunk)).encode("utf-8")))
+            digest.update(((b"," if start else b"") + json.dumps(chunk, separators=(",", ":"))[1:-1].encode("utf-8")))
         digest.update(b"]")
     digest.update(b"]")
     return digest.hexdigest()

@@ -31,7 +31,33 @@ _ENCODING = ("utf-8", "surrogatepass")
 _CHUNK = 4096
 
 
-class PackedStrings(Sequence):
+class _Gathered(Sequence):
+    """A sequence whose items are made on access (:meth:`_item`) and whose slices gather (:meth:`take`)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self.take(np.arange(len(self))[index])
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"{type(self).__name__} index out of range")
+        return self._item(index)
+
+    def __iter__(self) -> Iterator[Any]:
+        for index in range(len(self)):
+            yield self._item(index)
+
+    def _item(self, index: int) -> Any:
+        raise NotImplementedError
+
+    def take(self, index: np.ndarray) -> "_Gathered":
+        """The items at positions ``index`` (an int array), in that order."""
+        raise NotImplementedError
+
+
+class PackedStrings(_Gathered):
     """An immutable sequence of strings stored as one bytes blob and ``len + 1`` int64 offsets."""
 
     __slots__ = ("blob", "offsets")
@@ -51,18 +77,8 @@ class PackedStrings(Sequence):
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return self.take(np.arange(len(self))[index])
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError("PackedStrings index out of range")
+    def _item(self, index: int) -> str:
         return self.blob[int(self.offsets[index]):int(self.offsets[index + 1])].decode(*_ENCODING)
-
-    def __iter__(self) -> Iterator[str]:
-        for index in range(len(self)):
-            yield self[index]
 
     def take(self, index: np.ndarray) -> "PackedStrings":
         """The strings at positions ``index`` (an int array), in that order."""
@@ -134,12 +150,30 @@ class CodesBuilder:
         return Codes(np.frombuffer(self._codes, dtype=np.int32).copy(), list(self._index))
 
 
-class RowTable(Sequence):
+class PackedTable(_Gathered):
+    """Columns of one row per image, the first a :class:`PackedStrings` of paths. Subclasses say
+    what a row is (:meth:`_item`) and how rows are gathered (:meth:`take`); a table compares equal
+    to a list of the same rows."""
+
+    __slots__ = ("paths",)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (PackedTable, list, tuple)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # compared by value, like the list it stands for
+
+
+class RowTable(PackedTable):
     """The journal manifest's ``candidates``: ``[path, label index, skip reason]`` rows in the run's
     order (label -1 and a reason for a candidate skipped before decoding). Indexing gives the row
     as that list; :attr:`paths`, :attr:`labels` (int32) and :attr:`skips` are the columns."""
 
-    __slots__ = ("paths", "labels", "skips")
+    __slots__ = ("labels", "skips")
 
     def __init__(self, paths: PackedStrings, labels: np.ndarray, skips: Codes):
         self.paths = paths
@@ -158,26 +192,8 @@ class RowTable(Sequence):
             skips.append(skip)
         return cls(paths.build(), np.frombuffer(labels, dtype=np.int32).copy(), skips.build())
 
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return self.take(np.arange(len(self))[index])
-        if index < 0:
-            index += len(self)
+    def _item(self, index: int) -> list:
         return [self.paths[index], int(self.labels[index]), self.skips[index]]
-
-    def __iter__(self) -> Iterator[list]:
-        for index in range(len(self)):
-            yield self[index]
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, (RowTable, list, tuple)):
-            return len(self) == len(other) and all(list(a) == list(b) for a, b in zip(self, other))
-        return NotImplemented
-
-    __hash__ = None  # mutable-looking sequence semantics: compared by value, never hashed
 
     def take(self, index: np.ndarray) -> "RowTable":
         """The rows at positions ``index`` (an int array), in that order."""
@@ -194,8 +210,8 @@ class RowTable(Sequence):
             yield "[]"
             return
         for start in range(0, len(self), _CHUNK):
-            rows = (json.dumps(self[i]) for i in range(start, min(len(self), start + _CHUNK)))
-            yield ("[" if start == 0 else ", ") + ", ".join(rows)
+            rows = json.dumps([self._item(i) for i in range(start, min(len(self), start + _CHUNK))])
+            yield ("[" if start == 0 else ", ") + rows[1:-1]
         yield "]"
 
     def nbytes(self) -> int:
@@ -225,4 +241,4 @@ def json_pieces(value: Any) -> Iterator[str]:
         yield json.dumps(value)
 
 
-__all__ = ["Codes", "CodesBuilder", "PackedStrings", "PackedStringsBuilder", "RowTable", "json_pieces"]
+__all__ = ["Codes", "CodesBuilder", "PackedStrings", "PackedStringsBuilder", "PackedTable", "RowTable", "json_pieces"]
