@@ -46,12 +46,21 @@ def _plain_metavars(command) -> None:
 
 
 class _Group(typer.core.TyperGroup):
-    """The app's command group: plain placeholders in every command's help."""
+    """The app's command group: plain placeholders in every command's help; a ``--resume`` without its
+    path (the old flag) is refused in one line before the parser takes the next option for the path."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for command in self.commands.values():
             _plain_metavars(command)
+
+    def resolve_command(self, ctx, args):
+        from featurebench.training.options import check_resume_argument
+
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None and any(param.name == "resume" for param in command.params):
+            check_resume_argument(name, rest)
+        return name, command, rest
 
 
 app = typer.Typer(
@@ -169,7 +178,7 @@ def extract(
     precision: str = typer.Option("fp32", help="fp32; bf16 for registry models (opt-in; 1.8-7x fp32's speed "
                                   "on AVX512-BF16/AMX CPUs, features move slightly; on other CPUs fp32 runs, "
                                   "and the file says so); fp16: mixed float16 on a GPU; int8 for Keras models on "
-                                  "OpenVINO (NNCF, calibrated on 128 train images of SOURCE, cached; opt-in); auto: "
+                                  "OpenVINO (NNCF, calibrated on 64 train images of SOURCE, cached; opt-in); auto: "
                                   "per CPU class, the fastest precision measured within 0.3 points of fp32 on the "
                                   "real datasets (int8 on AVX-512 VNNI), else fp32. See docs/performance.md."),
     engine: Optional[str] = typer.Option(None, help="What runs a Keras model: auto (default: TensorFlow on a GPU it "

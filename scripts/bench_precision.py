@@ -243,15 +243,24 @@ def accuracy(args, work: Path) -> list[str]:
 # --------------------------------------------------------------------------- first int8 run
 def first_int8_run(args, work: Path) -> list[str]:
     """A first int8 run (calibration included) vs the fp32 run, on the 1,000-image Dogs vs Cats set."""
+    from featurebench.extractors.int8 import CALIBRATION_IMAGES, HOLDOUT_IMAGES
+
     models = args.models if "--models" in sys.argv else ["resnet50"]
     lines = header("The first int8 run on a source (calibration included) vs the fp32 run",
                    ["- Data: Dogs vs Cats, 1,000 photos; whole `featurebench extract` processes; each run with an "
                     "empty cache (`FEATUREBENCH_CACHE` a new folder): both pay TensorFlow, the build and the "
-                    "conversion, int8 also the calibration (128 train images) and its 64-image check"])
-    lines += ["| model | precision | whole wall s | per-image loop s | process CPU s | wall / fp32 | CPU / fp32 |",
-              "|---|---|---|---|---|---|---|"]
+                    f"conversion, int8 also the calibration ({CALIBRATION_IMAGES} train images) and its "
+                    f"{HOLDOUT_IMAGES}-image check"])
+    lines += ["| model | precision | whole wall s | per-image loop s | process CPU s | wall / fp32 | CPU / fp32 "
+              "| classic script / this (wall) |", "|---|---|---|---|---|---|---|---|"]
     for model in models:
         weights = SPEED_MODELS.get(model, "none")
+        classic = None
+        if model in common.KERAS_MODULES:  # the classic script's Keras applications
+            print(f"[{time.strftime('%H:%M:%S')}] classic script {model} (load {common.loadavg()})", flush=True)
+            classic = common.spawn({"kind": "classic", "model": model, "data": str(DOGS), "dtype": "float64",
+                                    "weights": weights, "out": str(work / f"first-{model}-classic.h5")})["e2e_s"]
+            lines.append(f"| {model} ({weights}) | classic script (TensorFlow fp32) | {classic:.1f} | | | | | 1.00 |")
         runs = {}
         for precision in ("fp32", "int8"):
             cache = work / f"first-{model}-{precision}"
@@ -261,9 +270,10 @@ def first_int8_run(args, work: Path) -> list[str]:
                                           weights, "--label-pattern", DOGS_PATTERN, "--precision", precision,
                                           env={"FEATUREBENCH_CACHE": str(cache)})
         for precision, r in runs.items():
+            versus_classic = f"{classic / r['wall_s']:.2f}" if classic else "-"
             lines.append(f"| {model} ({weights}) | {r['attrs'].get('precision')} | {r['wall_s']:.1f} | "
                          f"{r['loop_s']:.1f} | {r['cpu_s']:.1f} | {r['wall_s'] / runs['fp32']['wall_s']:.2f} | "
-                         f"{r['cpu_s'] / runs['fp32']['cpu_s']:.2f} |")
+                         f"{r['cpu_s'] / runs['fp32']['cpu_s']:.2f} | {versus_classic} |")
     lines += ["", f"Load average at the end: {common.loadavg()}."]
     return lines
 

@@ -217,3 +217,74 @@ def screenshot(report_html: Path, out_png: Path, width: int = 1360, height: int 
         out_png.parent.mkdir(parents=True, exist_ok=True)
         image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out_png, optimize=True)
     return out_png
+
+
+# --- a sweep of 20 runs, as `featurebench fit` writes them (the layout test at real sizes) ----------
+
+CORAL = "mobilenet_v1_1.0_224_quant_embedding_extractor"
+#: (run name, dataset, extractor, classifier, accuracy, settings) of :func:`sweep_results`: run names as
+#: ``fit``'s default template makes them (or ``--run-name``), settings as its run record holds them.
+SWEEP_RUNS = [
+    ("flowers17__efficientnet_lite0__logreg", "flowers17", "efficientnet_lite0", "logreg", 0.9353, {}),
+    ("flowers17__efficientnet_lite0__logreg__probe__standard__stratified", "flowers17", "efficientnet_lite0",
+     "logreg", 0.9441, {"protocol": "probe", "scale": "standard", "split": "stratified"}),
+    ("flowers17__efficientnet_lite0__logreg__probe__standard__stratified__split-seed7", "flowers17",
+     "efficientnet_lite0", "logreg", 0.9382, {"protocol": "probe", "scale": "standard", "split": "stratified", "seed": 7}),
+    ("flowers17__efficientnet_lite0__svm", "flowers17", "efficientnet_lite0", "svm", 0.9265, {}),
+    ("flowers17__efficientnet_lite0__svm__standard", "flowers17", "efficientnet_lite0", "svm", 0.9412, {"scale": "standard"}),
+    ("flowers17__efficientnet_lite0__svm__wide-C-grid", "flowers17", "efficientnet_lite0", "svm", 0.9324,
+     {"grid": {"C": [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]}}),
+    (f"flowers17__{CORAL}__logreg", "flowers17", CORAL, "logreg", 0.9412, {}),
+    (f"flowers17__{CORAL}__xgb", "flowers17", CORAL, "xgb", 0.8912, {}),
+    ("flowers17__efficientnet_lite0__finetune__tfhub-lr1e-3", "flowers17", "efficientnet_lite0", "finetune", 0.9118,
+     {"kind": "finetune", "cv": None, "grid": None, "best_params": {"head": "gap", "lr": 1e-3, "epochs_run": 3}}),
+    ("flowers17__efficientnet_lite0__finetune__tfhub-lr1e-4", "flowers17", "efficientnet_lite0", "finetune", 0.9029,
+     {"kind": "finetune", "cv": None, "grid": None, "best_params": {"head": "gap", "lr": 1e-4, "epochs_run": 3}}),
+    ("flowers17__resnet50__logreg__random-init", "flowers17", "resnet50", "logreg", 0.3147, {"random_init": True}),
+    ("dogs-vs-cats__efficientnet_lite0__logreg", "dogs-vs-cats", "efficientnet_lite0", "logreg", 0.9796, {}),
+    ("dogs-vs-cats__efficientnet_lite0__logreg__seed1", "dogs-vs-cats", "efficientnet_lite0", "logreg", 0.9784,
+     {"extract_seed": 1}),
+    ("dogs-vs-cats__efficientnet_lite0__svm", "dogs-vs-cats", "efficientnet_lite0", "svm", 0.9812, {}),
+    ("dogs-vs-cats__resnet50__knn", "dogs-vs-cats", "resnet50", "knn", 0.9536, {}),
+    ("dogs-vs-cats__raw-pixels__logreg", "dogs-vs-cats", "raw-pixels", "logreg", 0.5912, {}),
+    ("caltech101__resnet50__logreg", "caltech101", "resnet50", "logreg", 0.9021, {}),
+    ("caltech101__resnet50__svm", "caltech101", "resnet50", "svm", 0.8930, {}),
+    ("caltech101__resnet50__svm__calibrated", "caltech101", "resnet50", "svm", 0.8901, {"calibration": {
+        "method": "sigmoid (Platt scaling, one-vs-rest, normalised)", "folds": 3,
+        "library": "sklearn.calibration.CalibratedClassifierCV(ensemble=False)",
+        "fitted_on": "train rows only (out-of-fold decision values)"}}),
+    ("caltech101__efficientnet_lite0__logreg__pca256", "caltech101", "efficientnet_lite0", "logreg", 0.8874, {"pca": 256}),
+]
+#: A run added to :func:`sweep_results` later (newer): a third fine-tuning run, with another head.
+SWEEP_EXTRA_RUN = ("flowers17__efficientnet_lite0__finetune__tfhub-fc-head", "flowers17", "efficientnet_lite0",
+                   "finetune", 0.9147, {"kind": "finetune", "cv": None, "grid": None,
+                                        "best_params": {"head": "fc", "lr": 1e-3, "epochs_run": 3}})
+
+
+def _sweep_record(k: int, name: str, dataset: str, extractor: str, clf: str, accuracy: float,
+                  settings: dict[str, Any]) -> dict[str, Any]:
+    settings = dict(settings)
+    labels = {"flowers17": FLOWERS, "dogs-vs-cats": ["cat", "dog"]}.get(dataset, [f"class{i}" for i in range(10)])
+    extract_seed = settings.pop("extract_seed", 42)
+    split = settings.get("split", "index")
+    record = make_metrics(name, dataset, extractor, clf, accuracy, labels=labels, n_test=340 if dataset != "dogs-vs-cats" else 500,
+                          random_init=bool(settings.pop("random_init", False)), seed=k,
+                          protocol="grid", scale="none", seed_split=None, pca=None, n_splits=1,
+                          created=f"2026-11-20T10:{k:02d}:00+00:00",
+                          test_rows_digest=f"{dataset}-{split}-{settings.get('seed', 42)}")
+    record.pop("seed_split")
+    record["seed"] = 42
+    record["provenance"]["seed"] = extract_seed
+    record.update(settings)
+    return record
+
+
+def sweep_results(root: Path, with_extra: bool = False) -> Path:
+    """:data:`SWEEP_RUNS` (20 runs on 3 datasets, 4 extractors, 5 classifiers, variants differing in one or
+    a few settings: protocol, scale, split seed, C grid, fine-tuning lr, extraction seed, PCA, calibration), and
+    :data:`SWEEP_EXTRA_RUN` too with ``with_extra``."""
+    root = Path(root)
+    runs = SWEEP_RUNS + ([SWEEP_EXTRA_RUN] if with_extra else [])
+    for k, run in enumerate(runs):
+        write_run(root, _sweep_record(k, *run))
+    return root

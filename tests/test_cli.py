@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -24,14 +25,20 @@ def _cli(*args: str, columns: int = 80) -> subprocess.CompletedProcess:
                           timeout=120, env=env)
 
 
-def test_models_table_shows_whole_names_at_80_columns_when_piped():
-    from featurebench.extractors import list_specs
+def _shipped_specs() -> list[SimpleNamespace]:
+    """The registry as a fresh process sees it (other tests register test-only models in this one)."""
+    code = ("import json; from featurebench.extractors import list_specs; print(json.dumps([dict(name=s.name, "
+            "weights_source=s.weights_source, feature_dim=s.feature_dim) for s in list_specs()]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    return [SimpleNamespace(**spec) for spec in json.loads(done.stdout)]
 
+
+def test_models_table_shows_whole_names_at_80_columns_when_piped():
     result = _cli("models")
     assert result.returncode == 0, result.stderr
     assert "…" not in result.stdout
     assert all(len(line) <= 80 for line in result.stdout.splitlines())
-    for spec in list_specs():
+    for spec in _shipped_specs():
         assert spec.name in result.stdout.split(), spec.name
         for word in spec.weights_source.split():  # package names are never broken mid-word
             assert word in result.stdout.split(), (spec.name, word)
@@ -41,12 +48,10 @@ def test_models_table_shows_whole_names_at_80_columns_when_piped():
 
 @pytest.mark.parametrize("fmt", ["json", "csv"])
 def test_models_machine_readable_formats_hold_every_field_whole(fmt):
-    from featurebench.extractors import list_specs
-
     result = _cli("models", "--format", fmt, columns=40)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout) if fmt == "json" else list(csv.DictReader(io.StringIO(result.stdout)))
-    specs = list_specs()
+    specs = _shipped_specs()
     assert [row["name"] for row in rows] == [spec.name for spec in specs]
     assert [row["weights source"] for row in rows] == [spec.weights_source for spec in specs]
     assert [int(row["dim"]) for row in rows] == [spec.feature_dim for spec in specs]
@@ -126,7 +131,6 @@ def test_predict_exits_non_zero_when_nothing_could_be_predicted(tmp_path):
 
 def test_demo_results_go_to_stdout_and_stage_messages_to_stderr(monkeypatch, tmp_path):
     from pathlib import Path
-    from types import SimpleNamespace
 
     from typer.testing import CliRunner
 

@@ -114,10 +114,10 @@ def test_resume_continues_the_epoch_count(tmp_path, tiny_set):
     with pytest.raises(FeaturebenchError, match="--resume"):
         finetune(tiny_set, tmp_path, recipe)
     with pytest.raises(FeaturebenchError, match="head: 'fc' -> 'gap'"):
-        finetune(tiny_set, tmp_path, tiny_recipe(warmup_epochs=2, epochs=2, head="gap"), resume=True)
+        finetune(tiny_set, tmp_path, tiny_recipe(warmup_epochs=2, epochs=2, head="gap"), resume=str(run))
 
     seen.clear()
-    result = finetune(tiny_set, tmp_path, recipe, resume=True, on_epoch=lambda info: seen.append(info["epoch"]))
+    result = finetune(tiny_set, tmp_path, recipe, resume=str(run), on_epoch=lambda info: seen.append(info["epoch"]))
     assert seen == [3]
     history = json.loads((run / "history.json").read_text())
     assert [(h["epoch"], h["phase"]) for h in history] == [(0, "warmup"), (1, "warmup"), (2, "finetune"),

@@ -39,9 +39,9 @@ def test_calibration_sample_is_the_front_of_the_train_slice():
     assert sample.holdout == usable[270:270 + 64]  # test slice only, never a calibration image
     assert sample == calibration_sample(candidates, 0.75, size=300)
     assert calibration_sample(candidates, 0.75, size=120).calibration == usable[:120]
-    few = candidates[:140]  # 126 usable, 94 train, 84 < 100 calibration images
+    few = candidates[:90]  # 81 usable, 60 train, 54 < 64 calibration images
     with pytest.raises(FeaturebenchError, match=f"at least {MIN_CALIBRATION_IMAGES} calibration images.*"
-                                                "gives 84 .*--precision fp32"):
+                                                "gives 54 .*--precision fp32"):
         calibration_sample(few, 0.75)
 
 
@@ -50,7 +50,7 @@ def calibrated(tmp_path_factory, tiny_model_file):
     """One int8 extraction through the CLI in a fresh interpreter (as a user runs it), which
     fills a private cache; records the processes it started and what it printed where."""
     root = tmp_path_factory.mktemp("int8")
-    data = make_class_folders(root / "data", per_class=80, size=(40, 56))  # 160 images: 108 calibrate
+    data = make_class_folders(root / "data", per_class=80, size=(40, 56))  # 160 images: 64 of the 120 train images calibrate
     cache, out = root / "cache", root / "int8.h5"
     code = f"""
 import multiprocessing, sys
@@ -79,7 +79,7 @@ def test_calibration_forks_nothing_and_keeps_stdout_for_results(calibrated):
     assert "telemetry: None stub: True" in calibrated["stderr"]  # NNCF's no-op stand-in, as OpenVINO's
     assert "processes started: 0" in calibrated["stderr"]
     assert not (calibrated["out"].parent / "intel").exists()  # no telemetry client id written to $HOME
-    assert "Calibrating int8 on 108 train images" in calibrated["stderr"]
+    assert "Calibrating int8 on 64 train images" in calibrated["stderr"]
     assert "Statistics collection" in calibrated["stderr"]  # NNCF's progress, on stderr
     assert "Statistics" not in calibrated["stdout"] and "INFO" not in calibrated["stdout"]
 
@@ -100,8 +100,8 @@ def test_int8_records_its_calibration_and_stays_close_to_fp32(calibrated, tmp_pa
     assert attrs["precision"] == "int8" and attrs["engine"] == "openvino" and attrs["nncf_version"]
     # The calibration set is recorded, and is the front of the stored train slice (no test row).
     recorded = json.loads(attrs["int8_calibration_paths"])
-    assert attrs["int8_calibration_images"] == len(recorded) == 108
-    assert recorded == paths[:108] and 108 <= attrs["split_index"]
+    assert attrs["int8_calibration_images"] == len(recorded) == 64
+    assert recorded == paths[:64] and 64 <= attrs["split_index"]
     assert attrs["int8_holdout_images"] == 40 and attrs["int8_cache_hit"] == False  # noqa: E712 - numpy bool
     assert 0.98 < attrs["int8_cosine_min"] <= attrs["int8_cosine_mean"] < 1.0
     assert cos.min() > 0.98 and cos.mean() > 0.99, (cos.min(), cos.mean())
@@ -164,7 +164,7 @@ def test_damaged_cache_entry_is_made_again(calibrated, tmp_path, tiny_model_file
     monkeypatch.setattr(int8, "quantize", lambda model, images, prepare: made.append(len(images)) or model)
     opts = ExtractOptions(str(calibrated["data"]), "x.h5", model=str(tiny_model_file), precision="int8")
     provenance = _load_extractor(opts, opts.list_images(opts.source))[1]
-    assert made == [108] and provenance["int8_cache_hit"] is False and provenance["int8_cache"] == str(entry)
+    assert made == [64] and provenance["int8_cache_hit"] is False and provenance["int8_cache"] == str(entry)
     assert _load_extractor(opts, opts.list_images(opts.source))[1]["int8_cache_hit"] is True
 
 
@@ -191,7 +191,7 @@ def test_cache_entry_damaged_at_the_same_size_is_made_again(calibrated, tmp_path
     monkeypatch.setattr(int8, "quantize", lambda model, images, prepare: made.append(len(images)) or model)
     opts = ExtractOptions(str(calibrated["data"]), "x.h5", model=str(tiny_model_file), precision="int8")
     _, provenance, notices = _load_extractor(opts, opts.list_images(opts.source))
-    assert made == [108] and provenance["int8_cache_hit"] is False
+    assert made == [64] and provenance["int8_cache_hit"] is False
     assert any("is not used (cache: " in note and "model.bin" in note for note in notices), notices
 
 
@@ -201,6 +201,7 @@ def test_too_few_images_refused_and_auto_runs_fp32(tmp_path, class_folders, tiny
     import featurebench.extractors.cpu as cpu
     from featurebench.cli import main
     from featurebench.extract import ExtractOptions, run_extract
+    from featurebench.extractors.int8 import MIN_CALIBRATION_IMAGES
 
     monkeypatch.setenv("FEATUREBENCH_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "small.h5"
@@ -209,7 +210,7 @@ def test_too_few_images_refused_and_auto_runs_fp32(tmp_path, class_folders, tiny
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code == 2
-    assert "needs at least 100 calibration images" in capsys.readouterr().err
+    assert f"needs at least {MIN_CALIBRATION_IMAGES} calibration images" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "cache").exists()
     # auto on the measured CPU class: too few images to calibrate on, so fp32, and said so.
     monkeypatch.setattr(cpu, "cpu_class", lambda flags=None: "avx512-vnni")

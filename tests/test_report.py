@@ -255,9 +255,10 @@ def test_html_leaderboard_runs_plots_and_provenance(built, page):
     assert keys == [key for key, *_ in METRIC_COLUMNS]
     assert set(keys) >= {"accuracy", "rank1", "rank5", "mean_per_class_accuracy", "macro_f1", "fit_seconds",
                          "extract_images_per_second", "feature_dim", "feature_file_bytes"}
-    # one bar chart + confusion, per-class and CV plot per run
+    # confusion, per-class and CV plot per run; the accuracy chart is HTML (text labels), one bar per run
     images = [attrs for tag, attrs in page.tags if tag == "img"]
-    assert len(images) == 1 + 3 * GOOD
+    assert len(images) == 3 * GOOD
+    assert html.count('class="bar-label"') == GOOD
     # the random-init run's section title says so
     section = html.split('id="run-4"', 1)[1].split("</h3>", 1)[0]
     assert "animals · resnet50 · logreg" in section and "random-init baseline" in section
@@ -331,7 +332,7 @@ def test_finetune_run_with_nulls_renders(tmp_path):
     summary = build_report(tmp_path / "res", tmp_path / "r.html", md_path=tmp_path / "r.md")
     assert [r.name for r in summary.runs] == ["ft", "lr"]
     html = (tmp_path / "r.html").read_text()
-    assert html.count("<img") == 1 + 1 + 3  # bar chart; fine-tune: confusion only; logreg: three plots
+    assert html.count("<img") == 1 + 3  # fine-tune: confusion only; logreg: three plots
     assert ">finetune</span>" in html
     md_rows = _md_table((tmp_path / "r.md").read_text(), "Leaderboard")
     assert md_rows[0][3] == "finetune" and md_rows[0][10] == "—"
@@ -342,9 +343,11 @@ def test_variants_are_told_apart_and_no_run_is_dropped(tmp_path):
 
     runs = collect_runs(variant_results(tmp_path / "res")).runs
     rows = {row["run"]: row for _, row in tables.leaderboard_rows(runs)}
-    assert rows["pets__resnet50__svm"]["variant"] == "scale none"
+    # stated against the first run of each extractor × classifier (same created time: the name decides)
+    assert rows["pets__resnet50__svm"]["variant"] == ""
     assert rows["pets__resnet50__svm__standard"]["variant"] == "scale standard"
-    assert rows["pets__mobilenetv2__finetune-a"]["variant"] == "lr 0.001"
+    assert rows["pets__mobilenetv2__finetune-a"]["variant"] == ""
+    assert rows["pets__mobilenetv2__finetune-b"]["variant"] == "lr 0.0001"
     assert rows["pets__resnet50__logreg"]["variant"] == "" and rows["pets__resnet50-random__logreg"]["variant"] == ""
     assert rows["pets__resnet50-random__logreg"]["baseline"] == "random init"
     build_report(tmp_path / "res", tmp_path / "r.html", md_path=tmp_path / "r.md", plots=False)
@@ -354,7 +357,8 @@ def test_variants_are_told_apart_and_no_run_is_dropped(tmp_path):
     assert "svm · scale standard" in matrix and "finetune · lr 0.0001" in matrix
     assert "baseline 62.00% (random-init resnet50 + logreg); best is +36.8 points" in html
     md = (tmp_path / "r.md").read_text()
-    assert "6 runs on 1 dataset." in md and "svm · scale none" in md and "62.00 (random-init resnet50 + logreg)" in md
+    assert "6 runs on 1 dataset." in md and "| pets | resnet50 | svm | 98.40" in md
+    assert "62.00 (random-init resnet50 + logreg)" in md
     assert "| pets | resnet50 | svm · scale standard | 98.80" in md
 
 
@@ -369,7 +373,7 @@ def test_bar_axis_is_zoomed_to_the_data_and_its_ci():
     rows = [{"accuracy": 0.984, "accuracy_ci_low": 0.968, "accuracy_ci_high": 0.996},
             {"accuracy": 0.988, "accuracy_ci_low": 0.972, "accuracy_ci_high": 1.0}]
     low, high = plots.bar_axis(rows)
-    assert 90 <= low <= 96.8 and high > 100
+    assert 90 <= low <= 96.8 and high == 100
     baseline = {"accuracy": 0.62, "accuracy_ci_low": None, "accuracy_ci_high": None, "baseline": "random init"}
     assert plots.bar_axis([*rows, baseline]) == (low, high)  # a far-off baseline does not undo the zoom
     assert plots.bar_axis([baseline])[0] <= 62
@@ -418,13 +422,46 @@ def test_runs_with_the_same_settings_get_short_labels_not_their_run_names(tmp_pa
     for k, name in enumerate([base, f"{base}__seed1", f"{base}__seed2"]):
         write_run(tmp_path / "res", make_metrics(name, dataset="flowers17", extractor="efficientnet_lite0", seed=k))
     rows = {row["run"]: row for _, row in tables.leaderboard_rows(collect_runs(tmp_path / "res").runs)}
-    assert [rows[n]["variant"] for n in (base, f"{base}__seed1", f"{base}__seed2")] == \
-        ["(base name)", "seed1", "seed2"]
-    assert tables._name_differences(["a__x", "b__x", "a__x"]) == ["a__x", "b__x", "a__x"]  # not unique: whole
+    assert [rows[n]["variant"] for n in (base, f"{base}__seed1", f"{base}__seed2")] == ["", "seed1", "seed2"]
+    assert tables._name_difference("a__x__seed1", "a__x") == "seed1"
 
 
-def test_bar_settings_get_distinct_styles_beyond_the_palette():
-    """19-20 settings in one chart (a sweep): no two bars share colour and hatch (colours repeated before)."""
-    labels = [f"setting {k}" for k in range(20)]
-    styles = plots.setting_styles(labels)
-    assert len(set(styles.values())) == 20 and all(hatch != "///" for _, hatch in styles.values())
+def test_sweep_labels_are_short_unique_and_stable_when_a_run_is_added(tmp_path):
+    """20 runs of a sweep: every label "classifier · variant" is at most LABEL_LIMIT characters and unique among
+    the runs of its dataset, test rows and extractor; adding a newer run changes none of them (before, labels
+    listed every setting that differed anywhere in the group, or fell back to whole run names)."""
+    from fixtures_report import SWEEP_EXTRA_RUN, sweep_results
+
+    def labels(folder):
+        return {row["run"]: row for _, row in tables.leaderboard_rows(collect_runs(folder).runs)}
+
+    before = labels(sweep_results(tmp_path / "a"))
+    after = labels(sweep_results(tmp_path / "b", with_extra=True))
+    assert len(before) == 20 and len(after) == 21
+    for rows in (before, after):
+        seen = {}
+        for row in rows.values():
+            assert len(tables.setting_label(row)) <= tables.LABEL_LIMIT, tables.setting_label(row)
+            key = (row["dataset"], row["group"], row["extractor"], row["random_init"], row["classifier"], row["variant"])
+            assert key not in seen, (row["run"], seen.get(key))
+            seen[key] = row["run"]
+    assert {name: row["variant"] for name, row in after.items() if name in before} == \
+        {name: row["variant"] for name, row in before.items()}
+    assert after[SWEEP_EXTRA_RUN[0]]["variant"] == "head fc"
+    assert before["caltech101__resnet50__svm__calibrated"]["variant"] == "calibration sigmoid"
+    assert before["flowers17__efficientnet_lite0__svm__wide-C-grid"]["variant"] == "grid C 0.01…1000 (6)"
+
+
+def test_accuracy_chart_labels_each_bar_in_text_and_colours_it_by_classifier():
+    """20 settings of one classifier in one panel: 20 bars, each with its own text label (the legend of
+    colours repeated from the 9th setting on before); the colour says the classifier only."""
+    rows = [{"run": f"r{k}", "dataset": "d", "extractor": "lite0", "random_init": False, "classifier": "svm" if k else "logreg",
+             "variant": f"C {k}" if k else "", "variant_title": f"C {k}" if k else "", "accuracy": 0.9 + k / 1000,
+             "score": 0.9 + k / 1000, "score_ci_low": 0.88, "score_ci_high": 0.93, "best_in_dataset": k == 19,
+             "baseline": ""} for k in range(20)]
+    (panel,) = plots.accuracy_chart(rows, [f"run-{k}" for k in range(20)])
+    bars = [bar for group in panel["groups"] for bar in group["bars"]]
+    assert len(bars) == 20 and len({bar["label"] for bar in bars}) == 20
+    assert bars[0]["label"] == "svm · C 19" and bars[0]["best"] and bars[0]["id"] == "run-19"  # best first
+    assert {bar["colour"] for bar in bars if bar["label"].startswith("svm")} == {plots.classifier_colours(rows)["svm"]}
+    assert all(0 <= bar["width"] <= 100 for bar in bars) and panel["zoomed"]

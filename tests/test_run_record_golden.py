@@ -22,7 +22,10 @@ one of the few test images. On one machine old and new code agree exactly. Every
 Regenerate (only with the code whose behaviour is the reference!):
 ``FEATUREBENCH_WRITE_GOLDEN=1 python -m pytest tests/test_run_record_golden.py``. The committed golden was
 written by main's code at 454cf47 (finetune/ before the move), with this file's import of
-``build_images`` pointed at ``featurebench.finetune.image_file``.
+``build_images`` pointed at ``featurebench.finetune.image_file``. Edited by hand since, only where the
+behaviour changed on purpose: issue 25 (one ``--checkpoint-every`` for train and finetune) made the train
+settings' ``checkpoint_every`` 1 (write every epoch, as before) and added ``keep_every`` 5 (the old
+``checkpoint_every`` 5: keep every 5th), in ``train.json`` and ``metrics.json``'s ``provenance.settings``.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def test_interrupt_then_resume_an_older_checkpoint_at_a_new_lr(tmp_path, separab
             raise KeyboardInterrupt
 
     with pytest.raises(TrainInterrupted) as stop:
-        train(separable, tmp_path / "r", epochs=6, schedule="constant", lr=0.05, checkpoint_every=2,
+        train(separable, tmp_path / "r", epochs=6, schedule="constant", lr=0.05, keep_every=2,
               on_epoch=stop_after_third)
     assert stop.value.epochs_done == 3 and stop.value.checkpoint.name == "epoch-0003-scratch.keras"
     run = stop.value.run_dir

@@ -94,10 +94,16 @@ def _bundle_explainer(path: Path, layer: str | None, trust: bool, model: str | N
     from featurebench.explain.cam import CAM_POOLS, class_activation_maps, linear_head
     from featurebench.explain.gradcam import grad_cam, gradient_model, numeric_gradients
     from featurebench.fit.metrics import estimator_scores
-    from featurebench.fit.predict import build_extractor
+    from featurebench.fit.predict import build_extractor, features_precision
 
     sink: list[str] = []
-    extractor = build_extractor(spec, model, weights, unsafe_model, sink, engine="tensorflow")
+    made_in = features_precision(spec)
+    fast_decode = str(spec.get("fast_decode")).lower() == "true"
+    if made_in != "fp32" or fast_decode:
+        sink.append(f"The bundle was fitted on {made_in} features{' of reduced-size decodes' if fast_decode else ''}; "
+                    "explain runs the fp32 network on full decodes (heatmaps need its gradients), so its scores "
+                    "may differ slightly from `featurebench predict`'s.")
+    extractor = build_extractor(spec, model, weights, unsafe_model, sink, engine="tensorflow", precision="fp32")
     feature_net = extractor.model
     estimator = bundle.estimator
     pool = str(extractor.provenance.get("pool"))

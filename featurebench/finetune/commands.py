@@ -12,6 +12,7 @@ import typer
 
 from featurebench.terminal import diagnostics as console
 from featurebench.text import command_line
+from featurebench.training.options import CHECKPOINT_EVERY, checkpoint_every_option, resume_option, say_interrupted
 
 
 def _epoch_line(info: dict) -> str:
@@ -65,13 +66,13 @@ def finetune(
     seed: Optional[int] = typer.Option(None, help="Seed for shuffling, split, init and augmentation (default 42)."),
     precision: Optional[str] = typer.Option(None, help="fp32 (default), bf16 (mixed bfloat16: CPUs with AVX512-BF16/"
                                             "AMX, recent GPUs) or fp16 (mixed float16 + loss scaling: GPUs)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
+    resume: Optional[Path] = resume_option(),
     force: bool = typer.Option(False, "--force", help="Delete an existing run folder and start over."),
     label_pattern: Optional[str] = typer.Option(None, help="Regex on file names giving the label."),
     root: Optional[Path] = typer.Option(None, help="Root for relative paths in a CSV."),
     workers: int = typer.Option(2, help="Decoding threads for folder sources."),
     dataset_name: Optional[str] = typer.Option(None, "--name", help="Dataset name for the run record."),
-    checkpoint_every: int = typer.Option(1, help="Checkpoint every N epochs (and at each phase end)."),
+    checkpoint_every: Optional[int] = checkpoint_every_option(),
     keep_checkpoint: bool = typer.Option(True, "--keep-checkpoint/--no-keep-checkpoint",
                                          help="Keep the last checkpoint (needed to extend the run with --resume)."),
 ) -> None:
@@ -80,11 +81,12 @@ def finetune(
     Writes RESULTS_DIR/<run-name>/: metrics.json (for `featurebench report`), model.keras, history.json,
     monitor.png, checkpoints.
 
-    Interrupted? Run the same command with --resume. The model is an extractor too:
-    `featurebench extract SOURCE -o F.h5 --model RUN/model.keras --layer head_fc`.
+    Interrupted? Continue with --resume RUN_DIR|CHECKPOINT (optionally --epochs N to train longer).
+    The model is an extractor too: `featurebench extract SOURCE -o F.h5 --model RUN/model.keras --layer head_fc`.
     """
     from featurebench.finetune.recipes import resolve_recipe
-    from featurebench.finetune.run import FinetuneOptions, run_finetune
+    from featurebench.finetune.run import FinetuneOptions, run_finetune, saved_recipe
+    from featurebench.training.session import TrainingInterrupted
 
     overrides = {
         "model": model, "weights": weights, "warmup_epochs": warmup_epochs, "epochs": epochs,
@@ -95,18 +97,19 @@ def finetune(
         "train_fraction": train_fraction, "val_fraction": val_fraction, "early_stopping": early_stopping,
         "seed": seed, "precision": precision,
     }
+    # On --resume without --recipe, the run's own recipe is the base the flags given change.
+    base = saved_recipe(str(resume)) if resume and recipe is None else None
     opts = FinetuneOptions(
-        source=str(source), recipe=resolve_recipe(recipe, overrides), out=str(out), run_name=run_name, resume=resume,
-        force=force, label_pattern=label_pattern, root=str(root) if root else None, workers=workers,
-        dataset_name=dataset_name, checkpoint_every=checkpoint_every, keep_checkpoint=keep_checkpoint,
-        command=command_line(),
+        source=str(source), recipe=resolve_recipe(recipe, overrides, base), out=str(out), run_name=run_name,
+        resume=str(resume) if resume else None, force=force, label_pattern=label_pattern,
+        root=str(root) if root else None, workers=workers, dataset_name=dataset_name,
+        checkpoint_every=checkpoint_every or CHECKPOINT_EVERY, keep_checkpoint=keep_checkpoint, command=command_line(),
     )
     say = lambda message: console.print(message, soft_wrap=True, highlight=False)  # noqa: E731
     try:
         result = run_finetune(opts, on_epoch=lambda info: say(_epoch_line(info)), say=say)
-    except KeyboardInterrupt:
-        console.print("[yellow]Interrupted.[/] Run the same command with --resume to continue from the last "
-                      "checkpoint.")
+    except TrainingInterrupted as stop:
+        say_interrupted(console, "finetune", source, stop)
         raise typer.Exit(130) from None
     from featurebench.text import plural
 

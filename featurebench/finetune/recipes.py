@@ -228,10 +228,12 @@ def load_recipe(recipe: str | None) -> Recipe:
     return apply_overrides(start, data, where=str(path))
 
 
-def resolve_recipe(recipe: str | None, overrides: dict[str, Any]) -> Recipe:
-    """The recipe named by ``--recipe`` with the given CLI flags on top (``None`` = not given)."""
+def resolve_recipe(recipe: str | None, overrides: dict[str, Any], base: Recipe | None = None) -> Recipe:
+    """The recipe named by ``--recipe`` (else ``base``, e.g. a resumed run's, else the defaults) with the
+    given CLI flags on top (``None`` = not given)."""
     given = {k: v for k, v in overrides.items() if v is not None}
-    resolved = apply_overrides(load_recipe(recipe), given, where="command line")
+    start = base if recipe is None and base is not None else load_recipe(recipe)
+    resolved = apply_overrides(start, given, where="command line")
     _refuse_unused_flags(resolved, given)
     return resolved
 

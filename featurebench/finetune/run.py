@@ -3,7 +3,7 @@
 Steps: open the source (a ``build-images`` file, or a folder/CSV streamed through
 the decode pipeline), compute the training-split RGB means if the recipe
 subtracts them, build body + normalisation + head (or load the checkpoint on
-``--resume``), train both phases, save ``model.keras``, score the test split
+``--resume RUN_DIR|CHECKPOINT``), train both phases, save ``model.keras``, score the test split
 (centre or 10-crop) and write the run record.
 
 Run folder: ``metrics.json``, ``model.keras`` (takes 0..255 RGB; usable with
@@ -23,9 +23,11 @@ from typing import Any, Callable
 from featurebench import __version__
 from featurebench.data.pipeline import SourceOptions
 from featurebench.errors import FeaturebenchError
-from featurebench.finetune.recipes import Recipe, validate
-from featurebench.training.checkpoint import load_checkpoint_model, remove_checkpoints
-from featurebench.training.session import (TrainingResult, open_training_source, prepare_run_dir, slug,
+from featurebench.finetune.recipes import Recipe, apply_overrides, validate
+from featurebench.training.checkpoint import load_checkpoint_model, locate_resume, remove_checkpoints, resume_state
+from featurebench.training.options import CHECKPOINT_EVERY
+from featurebench.training.session import (TrainingResult, check_resume_settings, check_same_source, enter_run_dir,
+                                           interrupted, open_training_source, prepare_run_dir, slug,
                                            training_means)
 
 RUN_NAME_TEMPLATE = "{dataset}__{extractor}__finetune-{recipe}"
@@ -44,10 +46,12 @@ class FinetuneOptions(SourceOptions):
     recipe: Recipe
     out: str = "results"
     run_name: str | None = None
-    resume: bool = False
+    #: A run folder or one of its checkpoint files to continue from (``recipe`` must be the run's,
+    #: but for :data:`RESUMABLE_CHANGES`).
+    resume: str | None = None
     force: bool = False
     dataset_name: str | None = None
-    checkpoint_every: int = 1
+    checkpoint_every: int = CHECKPOINT_EVERY
     keep_checkpoint: bool = True
     command: str = field(default_factory=lambda: " ".join(sys.argv))
 
@@ -78,18 +82,45 @@ def run_finetune(opts: FinetuneOptions, on_epoch: Callable[[dict], None] | None 
     spec = body_spec(recipe.model, recipe.image_size)
     recipe = replace(recipe, model=spec.name, image_size=spec.input_size)
     image_size = spec.input_size
-    source, warnings = open_training_source(opts.source, image_size, recipe, opts, opts.dataset_name,
-                                            "fine-tuning")
-    name = slug(opts.run_name) if opts.run_name and "{" not in opts.run_name else \
-        run_name_for(source.dataset, recipe, opts.run_name)
-    run_dir = Path(opts.out).expanduser().resolve() / name
-    state = prepare_run_dir(run_dir, opts.resume, opts.force, RECIPE_FILE, recipe.to_dict(), RESUMABLE_CHANGES,
-                            [Path(opts.source)])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / RECIPE_FILE).write_text(json.dumps(recipe.to_dict(), indent=2) + "\n", encoding="utf-8")
-    for note in warnings:
-        say(f"warning: {note}")
-    return _train_and_record(opts, recipe, spec, source, image_size, run_dir, name, state, on_epoch, say, warnings)
+    if opts.resume:
+        run_dir, checkpoint = locate_resume(opts.resume, RECIPE_FILE, "finetune")
+        check_resume_settings(run_dir, RECIPE_FILE, recipe.to_dict(), RESUMABLE_CHANGES)
+        state = resume_state(run_dir, checkpoint)
+    else:
+        state, run_dir = None, None
+    created = None  # the run folder this run made (removed again if stopped before a checkpoint)
+    try:
+        source, warnings = open_training_source(opts.source, image_size, recipe, opts, opts.dataset_name,
+                                                "fine-tuning")
+        if opts.resume:
+            check_same_source(run_dir, state, source, say)
+            name = run_dir.name
+        else:
+            name = slug(opts.run_name) if opts.run_name and "{" not in opts.run_name else \
+                run_name_for(source.dataset, recipe, opts.run_name)
+            run_dir = Path(opts.out).expanduser().resolve() / name
+            prepare_run_dir(run_dir, opts.force, [Path(opts.source)])
+            created = run_dir
+        enter_run_dir(run_dir, RECIPE_FILE, recipe.to_dict(), warnings, say)
+        return _train_and_record(opts, recipe, spec, source, image_size, run_dir, name, state, on_epoch, say,
+                                 warnings)
+    except KeyboardInterrupt:
+        raise interrupted(run_dir, created) from None
+
+
+def saved_recipe(resume: str) -> Recipe:
+    """The recipe of the run a ``--resume`` argument names (its ``recipe.json``), to resume without
+    repeating ``--recipe`` and the flags."""
+    run_dir, _ = locate_resume(resume, RECIPE_FILE, "finetune")
+    path = run_dir / RECIPE_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON {type(data).__name__}, not an object")
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise FeaturebenchError(f"--resume: {path} is unreadable ({' '.join(str(exc).split())[:160]}); start over "
+                                "with --force.") from None
+    return apply_overrides(Recipe(), data, where=str(path))
 
 
 def _train_and_record(opts, recipe, spec, source, image_size, run_dir, name, state, on_epoch, say, warnings):
@@ -140,7 +171,7 @@ def _train_and_record(opts, recipe, spec, source, image_size, run_dir, name, sta
 
         title = f"{source.dataset} · {spec.name} · {recipe.name}"
         state = train(model, recipe, make_train, make_val, run_dir, state, on_epoch, on_phase, title,
-                      opts.checkpoint_every)
+                      opts.checkpoint_every, source.identity())
         model.save(run_dir / MODEL_FILE)
         y_true, proba, predict_seconds = predict_split(model, source, "test", image_size, bs, recipe.ten_crop)
     pool, feature_layer = HEAD_INFO[recipe.head]
@@ -182,4 +213,4 @@ def _train_and_record(opts, recipe, spec, source, image_size, run_dir, name, sta
     return FinetuneResult(run_dir, name, record, state, warnings)
 
 
-__all__ = ["FinetuneOptions", "FinetuneResult", "RUN_NAME_TEMPLATE", "run_finetune"]
+__all__ = ["FinetuneOptions", "FinetuneResult", "RUN_NAME_TEMPLATE", "run_finetune", "saved_recipe"]

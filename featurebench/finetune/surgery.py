@@ -32,7 +32,7 @@ def body_spec(model: str | ModelSpec, image_size: int | None = None) -> ModelSpe
 
     if isinstance(model, str) and looks_like_model_file(model):
         raise FeaturebenchError(f"finetune builds on a registered backbone (`featurebench models`), not a model file "
-                                f"({model}); to continue a fine-tuning run, run it again with --resume.")
+                                f"({model}); to continue a fine-tuning run, pass --resume RUN_DIR.")
     spec = model if isinstance(model, ModelSpec) else get_spec(model)
     if image_size is None or image_size == spec.input_size:
         return spec

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from featurebench.finetune.recipes import Recipe
 from featurebench.finetune.surgery import freeze_body, trainable_summary, unfreeze_from
 from featurebench.training.checkpoint import TrainState
-from featurebench.training.epochs import EpochCallback, Phase, epoch_callback
+from featurebench.training.epochs import EpochCallback, Phase, epoch_callback, fit_epochs
 from featurebench.training.optimization import compile_model
 
 
@@ -25,27 +25,30 @@ def _run_phase(model: Any, phase: Phase, state: TrainState, make_train: Callable
 
     if state.epochs_done >= phase.end_epoch:
         return
-    callbacks = [epoch_callback(state, run_dir, phase, phase_start, title, on_epoch, checkpoint_every)]
+    epoch_end = epoch_callback(state, run_dir, phase, phase_start, title, on_epoch, checkpoint_every)
+    callbacks = [epoch_end]
     val = make_val(state.epochs_done) if make_val else None
     if recipe.early_stopping:
         callbacks.insert(0, keras.callbacks.EarlyStopping(monitor="val_loss" if val is not None else "loss",
                                                           patience=recipe.early_stopping, restore_best_weights=True))
-    model.fit(make_train(state.epochs_done), validation_data=val, epochs=phase.end_epoch,
-              initial_epoch=state.epochs_done, callbacks=callbacks, verbose=0, shuffle=False)
+    fit_epochs(model, epoch_end, make_train(state.epochs_done), validation_data=val, epochs=phase.end_epoch,
+               initial_epoch=state.epochs_done, callbacks=callbacks, verbose=0, shuffle=False)
 
 
 def train(model: Any, recipe: Recipe, make_train: Callable[[int], Any], make_val: Callable[[int], Any] | None,
           run_dir: Path, state: TrainState | None = None, on_epoch: EpochCallback | None = None,
           on_phase: Callable[[str, dict[str, Any]], None] | None = None, title: str = "",
-          checkpoint_every: int = 1) -> TrainState:
+          checkpoint_every: int = 1, source_identity: dict[str, Any] | None = None) -> TrainState:
     """Run (or continue, given the checkpoint ``state`` and the model loaded from it) both phases.
 
     ``make_train(epoch)``/``make_val(epoch)`` build the datasets starting at that epoch number.
     ``on_phase(name, summary)`` is told when a phase starts, with trainable-parameter counts.
+    ``source_identity`` goes into a new run's checkpoints (a ``--resume`` on another source is refused).
     """
     finetune = recipe.unfreeze_from is not None and recipe.epochs > 0
     fresh = state is None
-    state = state or TrainState(phase="warmup" if recipe.warmup_epochs > 0 or not finetune else "finetune")
+    state = state or TrainState(phase="warmup" if recipe.warmup_epochs > 0 or not finetune else "finetune",
+                                source_identity=source_identity)
     if state.phase == "warmup":
         warmup = Phase("warmup", recipe.warmup_epochs, recipe.warmup_optimizer, recipe.warmup_lr)
         if fresh:

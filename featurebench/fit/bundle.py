@@ -40,7 +40,9 @@ ALLOWED_TYPES = frozenset({
 #: Feature-file attributes that say how features were made (what ``predict`` must reproduce).
 EXTRACTOR_KEYS = ("model", "model_source", "model_path", "layer", "pool", "input_size", "resize", "preprocessing",
                   "weights", "weights_sha256", "random_init", "feature_dim", "seed", "backend", "include_top",
-                  "max_pixels", "allow_truncated")
+                  "max_pixels", "allow_truncated", "precision", "fast_decode",
+                  # int8: which quantised model made the features (fit copies it into the bundle: fit/quantised.py)
+                  "int8_calibration_digest", "int8_cache", "int8_model_files")
 
 
 @dataclass
@@ -56,13 +58,14 @@ class Bundle:
 
 
 def extractor_spec(attrs: dict[str, Any]) -> dict[str, Any]:
-    """The extractor spec from a feature file's attributes (``input_size`` parsed from JSON)."""
+    """The extractor spec from a feature file's attributes (``input_size``, ``int8_model_files`` parsed from JSON)."""
     import json
 
     spec = {key: attrs[key] for key in EXTRACTOR_KEYS if key in attrs}
-    size = spec.get("input_size")
-    if isinstance(size, str) and size.strip().startswith("["):
-        spec["input_size"] = json.loads(size)
+    for key in ("input_size", "int8_model_files"):
+        value = spec.get(key)
+        if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+            spec[key] = json.loads(value)
     return spec
 
 

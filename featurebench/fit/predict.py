@@ -1,9 +1,12 @@
 """``featurebench predict``: classify images with a saved bundle.
 
 The bundle's extractor spec rebuilds the same extractor (model, layer, pooling,
-preprocessing, resize) that made the training features; images go through the
-same robust decoder as ``extract``. Unreadable files are listed (the CLI exits 2 only when nothing
-could be classified).
+preprocessing, resize, precision) that made the training features; images go through the
+same robust decoder as ``extract``, with the same reduced-size decode when the features used
+one (``fast_decode``). A bundle fitted on int8 features runs the quantised model saved in its
+run folder (featurebench/fit/quantised.py), never the fp32 network. Bundles made before the
+precision was recorded run fp32, as they always did. Unreadable files are listed (the CLI
+exits 2 only when nothing could be classified).
 """
 
 from __future__ import annotations
@@ -121,12 +124,41 @@ def _weights_arg(spec: dict[str, Any], weights: str | None) -> str:
     return value
 
 
+def features_precision(spec: dict[str, Any]) -> str:
+    """The precision the bundle's training features were made in (fp32 for bundles that do not record it)."""
+    return str(spec.get("precision") or "fp32")
+
+
+def _precision_here(spec: dict[str, Any], engine: str | None, sink: list[str] | None) -> str:
+    """The precision to rebuild the extractor in: the features' one, except fp16 without a GPU (fp32, warned)."""
+    from featurebench.extractors.devices import choose_engine
+
+    precision = features_precision(spec)
+    if precision == "fp16" and not choose_engine(engine or "auto").on_gpu:
+        warn("The bundle's features were made in fp16 on a GPU; there is none here, so predict runs fp32: "
+             "scores may differ slightly from the training features'", sink)
+        return "fp32"
+    return precision
+
+
 def build_extractor(spec: dict[str, Any], model: str | None = None, weights: str | None = None,
-                    unsafe_model: bool = False, sink: list[str] | None = None, engine: str | None = None) -> Any:
+                    unsafe_model: bool = False, sink: list[str] | None = None, engine: str | None = None,
+                    precision: str | None = None, bundle_dir: Path | None = None) -> Any:
     """Rebuild the extractor described by a bundle's spec (``model``/``weights`` override locations;
-    ``engine``: what runs a Keras model, default auto (OpenVINO on a CPU); ``explain`` needs ``tensorflow`` for gradients)."""
+    ``engine``: what runs a Keras model, default auto (OpenVINO on a CPU); ``explain`` needs ``tensorflow`` for gradients).
+
+    ``precision``: what to run, default the precision the features were made in; int8 loads the
+    quantised model saved in the bundle's folder ``bundle_dir`` (checked against its digests),
+    and refuses, in one line, a bundle without it."""
     from featurebench.extractors import load_extractor
 
+    precision = precision or _precision_here(spec, engine, sink)
+    quantized = None
+    if precision == "int8":
+        from featurebench.fit.quantised import load_int8_model
+
+        quantized = load_int8_model(spec, bundle_dir)  # refused before the (slow) model load
+        engine = engine or "openvino"
     source = spec.get("model_source") or "registry"
     if model is None:
         if source == "registry":
@@ -145,7 +177,7 @@ def build_extractor(spec: dict[str, Any], model: str | None = None, weights: str
     seed = int(spec.get("seed") or 42)
     layer = spec.get("layer") or None
     kwargs = dict(weights=_weights_arg(spec, weights), pool=pool, seed=seed, preprocess=preprocess,
-                  unsafe_model=unsafe_model)
+                  unsafe_model=unsafe_model, precision=precision)
     if source != "tflite":
         kwargs["engine"] = engine
     if source == "tflite":
@@ -155,7 +187,12 @@ def build_extractor(spec: dict[str, Any], model: str | None = None, weights: str
             extractor = load_extractor(model, layer=layer, **kwargs)
     else:
         extractor = load_extractor(model, layer=layer, **kwargs)
+    if quantized is not None:
+        extractor.use_openvino_model(quantized[0], "int8", quantized[1])
     built = extractor.provenance
+    if built.get("precision", "fp32") != precision:  # bf16 asked for, on a CPU that has none
+        warn(f"The bundle's features were made in {precision}; this machine runs {built.get('precision')} "
+             "(no native support): scores may differ slightly from the training features'", sink)
     expected_sha = spec.get("weights_sha256")
     if expected_sha and built.get("weights_sha256") and built["weights_sha256"] != expected_sha:
         warn(f"The extractor's weights ({built.get('weights')}) differ from the ones the bundle was trained on "
@@ -200,17 +237,25 @@ def predict_images(bundle_path: str | Path | Bundle, inputs: Sequence[str | os.P
     if extractor is None:
         if say is not None:
             say(f"Loading the extractor {bundle.extractor.get('model')} for {plural(len(files), 'image')}...")
-        extractor = build_extractor(bundle.extractor, model, weights, unsafe_model, sink)
+        extractor = build_extractor(bundle.extractor, model, weights, unsafe_model, sink,
+                                    bundle_dir=bundle.path.parent if bundle.path else None)
+    spec = bundle.extractor
+    fast_decode = str(spec.get("fast_decode")).lower() == "true"
+    running = str(extractor.provenance.get("precision") or "fp32")
+    if say is not None and (running != "fp32" or fast_decode):
+        say(f"Running the extractor in {running}{' with the reduced-size JPEG decode' if fast_decode else ''}, "
+            "as the bundle's training features were made"
+            + (" (the quantised model saved with the bundle)." if running == "int8" else "."))
     expected = _n_features(bundle.estimator)
     if expected is not None and expected != extractor.feature_dim:
         raise FeaturebenchError(
             f"The extractor gives {extractor.feature_dim}-d features but the bundle's classifier expects {expected}-d; "
             "the bundle's extractor spec does not match the model found (check --model/--weights)."
         )
-    spec = bundle.extractor
     options = DecodeOptions(tuple(extractor.input_size), str(spec.get("resize") or "stretch"),
                             **({"max_pixels": int(spec["max_pixels"])} if spec.get("max_pixels") else {}),
-                            allow_truncated=str(spec.get("allow_truncated")).lower() == "true")
+                            allow_truncated=str(spec.get("allow_truncated")).lower() == "true",
+                            fast_decode=fast_decode)
     candidates = [Candidate(str(Path(f).resolve()), None) for f in files]
     predictions: list[Prediction] = []
     score_kind = "probability"

@@ -27,6 +27,7 @@ from featurebench.errors import FeaturebenchError, RunExistsError
 from featurebench.text import plural
 from featurebench.fit import record
 from featurebench.fit.bundle import BUNDLE_NAME, extractor_spec, save_bundle
+from featurebench.fit.quantised import INT8_FOLDER, attach_int8_model
 from featurebench.fit.classifiers import get_classifier
 from featurebench.fit.exclude import AUDITED_METRIC, PREDICTIONS_FILE, exclude_rows, predictions_csv, read_rows_file
 from featurebench.fit.grids import edge_line, grid_edges, load_grid, main_param
@@ -87,7 +88,8 @@ class RunResult:
               if (m.get("test_set") or {}).get("kind") == "audited" else []),
             f"wrote {self.run_dir}/",
             "  (metrics.json, cv_results.csv, classification_report.txt,",
-            f"  confusion.csv, {PREDICTIONS_FILE}, {BUNDLE_NAME})",
+            f"  confusion.csv, {PREDICTIONS_FILE}, {BUNDLE_NAME}"
+            + (f", {INT8_FOLDER}/: its int8 model)" if (self.run_dir / INT8_FOLDER).is_dir() else ")"),
         ]
         return "\n".join(lines)
 
@@ -231,8 +233,9 @@ def _predict(estimator: Any, features: FeatureFile, split: Split, classes: np.nd
 
 
 def _write_run(run_dir: Path, force: bool, files: dict[str, str], metrics: dict[str, Any],
-               bundle: tuple, predictions: dict[str, Any]) -> None:
-    """Write everything into a temporary folder beside ``run_dir``, then swap it in."""
+               bundle: tuple, predictions: dict[str, Any]) -> list[str]:
+    """Write everything into a temporary folder beside ``run_dir``, then swap it in; the warnings
+    this adds to ``metrics`` (an int8 model that could not be copied into the bundle)."""
     tmp = run_dir.with_name(f".{run_dir.name}.tmp-{os.getpid()}")
     old = run_dir.with_name(f".{run_dir.name}.old-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -240,7 +243,11 @@ def _write_run(run_dir: Path, force: bool, files: dict[str, str], metrics: dict[
     try:
         for name, text in files.items():
             (tmp / name).write_text(text)
-        save_bundle(tmp / BUNDLE_NAME, *bundle)
+        estimator, label_names, spec, *rest = bundle
+        spec, missing = attach_int8_model(spec, tmp)
+        added = [missing] if missing else []
+        metrics["warnings"].extend(added)
+        save_bundle(tmp / BUNDLE_NAME, estimator, label_names, spec, *rest)
         record.write_probabilities(tmp / record.PROBABILITIES_FILE, **predictions)
         record.write_json(tmp / "metrics.json", metrics)
         if run_dir.exists():
@@ -254,6 +261,7 @@ def _write_run(run_dir: Path, force: bool, files: dict[str, str], metrics: dict[
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
+    return added
 
 
 def run_fit(features_path: str | Path, clf: str = "logreg", grid: str | dict | list | None = None, cv: int = 3,
@@ -595,8 +603,8 @@ def _run(features_path: Path, clf: str, grid_arg: Any, cv: int, n_jobs: int | No
                        "y_true": split.y_test, "scores": stored, "label_names": split.label_names,
                        "score_kind": score_kind}
         out.mkdir(parents=True, exist_ok=True)
-        _write_run(run_dir, force, files, metrics, bundle, predictions)
-        return RunResult(run_dir, name, record.jsonable(metrics), warnings=list(split.warnings))
+        written = _write_run(run_dir, force, files, metrics, bundle, predictions)
+        return RunResult(run_dir, name, record.jsonable(metrics), warnings=[*split.warnings, *written])
     finally:
         features.close()
         if test_features is not None:

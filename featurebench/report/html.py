@@ -2,7 +2,8 @@
 
 Autoescaping is on for the whole template and no user-supplied value is ever marked safe: run
 names, dataset and class names, paths, parameters and commands always render as text. CSS and
-JavaScript live in the template itself; images are PNG ``data:`` URIs, so the file needs no network.
+JavaScript live in the template itself; the accuracy chart is HTML, the per-run plots are SVG ``data:``
+URIs, so the file needs no network.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def _num(value: Any) -> str:
 def _leaderboard_row(index: int, run_id: str, row: dict[str, Any]) -> dict[str, Any]:
     view = {
         "id": run_id, "order": index, "run": row["run"], "dataset": row["dataset"], "extractor": row["extractor"],
-        "classifier": row["classifier"], "variant": row["variant"], "setting": setting_label(row),
+        "classifier": row["classifier"], "variant": row["variant"], "variant_title": row["variant_title"],
+        "setting": setting_label(row),
         "baseline": row["random_init"], "badge": _badge(row), "best": row["best_in_dataset"],
         "rank": row["rank_in_group"], "group_start": row["group_start"], "group": row["group"],
         "main_group": row["main_group"], "group_index": row["group_index"],
@@ -75,15 +77,18 @@ METRIC_COLUMNS = [
      "run: mean ± std over its splits with the mean's 95% CI", True),
     ("versus", "vs best", "difference to the best run of the same test-row group, and the paired test's p-value "
      "(McNemar exact on the same images, or paired t-test over the same splits); n.s. = not significant", True),
-    ("rank1", "Rank\u20111\u00a0%", "true class is the top prediction", True),
-    ("rank5", "Rank\u20115\u00a0%", "true class among the top 5 predictions (blank with ≤ 5 classes)", True),
+    ("rank1", "Rank\u20111 %", "true class is the top prediction", True),
+    ("rank5", "Rank\u20115 %", "true class among the top 5 predictions (blank with ≤ 5 classes)", True),
     ("mean_per_class_accuracy", "Mean/class %", "mean of per-class accuracy (recall)", True),
-    ("macro_f1", "Macro\u2011F1\u00a0%", "unweighted mean of per-class F1", True),
-    ("fit_seconds", "Fit\u00a0s", "grid search + refit time, seconds", False),
+    ("macro_f1", "Macro\u2011F1 %", "unweighted mean of per-class F1", True),
+    ("fit_seconds", "Fit s", "grid search + refit time, seconds", False),
     ("extract_images_per_second", "Extract img/s", "feature extraction throughput", True),
     ("feature_dim", "Dim", "feature dimension", False),
     ("feature_file_bytes", "File", "feature file size", False),
 ]
+#: Columns a narrow window (under 1200 px) hides, so the leaderboard fits without scrolling sideways.
+NARROW_HIDDEN = {"extract_images_per_second": "extraction speed", "feature_dim": "feature dimension",
+                 "feature_file_bytes": "feature-file size"}
 
 
 def _provenance(m: dict[str, Any]) -> list[tuple[str, str]]:
@@ -271,6 +276,7 @@ def render_html(
                                "n_runs": sum(1 for r in rows if r["dataset"] == row["dataset"] and r["main_group"]),
                                "n_test": fmt.integer(row["n_test"]), "variant": row["variant"],
                                "reference": _baseline_note(baselines.get(row["dataset"]), row)})
+    chart = plots.accuracy_chart(rows, ids, baselines)
     context = {
         "title": "featurebench report",
         "results_dir": str(results_dir),
@@ -280,10 +286,12 @@ def render_html(
         "datasets": list(dict.fromkeys(r["dataset"] for r in rows)),
         "n_baselines": sum(1 for r in rows if r["random_init"]),
         "columns": METRIC_COLUMNS,
+        "narrow_hidden": NARROW_HIDDEN,
+        "narrow_hidden_text": ", ".join(list(NARROW_HIDDEN.values())[:-1]) + " and " + list(NARROW_HIDDEN.values())[-1],
         "leaderboard": [_leaderboard_row(i, run_id, row) for i, (run_id, row) in enumerate(zip(ids, rows))],
-        "bars": plots.accuracy_bars(rows, baselines) if with_plots else None,
-        "bars_zoomed": any(plots.bar_axis([r for r in rows if r["dataset"] == d])[0] > 0
-                           for d in dict.fromkeys(r["dataset"] for r in rows)),
+        "chart": chart,
+        "chart_colours": plots.classifier_colours(rows),
+        "bars_zoomed": any(panel["zoomed"] for panel in chart),
         "n_dataset_baselines": len(baselines),
         "matrix": _matrix(rows),
         "best_cards": best_cards,

@@ -1,90 +1,36 @@
-"""Static plots for the report: matplotlib figures rendered to PNG and returned as ``data:`` URIs.
+"""The report's figures: the accuracy chart as a view model the template draws in HTML (its labels are
+text next to the bars), and each run's plots as SVG text returned as ``data:`` URIs.
 
-matplotlib is imported inside the functions (the package imports fast) and used without pyplot:
-each figure is a bare ``Figure`` on an Agg canvas, so no global backend is switched and nothing
-leaks between figures. Labels are drawn as pixels, so hostile class names cannot inject markup;
-every label passes through :func:`_short`, which escapes ``$`` so mathtext never parses a name.
+No figure is a raster image: labels stay text (readable at any width, searchable, never cut off)
+and every user-supplied label is escaped before it enters an SVG. matplotlib is used only for its
+colour maps (imported inside the function).
 """
 
 from __future__ import annotations
 
 import base64
-import io
+import functools
 import math
-import warnings
 from typing import Any, Iterable, Sequence
 
 from featurebench.report.formatting import missing
 
-#: Colour-blind-friendly palette (Okabe–Ito, reordered), one colour per classifier.
+#: Colour-blind-friendly palette (Okabe–Ito, reordered): one colour per classifier in the accuracy chart.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
-#: Hatches that tell apart bar settings once the palette's colours are used up ("///" marks baselines).
-_SETTING_HATCHES = ("", "....", "xxxx", "----", "||||", "++++", "oooo")
-#: Marker per line when a plot has several (colour is not the only cue).
-_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<")
 #: Parameters searched on a log scale.
 LOG_PARAMS = {"C", "alpha", "gamma", "learning_rate", "reg_alpha", "reg_lambda", "tol", "eta", "lr"}
 
-_RC = {
-    "font.size": 9, "axes.titlesize": 10, "axes.titleweight": "bold", "axes.labelsize": 9,
-    "axes.spines.top": False, "axes.spines.right": False, "axes.edgecolor": "#888888",
-    "axes.grid": True, "grid.color": "#e3e6ea", "grid.linewidth": 0.8, "axes.axisbelow": True,
-    "xtick.color": "#333333", "ytick.color": "#333333", "text.color": "#1f2328", "axes.labelcolor": "#1f2328",
-    "legend.frameon": False, "figure.dpi": 100, "savefig.dpi": 110,
-}
-
-
-def _figure(width: float, height: float):
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _data_uri(fig) -> str:
-    import matplotlib
-
-    buf = io.BytesIO()
-    with matplotlib.rc_context(_RC), warnings.catch_warnings():
-        # a class name in a script the font lacks is drawn as boxes; the HTML tables carry the real text
-        warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)
-        fig.savefig(buf, format="png", facecolor="white")
-    return "data:image/png;base64," + base64.b64encode(_palette_png(buf.getvalue())).decode("ascii")
-
-
-def _palette_png(png: bytes) -> bytes:
-    """Re-encode as a 256-colour palette PNG: charts look the same and the report is ~4x smaller."""
-    try:
-        from PIL import Image
-    except ImportError:  # Pillow is a dependency, but the plain PNG is fine too
-        return png
-    image = Image.open(io.BytesIO(png)).convert("RGB")
-    out = io.BytesIO()
-    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, format="PNG", optimize=True)
-    return out.getvalue() if out.tell() < len(png) else png
-
-
-def _rc():
-    import matplotlib
-
-    return matplotlib.rc_context(_RC)
-
 
 def _short(text: str, limit: int = 28) -> str:
-    """A user-supplied label, shortened, with ``$`` escaped so mathtext draws it literally."""
+    """A user-supplied label on one line, shortened to ``limit`` characters."""
     text = " ".join(str(text).split())
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return text.replace("$", r"\$")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def bar_axis(rows: Sequence[dict[str, Any]]) -> tuple[float, float]:
-    """The y range (%) of one dataset's accuracy panel: zoomed to the accuracies and 95% CIs of its runs
-    (baselines left out when there are others, so 98.4 vs 98.8 stays visible), with a margin and room for
-    the value labels; it starts at 0 only when the data reach it."""
+    """The axis range (%) of one dataset's accuracy panel: zoomed to the accuracies and 95% CIs of its runs
+    (baselines left out when there are others, so 98.4 vs 98.8 stays visible), with a margin, never past
+    100; it starts at 0 only when the data reach it."""
     kept = [r for r in rows if not r.get("baseline")] or list(rows)
     values = []
     for r in kept:
@@ -94,8 +40,7 @@ def bar_axis(rows: Sequence[dict[str, Any]]) -> tuple[float, float]:
     pad = max(1.0, 0.08 * (high - low))
     step = 5.0 if high - low > 10 else 1.0
     low = max(0.0, math.floor((low - pad) / step) * step)
-    top = min(100.0, high + pad)
-    return low, top + 0.12 * (top - low)
+    return low, min(100.0, high + pad)
 
 
 def _score(row: dict[str, Any]) -> float:
@@ -114,113 +59,77 @@ def _panel(row: dict[str, Any]) -> tuple:
     return row["dataset"], row.get("group_index", 0)
 
 
-def accuracy_bars(rows: Sequence[dict[str, Any]], baselines: dict[str, dict[str, Any]] | None = None) -> str | None:
-    """Test accuracy of every run, one panel per dataset, one bar per run, CI as error bars.
+def accuracy_chart(rows: Sequence[dict[str, Any]], ids: Sequence[str],
+                   baselines: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The accuracy chart as panels for the template: one per dataset and test-row group, one bar per run,
+    grouped by extractor (baselines last), best first within a group.
 
-    ``rows`` are leaderboard rows (see :func:`featurebench.report.tables.leaderboard_rows`): bars are
-    grouped by extractor and coloured by classifier setting (classifier plus the run's ``variant``), so
-    two runs that differ only in a setting both appear. Each panel's axis is zoomed to its data
-    (:func:`bar_axis`). Random-init baselines are hatched; the best run of each dataset is outlined;
-    ``baselines`` (dataset -> best baseline row) are drawn as a dashed line.
+    ``rows`` are leaderboard rows (:func:`featurebench.report.tables.leaderboard_rows`), ``ids`` their
+    run sections' anchors. Each bar is labelled in text beside it with its classifier and variant (unique
+    within its extractor), coloured by classifier (the label, not the colour, tells runs apart), with its
+    95% CI as a whisker, its value after it, the best of its group outlined and baselines hatched. Each
+    axis is zoomed (:func:`bar_axis`); ``baselines`` (dataset -> best baseline row) draw a dashed line.
+    Positions are percentages of the bar track.
     """
     from featurebench.report.tables import setting_label
 
-    if not rows:
-        return None
     baselines = baselines or {}
-    datasets = list(dict.fromkeys(_panel(r) for r in rows))
-    settings = sorted({setting_label(r) for r in rows})
-    style = setting_styles(settings)
-    colour = {c: fill for c, (fill, _) in style.items()}
-    ncols = min(3, len(datasets))
-    nrows = math.ceil(len(datasets) / ncols)
-    per_dataset = [[r for r in rows if _panel(r) == d] for d in datasets]
-    # Each extractor's group needs room for its bars and for its (wrapped) name under them.
-    panel_w = max(3.2, max(0.9 + sum(max(1.25, 0.3 * sum(1 for r in sub if (r["extractor"], r["random_init"]) == ext))
-                                     for ext in {(r["extractor"], r["random_init"]) for r in sub})
-                           for sub in per_dataset))
-    with _rc():
-        legend_w = 1.9 * min(4, len(settings))  # inches the legend's widest row needs
-        fig = _figure(min(16.0, max(panel_w * ncols, legend_w)), 2.9 * nrows + 0.4 + 0.22 * math.ceil(len(settings) / 4))
-        axes = fig.subplots(nrows, ncols, squeeze=False)
-        for ax in axes.flat[len(datasets):]:
-            ax.set_visible(False)
-        for ax, panel in zip(axes.flat, datasets):
-            sub = [r for r in rows if _panel(r) == panel]
-            dataset = panel[0]
-            low, high = bar_axis(sub)
-            lift = 0.015 * (high - low)
-            extractors = list(dict.fromkeys((r["extractor"], r["random_init"]) for r in sorted(sub, key=lambda r: (r["random_init"], r["extractor"]))))
-            # One bar per run (variants are labelled apart by tables.leaderboard_rows), packed per extractor.
-            groups = [sorted((r for r in sub if (r["extractor"], r["random_init"]) == ext), key=setting_label)
-                      for ext in extractors]
-            width = 0.8 / max(len(g) for g in groups)
-            for i, group in enumerate(groups):
-                for j, r in enumerate(group):
-                    x = i + width * (j - (len(group) - 1) / 2)
-                    acc = 100 * _score(r)
-                    ci_low, ci_high = _score_ci(r)
-                    best = r.get("best_in_group", r["best_in_dataset"])
-                    below = acc < low  # a baseline under the zoomed axis: drawn to the axis, value said
-                    err = None
-                    if not below and not missing(ci_low) and not missing(ci_high):
-                        err = [[max(0.0, acc - 100 * ci_low)], [max(0.0, 100 * ci_high - acc)]]
-                    ax.bar(x, max(acc, low) - low, width * 0.92, bottom=low, color=colour[setting_label(r)],
-                           alpha=0.45 if r.get("baseline") else 0.95,
-                           hatch="///" if r.get("baseline") else style[setting_label(r)][1] or None,
-                           edgecolor="#1f2328" if best else "white", linewidth=1.6 if best else 0.5)
-                    if err is not None:
-                        ax.errorbar(x, acc, yerr=err, fmt="none", ecolor="#444444", elinewidth=0.9, capsize=2)
-                    top = max(acc, low) if err is None else 100 * ci_high
-                    ax.text(x, top + lift, f"{acc:.1f}" + (" ↓" if below else ""), ha="center", va="bottom",
-                            fontsize=7, rotation=90 if max(len(g) for g in groups) > 3 else 0,
-                            fontweight="bold" if best else "normal")
-            if dataset in baselines and panel[1] == 0:
-                base = 100 * _score(baselines[dataset])
-                where = base if base >= low else low
-                ax.axhline(where, color="#8a5a00", linestyle="--", linewidth=1)
-                ax.text(-0.55, where + lift, f"baseline {base:.1f}" + (" (below the axis)" if base < low else ""),
-                        ha="left", va="bottom", fontsize=7, color="#8a5a00", zorder=6,
-                        bbox={"facecolor": "white", "edgecolor": "none", "pad": 1, "alpha": 0.85})
-            ax.set_xticks(range(len(extractors)))
-            ax.set_xticklabels([_wrap(e) + ("\n(random-init)" if rnd else "") for e, rnd in extractors], fontsize=8)
-            ax.set_ylim(low, high)
-            ax.set_xlim(-0.6, len(extractors) - 0.4)
-            ax.grid(axis="x", visible=False)
-            ax.set_title(_short(dataset, 40) + ("" if panel[1] == 0 else f" · other test rows ({_short(sub[0].get('test_set', ''), 40)})"),
-                         loc="left", fontsize=None if panel[1] == 0 else 8)
-            metric = "audited-rows accuracy %" if sub[0].get("test_set_kind") == "audited" else "test accuracy %"
-            ax.set_ylabel(metric + (" (zoomed)" if low > 0 else ""))
-        handles = [_patch(*style[c]) for c in settings]
-        fig.legend(handles, [_short(c, 48) for c in settings], loc="outside upper center", ncols=min(4, len(settings)),
-                   fontsize=8, title=None)
-        return _data_uri(fig)
+    colours = classifier_colours(rows)
+    panels = []
+    for panel in dict.fromkeys(_panel(r) for r in rows):
+        sub = [(run_id, r) for run_id, r in zip(ids, rows) if _panel(r) == panel]
+        low, high = bar_axis([r for _, r in sub])
+        step = next(step for step in (1.0, 2.0, 5.0, 10.0, 20.0, 25.0) if (high - low) / step <= 5)  # ≤ 5 gaps
+        low = math.floor(low / step) * step  # the axis starts at a tick: the track's grid lines meet the ticks
+        at = functools.partial(_position, low=low, high=high)
+        ticks = [{"at": at(t), "text": f"{t:g}"} for t in _ticks(low, high, step)]
+        groups = []
+        for extractor, random_init in dict.fromkeys((r["extractor"], r["random_init"])
+                                                    for _, r in sorted(sub, key=lambda p: p[1]["random_init"])):
+            members = sorted(((run_id, r) for run_id, r in sub if (r["extractor"], r["random_init"]) == (extractor, random_init)),
+                             key=lambda p: -_score(p[1]))
+            groups.append({"extractor": extractor, "random_init": random_init,
+                           "bars": [_bar(run_id, r, setting_label(r), colours[str(r["classifier"])], low, at)
+                                    for run_id, r in members]})
+        dataset = panel[0]
+        line = None
+        if dataset in baselines and panel[1] == 0:
+            base = 100 * _score(baselines[dataset])
+            line = {"at": at(base), "text": f"baseline {base:.1f}" + (" (below the axis)" if base < low else "")}
+        first = sub[0][1]
+        panels.append({"dataset": dataset, "other_rows": first.get("test_set", "") if panel[1] else "",
+                       "metric": "audited-rows accuracy %" if first.get("test_set_kind") == "audited" else "test accuracy %",
+                       "zoomed": low > 0, "low": f"{low:g}", "ticks": ticks, "step": round(100 * step / (high - low), 3),
+                       "baseline": line, "groups": groups})
+    return panels
 
 
-def _wrap(text: str, width: int = 16, lines: int = 2) -> str:
-    """A tick label on up to ``lines`` lines of ``width`` characters, broken at ``_``/``-``/spaces."""
-    import re
-    import textwrap
-
-    words = re.sub(r"([_\-])", r"\1 ", " ".join(str(text).split())).split(" ")
-    wrapped = textwrap.wrap(" ".join(words), width, break_long_words=True)
-    joined = [line.replace("_ ", "_").replace("- ", "-") for line in wrapped]
-    if len(joined) > lines:
-        joined = joined[: lines - 1] + [_short(" ".join(joined[lines - 1:]).replace(" ", ""), width)]
-    return "\n".join(line.replace("$", r"\$") for line in joined)
+def _position(value: float, low: float, high: float) -> float:
+    """Where ``value`` sits on an axis from ``low`` to ``high``, in % of its length (clamped to the axis)."""
+    return round(100 * (min(max(value, low), high) - low) / (high - low), 2)
 
 
-def _patch(colour: str, hatch: str = ""):
-    from matplotlib.patches import Patch
+def classifier_colours(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """A palette colour per classifier (A→Z), as the accuracy chart draws its bars."""
+    return {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(sorted({str(r["classifier"]) for r in rows}))}
 
-    return Patch(facecolor=colour, edgecolor="white" if hatch else "none", hatch=hatch or None)
+
+def _ticks(low: float, high: float, step: float) -> list[float]:
+    first = math.ceil(low / step) * step
+    return [first + k * step for k in range(int((high - first) / step + 1e-9) + 1)]
 
 
-def setting_styles(settings: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """A (colour, hatch) per bar setting, unique for up to 56 settings: the palette's 8 colours,
-    then again with a hatch each round (colour is never the only cue twice)."""
-    return {label: (PALETTE[i % len(PALETTE)], _SETTING_HATCHES[(i // len(PALETTE)) % len(_SETTING_HATCHES)])
-            for i, label in enumerate(settings)}
+def _bar(run_id: str, row: dict[str, Any], label: str, colour: str, low: float, at: Any) -> dict[str, Any]:
+    acc = 100 * _score(row)
+    ci_low, ci_high = _score_ci(row)
+    has_ci = not missing(ci_low) and not missing(ci_high)
+    full = f"{row['classifier']} · {row['variant_title']}" if row.get("variant_title") else label
+    return {"id": run_id, "run": row["run"], "label": label, "colour": colour, "width": at(acc), "value": f"{acc:.1f}",
+            "below": acc < low, "best": bool(row.get("best_in_group", row["best_in_dataset"])),
+            "baseline": bool(row.get("baseline")),
+            "ci": {"left": at(100 * ci_low), "width": round(at(100 * ci_high) - at(100 * ci_low), 2)} if has_ci else None,
+            "title": f"{row['extractor']} · {full}: {acc:.2f}%" + (f" (95% CI {100 * ci_low:.1f}–{100 * ci_high:.1f})"
+                                                                   if has_ci else "") + f" · run {row['run']}"}
 
 
 def confusion_heatmap(confusion: dict[str, Any] | None) -> str | None:
@@ -236,7 +145,7 @@ def confusion_heatmap(confusion: dict[str, Any] | None) -> str | None:
     import numpy as np
     from matplotlib import colormaps, colors
 
-    labels = [_short(x, 22).replace("\\$", "$") for x in map(str, confusion["labels"])]
+    labels = [_short(x, 22) for x in map(str, confusion["labels"])]
     counts = np.asarray(confusion["matrix"], dtype=float)
     n = len(labels)
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
@@ -281,7 +190,7 @@ def per_class_accuracy(per_class: Iterable[dict[str, Any]] | None, mean: float |
         return None
     from html import escape
 
-    labels = [_short(r["label"], 30).replace("\\$", "$") for r in rows]
+    labels = [_short(r["label"], 30) for r in rows]
     recall = [100 * r["recall"] if not missing(r.get("recall")) else 0.0 for r in rows]
     f1 = [100 * r["f1"] if not missing(r.get("f1")) else None for r in rows]
     n = len(rows)
@@ -446,6 +355,6 @@ def cv_curve(cv: dict[str, Any] | None, best_params: dict[str, Any] | None = Non
             ly = top + plot_h + 46 + 16 * (i // 2)
             parts.append(f'<line x1="{lx:.1f}" y1="{ly:.1f}" x2="{lx + 14:.1f}" y2="{ly:.1f}" stroke="{colour}" '
                          f'stroke-width="2"/><text x="{lx + 18:.1f}" y="{ly:.1f}" font-size="9" '
-                         f'dominant-baseline="central">{escape(_short(key, 40).replace(chr(92) + "$", "$"))}</text>')
+                         f'dominant-baseline="central">{escape(_short(key, 40))}</text>')
     parts.append("</svg>")
     return "data:image/svg+xml;base64," + base64.b64encode("".join(parts).encode("utf-8")).decode("ascii")

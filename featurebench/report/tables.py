@@ -24,10 +24,18 @@ if TYPE_CHECKING:  # pandas is imported lazily: `featurebench.report` must impor
 BASELINE_LABEL = "random-init baseline"
 #: Extractor names of raw-pixel feature files (scripts/bench_offline_extractor.py): a baseline too.
 RAW_PIXEL_EXTRACTORS = frozenset({"raw-pixels", "raw_pixels", "pixels"})
-#: Run settings that can tell two runs of one dataset × extractor × classifier apart (fine-tuning runs
-#: add their recipe, i.e. ``best_params``); outcomes such as a grid search's chosen C are not settings.
-VARIANT_KEYS = ("layer", "pool", "weights", "scale", "fusion_scale", "protocol", "split", "seed",
-                "test_feature_file", "calibration")
+#: Run settings that can tell two runs of one dataset × extractor × classifier apart, as (label, where):
+#: a top-level key of the run record, or ``provenance.KEY`` (the feature file's). Trained runs
+#: (fine-tuning, from scratch) add their ``recipe`` and knobs (``best_params``); outcomes such as a
+#: grid search's chosen C are not settings.
+VARIANT_KEYS = (("layer", "layer"), ("pool", "pool"), ("weights", "weights"), ("precision", "provenance.precision"),
+                ("extract seed", "provenance.seed"), ("protocol", "protocol"), ("scale", "scale"), ("pca", "pca"),
+                ("grid", "grid"), ("cv", "cv_folds"), ("split", "split"), ("split seed", "seed"),
+                ("fusion scale", "fusion_scale"), ("test file", "test_feature_file"), ("calibration", "calibration"),
+                ("recipe", "recipe"))
+#: The longest label of a run beside its extractor, "classifier · variant" (characters); a longer variant is
+#: cut with "…" (the full text is its tooltip).
+LABEL_LIMIT = 40
 #: How runs that are not "features + classifier" are labelled (column ``label``, Markdown, HTML badges).
 KIND_LABELS = {"finetune": "fine-tuned", "scratch": "trained from scratch", "ensemble": "ensemble"}
 
@@ -94,49 +102,94 @@ def _row(run: Run) -> dict[str, Any]:
 
 
 def _settings(run: Run) -> dict[str, str]:
+    """The run's settings (:data:`VARIANT_KEYS`, the ``--exclude`` file, a trained run's knobs) as short text."""
     m = run.metrics
-    settings = {key: m.get(key) for key in VARIANT_KEYS}
+    provenance = m.get("provenance") if isinstance(m.get("provenance"), dict) else {}
+    settings = {label: provenance.get(key.split(".", 1)[1]) if key.startswith("provenance.") else m.get(key)
+                for label, key in VARIANT_KEYS}
     detail = m.get("split_detail") if isinstance(m.get("split_detail"), dict) else {}
     if detail.get("exclude_file"):
-        settings["exclude"] = Path(str(detail["exclude_file"])).name
-    if m.get("kind") == "finetune" and isinstance(m.get("best_params"), dict):
+        settings["exclude"] = detail["exclude_file"]
+    if isinstance(m.get("repeats"), dict):
+        settings["splits"] = m["repeats"].get("n")
+    if m.get("kind") in ("finetune", "scratch") and isinstance(m.get("best_params"), dict):
         settings.update({key: value for key, value in m["best_params"].items() if key != "epochs_run"})
-    return {key: fmt.any_value(value) for key, value in settings.items() if not fmt.missing(value)}
+    return {key: _setting_text(key, value) for key, value in settings.items() if not fmt.missing(value)}
+
+
+def _setting_text(key: str, value: Any) -> str:
+    """One setting, short: a file by its name, a grid by its range (``C 0.01…1000 (6)``), a calibration
+    by its method's first word."""
+    if key in ("test file", "exclude"):
+        return Path(str(value)).stem
+    if key == "grid":
+        grids = value if isinstance(value, list) else [value]
+        return "; ".join(", ".join(_grid_range(k, v) for k, v in g.items()) for g in grids if isinstance(g, dict))
+    if key == "calibration" and isinstance(value, dict):
+        return str(value.get("method") or "yes").split()[0]
+    return fmt.any_value(value)
+
+
+def _grid_range(key: str, values: Any) -> str:
+    values = values if isinstance(values, list) else [values]
+    if len(values) <= 2:
+        return f"{key} {'/'.join(fmt.params(v) for v in values)}"
+    return f"{key} {fmt.params(values[0])}…{fmt.params(values[-1])} ({len(values)})"
+
+
+def _difference(settings: dict[str, str], reference: dict[str, str]) -> str:
+    """What ``settings`` has that ``reference`` has not (``scale standard, pca 128``; ``no pca`` for one it lacks)."""
+    parts = [f"{key} {value}" for key, value in settings.items() if reference.get(key) != value]
+    parts += [f"no {key}" for key in reference if key not in settings]
+    return ", ".join(parts)
 
 
 def _label_variants(pairs: list[tuple[Run, dict[str, Any]]]) -> None:
-    """Set ``row["variant"]``: what tells a run from the others with the same dataset, extractor and
-    classifier (the differing settings, else the run name); ``""`` for a run alone in its group."""
+    """Set ``row["variant"]`` (and ``row["variant_title"]``, the uncut text): what tells a run from the
+    others with the same dataset, test rows, extractor and classifier, stated against the first of them
+    (the oldest run, by its ``created`` time): the settings in which it differs from that one, else the
+    parts of its run name that differ. The first run's label is ``""``. A label depends only on the run
+    and on older runs, so adding a (newer) run never changes the labels already shown."""
     groups: dict[tuple, list[tuple[Run, dict[str, Any]]]] = {}
     for run, row in pairs:
-        row["variant"] = ""
+        row["variant"] = row["variant_title"] = ""
         # Within a test-row group only: runs of other groups are already shown apart.
         groups.setdefault((row["dataset"], row.get("group"), row["extractor"], row["random_init"], row["classifier"]),
                           []).append((run, row))
     for members in groups.values():
-        if len(members) < 2:
-            continue
-        settings = [_settings(run) for run, _ in members]
-        keys = [key for key in dict.fromkeys(k for s in settings for k in s)
-                if len({s.get(key, fmt.BLANK) for s in settings}) > 1]
-        labels = [", ".join(f"{key} {s.get(key, fmt.BLANK)}" for key in keys) for s in settings]
-        if not keys or len(set(labels)) < len(labels):
-            labels = _name_differences([run.name for run, _ in members])
-        for (_, row), label in zip(members, labels):
-            row["variant"] = label
+        members = sorted(members, key=lambda pair: (str(pair[0].metrics.get("created") or ""), pair[0].name))
+        reference = _settings(members[0][0])
+        taken: dict[str, Run] = {"": members[0][0]}
+        shown = {""}
+        room = max(12, LABEL_LIMIT - len(f"{members[0][1]['classifier']} · "))
+        for run, row in members[1:]:
+            label = _difference(_settings(run), reference)
+            if label in taken:  # the same settings as an older run: the parts of the name that differ from its
+                label = " · ".join(t for t in (label, _name_difference(run.name, taken[label].name)) if t)
+            if label in taken:
+                label = f"{label} #{len(taken) + 1}".strip()
+            taken[label] = run
+            short = _cut(label, room)
+            if short in shown:  # cut labels that collide get the run's number
+                short = _cut(label, room, f" #{len(taken)}")
+            shown.add(short)
+            row["variant"], row["variant_title"] = short, label
 
 
-def _name_differences(names: list[str]) -> list[str]:
-    """Short labels for runs whose settings are the same: the parts of their run names (split at
-    ``__`` or ``-``) that are not common to all of them, e.g. ``seed1`` and ``(base name)`` for
-    ``flowers17__lite0__logreg__seed1`` and ``flowers17__lite0__logreg``; whole names if that is
-    not unique."""
+def _cut(label: str, room: int, suffix: str = "") -> str:
+    """``label`` + ``suffix`` in at most ``room`` characters (cut with "…")."""
+    if len(label + suffix) <= room:
+        return label + suffix
+    return label[:room - 1 - len(suffix)].rstrip(" ,·") + "…" + suffix
+
+
+def _name_difference(name: str, other: str) -> str:
+    """The parts of run name ``name`` (split at ``__`` or ``-``) that ``other`` lacks, e.g. ``seed1`` for
+    ``flowers17__lite0__logreg__seed1`` against ``flowers17__lite0__logreg``."""
     import re
 
-    parts = [re.split(r"__|-", name) for name in names]
-    common = set.intersection(*(set(p) for p in parts))
-    labels = [" ".join(p for p in part if p not in common) or "(base name)" for part in parts]
-    return labels if len(set(labels)) == len(labels) else list(names)
+    theirs = set(re.split(r"__|-", other))
+    return " ".join(part for part in re.split(r"__|-", name) if part not in theirs)
 
 
 def setting_label(row: dict[str, Any]) -> str:

@@ -225,6 +225,9 @@ PURPOSES: dict[str, Purpose] = {p.name: p for p in (
     Purpose("resume", (SAME_IMAGES, "n_classes", "rows_digest", "seed"), "the same training source",
             "pass the source the run was started on, or start over with --force"),
     Purpose("cache", (), "the same cache entry", "the entry is rebuilt"),
+    Purpose("int8 bundle", (), "the quantised model the features were made with",
+            "re-extract with --precision fp32 and refit, or re-run the same `extract --precision int8` on the "
+            "machine that made the features (it refills the cache) and fit again"),
 )}
 
 

@@ -12,6 +12,7 @@ import typer
 from featurebench.terminal import diagnostics as console
 from featurebench.terminal import print_result
 from featurebench.text import command_line
+from featurebench.training.options import checkpoint_every_option, resume_option, say_interrupted
 
 
 def _duration(seconds: float) -> str:
@@ -67,10 +68,12 @@ def train(
     val_fraction: Optional[float] = typer.Option(None, help="Folder sources: validation share of it (default 0.1)."),
     seed: Optional[int] = typer.Option(None, help="Seed for order, init and augmentation (default 42)."),
     precision: Optional[str] = typer.Option(None, help="fp32 (default), bf16 or fp16 (mixed precision)."),
-    checkpoint_every: Optional[int] = typer.Option(None, help="Keep a checkpoint every N epochs (default 5); the "
-                                                   "latest epoch is always checkpointed."),
-    resume: Optional[Path] = typer.Option(None, help="Continue a run: its folder (latest checkpoint) or "
-                                          "RUN/checkpoint/epoch-NNNN-scratch.keras; combine with --lr NEW."),
+    checkpoint_every: Optional[int] = checkpoint_every_option(),
+    keep_every: Optional[int] = typer.Option(None, "--keep-every", min=0, metavar="N",
+                                             help="Of the checkpoints written, also keep those of epochs that are "
+                                             "multiples of N (default 5; 0: only the latest), to resume from an "
+                                             "earlier epoch at a new --lr."),
+    resume: Optional[Path] = resume_option(),
     out: Path = typer.Option(Path("results"), "--out", help="RESULTS_DIR; the run goes to RESULTS_DIR/<run-name>/."),
     run_name: Optional[str] = typer.Option(None, help="Run folder name or template ({dataset}, {net}, {augment}, "
                                            "{seed}, {size}); default {dataset}__{net}__scratch-{augment}."),
@@ -85,10 +88,10 @@ def train(
     Writes RESULTS_DIR/<run-name>/: metrics.json (kind scratch, for `featurebench report`), model.keras,
     history.json + monitor.png (every epoch), probabilities.npz, checkpoints.
 
-    Ctrl+C stops after saving; continue with --resume RUN_DIR|CHECKPOINT, optionally at a new --lr.
+    Ctrl+C stops; continue with --resume RUN_DIR|CHECKPOINT, optionally at a new --lr.
     """
-    from featurebench.train.loop import TrainInterrupted
     from featurebench.train.run import TrainOptions, run_train
+    from featurebench.training.session import TrainingInterrupted
 
     overrides = {
         "net": net, "image_size": image_size, "filters": filters, "hidden": hidden, "stages": stages, "stem": stem,
@@ -97,6 +100,7 @@ def train(
         "step_every": step_every, "augment": augment, "normalize": normalize, "resize": resize,
         "load_size": load_size, "patch": patch, "ten_crop": ten_crop, "train_fraction": train_fraction,
         "val_fraction": val_fraction, "seed": seed, "precision": precision, "checkpoint_every": checkpoint_every,
+        "keep_every": keep_every,
     }
     opts = TrainOptions(source=str(source), out=str(out), run_name=run_name, resume=str(resume) if resume else None,
                         force=force, label_pattern=label_pattern, root=str(root) if root else None, workers=workers,
@@ -104,16 +108,8 @@ def train(
     say = lambda message: console.print(message, soft_wrap=True, highlight=False, markup=False)  # noqa: E731
     try:
         result = run_train(opts, overrides, on_epoch=lambda info: say(_epoch_line(info)), say=say)
-    except TrainInterrupted as stop:
-        if stop.checkpoint is None:
-            console.print("[yellow]Interrupted[/] before the first epoch finished: nothing to resume, and no run "
-                          "folder is left; run the same command again to start.", soft_wrap=True, highlight=False)
-            raise typer.Exit(130) from None
-        where = stop.checkpoint
-        console.print(f"[yellow]Interrupted[/] after epoch {stop.epochs_done} (the epoch in progress is lost). "
-                      f"Checkpoint: {where}", soft_wrap=True, highlight=False)
-        console.print(f"Continue with: featurebench train {source} --resume {where} [--lr NEW]", soft_wrap=True,
-                      highlight=False, markup=False)
+    except TrainingInterrupted as stop:
+        say_interrupted(console, "train", source, stop, " [--lr NEW]")
         raise typer.Exit(130) from None
     m = result.metrics
     rank5 = f", rank-5 {m['rank5']:.4f}" if m.get("rank5") is not None else ""

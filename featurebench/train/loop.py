@@ -17,8 +17,8 @@ from typing import Any, Callable
 from featurebench import __version__
 from featurebench.store.identity import RUN_IDENTITY_KEY, run_identity
 from featurebench.train.settings import TrainSettings
-from featurebench.training.checkpoint import CHECKPOINT_DIR, TrainState
-from featurebench.training.session import TrainingResult
+from featurebench.training.checkpoint import TrainState
+from featurebench.training.session import TrainingInterrupted, TrainingResult
 
 RUN_FILE = "run.json"
 MODEL_FILE = "model.keras"
@@ -28,12 +28,8 @@ PHASE = "scratch"
 TrainResult = TrainingResult
 
 
-class TrainInterrupted(KeyboardInterrupt):
-    """Ctrl+C during training: where the last checkpoint is and how to continue."""
-
-    def __init__(self, run_dir: Path | None, epochs_done: int, checkpoint: Path | None, net: str):
-        super().__init__(f"interrupted after epoch {epochs_done}")
-        self.run_dir, self.epochs_done, self.checkpoint, self.net = run_dir, epochs_done, checkpoint, net
+#: Ctrl+C during a run (the training core's, as ``finetune``'s): where the last checkpoint is.
+TrainInterrupted = TrainingInterrupted
 
 
 def device_note() -> str:
@@ -58,7 +54,7 @@ def _fit(model, settings: TrainSettings, source, run_dir: Path, state: TrainStat
     import keras
 
     from featurebench.training.augment import build_augmenter
-    from featurebench.training.epochs import Phase, epoch_callback
+    from featurebench.training.epochs import Phase, epoch_callback, fit_epochs
     from featurebench.training.pipeline import make_dataset
 
     size, bs = int(settings.image_size), settings.batch_size
@@ -75,12 +71,12 @@ def _fit(model, settings: TrainSettings, source, run_dir: Path, state: TrainStat
             on_epoch(info)
 
     phase = Phase(PHASE, settings.epochs, settings.optimizer, settings.lr, settings.momentum)
-    callbacks = [keras.callbacks.LearningRateScheduler(settings.schedule_fn()),
-                 epoch_callback(state, run_dir, phase, 0, title, report, 1, settings.checkpoint_every)]
+    epoch_end = epoch_callback(state, run_dir, phase, 0, title, report, settings.checkpoint_every, settings.keep_every)
     train_data = make_dataset(source, "train", bs, size, True, settings.seed, augment, settings.patch, start_epoch)
     val = make_dataset(source, "val", bs, size) if source.count("val") else None
-    model.fit(train_data, validation_data=val, epochs=settings.epochs, initial_epoch=start_epoch,
-              callbacks=callbacks, verbose=0, shuffle=False)
+    fit_epochs(model, epoch_end, train_data, validation_data=val, epochs=settings.epochs, initial_epoch=start_epoch,
+               callbacks=[keras.callbacks.LearningRateScheduler(settings.schedule_fn()), epoch_end], verbose=0,
+               shuffle=False)
     return state
 
 
@@ -122,11 +118,7 @@ def train_and_record(opts, settings: TrainSettings, source, run_dir: Path, name:
             model = load_checkpoint_model(run_dir, state)
             run_info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
         title = f"{source.dataset} · {spec.name} from scratch · augment {settings.augment}"
-        try:
-            _fit(model, settings, source, run_dir, state, title, on_epoch)
-        except KeyboardInterrupt:
-            latest = run_dir / CHECKPOINT_DIR / state.model_file if state.model_file else None
-            raise TrainInterrupted(run_dir, state.epochs_done, latest, spec.name) from None
+        _fit(model, settings, source, run_dir, state, title, on_epoch)  # Ctrl+C: run_train says where to resume
         model.save(run_dir / MODEL_FILE)
         y_true, proba, predict_seconds = predict_split(model, source, "test", size, settings.batch_size,
                                                        settings.ten_crop)

@@ -16,7 +16,7 @@ from featurebench.training.optimization import OPTIMIZERS, PRECISIONS
 
 NORMALIZE = ("scale", "dataset-mean")
 #: Settings a ``--resume`` may change (the ctrl+c workflow: a new learning rate, more epochs).
-RESUMABLE = ("lr", "schedule", "power", "step_factor", "step_every", "epochs", "checkpoint_every")
+RESUMABLE = ("lr", "schedule", "power", "step_factor", "step_every", "epochs", "checkpoint_every", "keep_every")
 #: Architecture options (passed to the net's builder when the net takes them).
 NET_OPTIONS = ("filters", "hidden", "stages", "stem", "width", "l2")
 
@@ -54,8 +54,11 @@ class TrainSettings:
     val_fraction: float = 0.1
     seed: int = 42
     precision: str = "fp32"
-    #: Keep a checkpoint every N epochs (the latest epoch is always checkpointed).
-    checkpoint_every: int = 5
+    #: Write a resumable checkpoint every N epochs (and always after the last one), as ``finetune``.
+    checkpoint_every: int = 1
+    #: Of the checkpoints written, also keep those of epochs that are multiples of N (0: only the
+    #: latest), to resume from an earlier epoch at another learning rate.
+    keep_every: int = 5
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (tuples as lists)."""
@@ -112,6 +115,8 @@ def validate(s: TrainSettings) -> TrainSettings:
             raise FeaturebenchError(f"--{key.replace('_', '-')} {getattr(s, key)!r}: choose one of {', '.join(allowed)}")
     if s.epochs < 1 or s.batch_size < 1 or s.checkpoint_every < 1:
         raise FeaturebenchError("--epochs, --batch-size and --checkpoint-every must be >= 1")
+    if s.keep_every < 0:
+        raise FeaturebenchError(f"--keep-every {s.keep_every}: 0 (only the latest checkpoint) or N >= 1")
     if not 0.0 < s.train_fraction < 1.0 or not 0.0 <= s.val_fraction < s.train_fraction:
         raise FeaturebenchError("need 0 < --train-fraction < 1 and 0 <= --val-fraction < --train-fraction")
     for key in ("image_size", "load_size"):

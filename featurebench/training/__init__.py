@@ -12,8 +12,10 @@ Public API (imported lazily):
   :class:`PatchCrop`, :class:`CenterCrop`, :func:`ten_crops`; :func:`compute_means`
 * :func:`build_augmenter` — augmentation presets; :func:`normalization_layer` — in-model normalisation
 * :func:`compile_model`, :func:`precision_policy` — optimizers and the mixed-precision policy
-* :func:`epoch_callback`, :class:`TrainState`, :func:`save_checkpoint`, :func:`load_checkpoint_model`
-  — the end of every epoch, checkpoint/resume state
+* :func:`epoch_callback`, :func:`fit_epochs`, :class:`TrainState`, :func:`save_checkpoint`,
+  :func:`load_checkpoint_model`, :func:`locate_resume`, :func:`resume_state` — the end of every epoch,
+  checkpoint/resume state (``--resume RUN_DIR|CHECKPOINT``); :mod:`featurebench.training.options` —
+  ``--resume``/``--checkpoint-every`` as both commands show them
 * :func:`prepare_run_dir`, :func:`open_training_source`, :func:`training_means` — the run session
 * :func:`predict_split` (centre / 10-crop), :func:`build_record` / :func:`write_record` — test and record
 """
@@ -30,10 +32,11 @@ _EXPORTS = {
     "PatchCrop": "preprocess", "CenterCrop": "preprocess", "ten_crops": "preprocess",
     "compute_means": "means", "build_augmenter": "augment", "normalization_layer": "normalize",
     "compile_model": "optimization", "precision_policy": "optimization",
-    "epoch_callback": "epochs", "Phase": "epochs",
+    "epoch_callback": "epochs", "Phase": "epochs", "fit_epochs": "epochs",
     "TrainState": "checkpoint", "save_checkpoint": "checkpoint", "load_checkpoint_model": "checkpoint",
+    "locate_resume": "checkpoint", "resume_state": "checkpoint",
     "prepare_run_dir": "session", "open_training_source": "session", "training_means": "session",
-    "TrainingResult": "session", "predict_split": "evaluate", "build_record": "record", "write_record": "record",
+    "TrainingResult": "session", "TrainingInterrupted": "session", "predict_split": "evaluate", "build_record": "record", "write_record": "record",
 }
 
 __all__ = sorted(_EXPORTS)

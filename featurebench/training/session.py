@@ -1,7 +1,9 @@
 """What every training run shares (``finetune`` and ``train``): the run folder, the opened source, the RGB means.
 
-- :func:`prepare_run_dir` — refuse to overwrite, ``--force`` to start over, ``--resume`` only with
-  the settings the run was started with (a few named keys may change);
+- :func:`prepare_run_dir` — refuse to overwrite, ``--force`` to start over;
+- :func:`check_resume_settings`, :func:`check_same_source` — ``--resume`` only with the settings the run
+  was started with (a few named keys may change) and on the run's own source;
+- :class:`TrainingInterrupted`, :func:`interrupted` — Ctrl+C: where the last checkpoint is;
 - :func:`open_training_source` — a ``build-images`` file or a streamed folder, checked for classes,
   empty splits, a stored split that differs from the settings, and crops that cannot crop;
 - :func:`training_means` — the training split's RGB means, computed once and kept in ``means.json``.
@@ -19,7 +21,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from featurebench.errors import FeaturebenchError
-from featurebench.training.checkpoint import TrainState, load_state
+from featurebench.training.checkpoint import CHECKPOINT_DIR, TrainState, load_state
 
 
 @dataclass
@@ -51,26 +53,60 @@ def check_resume_settings(run_dir: Path, settings_file: str, current: dict[str, 
                                 "or --force to start over.")
 
 
-def prepare_run_dir(run_dir: Path, resume: bool, force: bool, settings_file: str, current: dict[str, Any],
-                    resumable: Iterable[str], inputs: Iterable[Path] = ()) -> TrainState | None:
-    """Check what is in ``run_dir``; returns the checkpoint state when resuming. A run folder that
-    is or holds one of the ``inputs`` (the source) is refused: ``--force`` would delete it."""
+def check_same_source(run_dir: Path, state: TrainState, source: Any, say: Callable[[str], None]) -> None:
+    """Refuse to resume on another source than the run's (its checkpoint's recorded identity), before
+    anything in the run folder is touched; older checkpoints (no identity) are resumed with a note."""
+    from featurebench.store.identity import check_joinable
+
+    if state.source_identity is None:
+        say(f"note: {run_dir}'s checkpoint predates source identities; the source cannot be checked against it")
+        return
+    check_joinable("resume", state.source_identity, source.identity(), f"the run in {run_dir}",
+                   str(getattr(source, "path", None) or source.describe().get("source")))
+
+
+def prepare_run_dir(run_dir: Path, force: bool, inputs: Iterable[Path] = ()) -> None:
+    """Check what is in a new run's ``run_dir``: an existing one is refused unless ``force`` (then
+    deleted). A run folder that is or holds one of the ``inputs`` (the source) is refused: ``--force``
+    would delete it."""
     from featurebench.outputs import check_not_an_input
 
     check_not_an_input(run_dir, inputs, "--out/--run-name")
-    if resume:
-        state = load_state(run_dir)
-        if state is None:
-            raise FeaturebenchError(f"--resume: no checkpoint in {run_dir}/checkpoint; run without --resume to start.")
-        check_resume_settings(run_dir, settings_file, current, resumable)
-        return state
     if run_dir.exists() and any(run_dir.iterdir()):
         if not force:
-            hint = " (it has a checkpoint: pass --resume to continue it)" if load_state(run_dir) else ""
+            hint = f" (it has a checkpoint: pass --resume {run_dir} to continue it)" if load_state(run_dir) else ""
             raise FeaturebenchError(f"Run folder {run_dir} already exists{hint}; pass --force to start over, "
                                     "or --run-name/--out to write elsewhere.")
         shutil.rmtree(run_dir)
-    return None
+
+
+def enter_run_dir(run_dir: Path, settings_file: str, settings: dict[str, Any], warnings: Iterable[str],
+                  say: Callable[[str], None]) -> None:
+    """Make ``run_dir``, (re)write its settings file (a resume's changes included) and say the warnings."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / settings_file).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    for note in warnings:
+        say(f"warning: {note}")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl+C during a training run: its folder (None when nothing is left to resume), the epochs its
+    last checkpoint holds and that checkpoint file (None before the first)."""
+
+    def __init__(self, run_dir: Path | None, epochs_done: int, checkpoint: Path | None):
+        super().__init__(f"interrupted; the last checkpoint holds {epochs_done} epochs")
+        self.run_dir, self.epochs_done, self.checkpoint = run_dir, epochs_done, checkpoint
+
+
+def interrupted(run_dir: Path | None, created: Path | None) -> TrainingInterrupted:
+    """What a Ctrl+C leaves: the run folder's last checkpoint. A folder this run ``created`` that no
+    checkpoint reached is removed (so the same command starts again without ``--force``)."""
+    state = load_state(run_dir) if run_dir is not None and run_dir.is_dir() else None
+    if state is None or state.model_file is None:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        return TrainingInterrupted(None if created is not None else run_dir, 0, None)
+    return TrainingInterrupted(run_dir, state.epochs_done, run_dir / CHECKPOINT_DIR / state.model_file)
 
 
 def load_size_for(load_size: int | None, image_size: int, crops: bool) -> int:
@@ -128,5 +164,6 @@ def training_means(source: Any, run_dir: Path, batch_size: int, resuming: bool,
     return load_means(run_dir / MEANS_FILE)
 
 
-__all__ = ["TrainingResult", "check_resume_settings", "load_size_for", "open_training_source", "prepare_run_dir", "slug",
-           "training_means"]
+__all__ = ["TrainingInterrupted", "TrainingResult", "check_resume_settings", "check_same_source", "enter_run_dir",
+           "interrupted",
+           "load_size_for", "open_training_source", "prepare_run_dir", "slug", "training_means"]
