@@ -38,7 +38,7 @@ class _Gathered(Sequence):
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return self.take(np.arange(len(self))[index])
+            return self.take(np.arange(*index.indices(len(self))))
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
