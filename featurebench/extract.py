@@ -143,8 +143,9 @@ def stratified_order(labels: Sequence[int]) -> np.ndarray:
     """Positions that interleave ``labels`` by class: the j-th of a class's n rows (in the given order)
     goes to relative position (j + 0.5) / n, ties keep the given order. Any prefix of m rows then holds
     about m * n_c / N rows of class c (within one row), so the stored split point makes a stratified
-    split for every train fraction."""
-    labels = np.asarray(labels, dtype=np.int64)
+    split for every train fraction. Candidates skipped while listing (label -1, e.g. a CSV row without
+    a label) are spread the same way, as a group of their own."""
+    labels = np.asarray(labels, dtype=np.int64) + 1  # -1 (no label) -> group 0
     if not len(labels):
         return np.zeros(0, dtype=np.int64)
     counts = np.bincount(labels)
