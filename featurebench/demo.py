@@ -103,8 +103,8 @@ def run_demo(out: Path, model: str = "efficientnet_lite0", weights: str = "image
     write_digits_dataset(plan.dataset, per_class)
     say(f"Dataset: {plan.dataset} (scikit-learn's 1,797 handwritten digits as PNG class folders)")
     options = ExtractOptions(source=str(plan.dataset), output=str(plan.features(model)), model=model,
-                             weights=weights, force=force, dataset_name="digits",
-                             command=f"featurebench demo --out {out}")
+                             weights=weights, force=force, dataset_name="digits", precision="fp32",
+                             command=f"featurebench demo --out {out}")  # the same features on every CPU
     say(f"Extracting features with {model}...")
     try:
         summary = run_extract(options, progress, on_start)
