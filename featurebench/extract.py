@@ -9,13 +9,12 @@ resumes from the journal and produces the same rows in the same order.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -23,7 +22,7 @@ from featurebench import __version__
 from featurebench.data.pipeline import Batch, SourceOptions, iter_batches, iter_decoded
 from featurebench.data.prefetch import prefetch
 from featurebench.data.resize import RESIZE_MODES
-from featurebench.data.sources import Candidate, DatasetListing, default_dataset_name
+from featurebench.data.sources import CandidateTable, DatasetListing, default_dataset_name
 from featurebench.data.storage import location_of
 from featurebench.errors import FeaturebenchError, note_file
 from featurebench.extractors.preprocessing import get_preprocessor
@@ -31,6 +30,7 @@ from featurebench.outputs import check_output_file
 from featurebench.scale.shards import check_shard, shard_attrs, shard_manifest
 from featurebench.store.format import PARTIAL_SUFFIX
 from featurebench.store.journal import Journal
+from featurebench.store.packed import RowTable, json_pieces
 from featurebench.store.writer import assemble_feature_file
 
 #: Rows per journal shard (the classic scripts' buffer size).
@@ -121,23 +121,31 @@ class ExtractSummary:
 SPLITS = ("index", "stratified")
 
 
-def shuffled(listing: DatasetListing, seed: int, split: str = "index") -> list[list[Any]]:
-    """Candidates as ``[path, label_index, skip_reason]`` in the seeded shuffled order; with
-    ``split="stratified"`` reordered so that each class is spread evenly over the rows."""
+def shuffled(listing: DatasetListing, seed: int, split: str = "index") -> RowTable:
+    """Candidates as ``[path, label_index, skip_reason]`` rows in the seeded shuffled order; with
+    ``split="stratified"`` reordered so that each class is spread evenly over the rows. Held
+    compactly (:class:`~featurebench.store.packed.RowTable`: ~the paths' bytes + 16 per image)."""
     order = np.random.default_rng(seed).permutation(len(listing.candidates))
-    rows = [[listing.candidates[i].path, listing.label_index(listing.candidates[i]),
-             listing.candidates[i].skip_reason] for i in order]
+    labels = listing.label_indices()[order]
     if split == "stratified":
-        rows = [rows[i] for i in stratified_order([row[1] for row in rows])]
-    return rows
+        regrouped = stratified_order(labels)
+        order, labels = order[regrouped], labels[regrouped]
+    return RowTable(listing.candidates.paths.take(order), labels, listing.candidates.skips.take(order))
 
 
-def stratified_order(labels: list[int]) -> np.ndarray:
+def run_items(manifest: dict[str, Any]) -> CandidateTable:
+    """What the decoder reads: the manifest's candidates without labels (sharing its columns)."""
+    rows = manifest["candidates"]
+    return CandidateTable.unlabelled(rows.paths, rows.skips)
+
+
+def stratified_order(labels: Sequence[int]) -> np.ndarray:
     """Positions that interleave ``labels`` by class: the j-th of a class's n rows (in the given order)
     goes to relative position (j + 0.5) / n, ties keep the given order. Any prefix of m rows then holds
     about m * n_c / N rows of class c (within one row), so the stored split point makes a stratified
-    split for every train fraction."""
-    labels = np.asarray(labels, dtype=np.int64)
+    split for every train fraction. Candidates skipped while listing (label -1, e.g. a CSV row without
+    a label) are spread the same way, as a group of their own."""
+    labels = np.asarray(labels, dtype=np.int64) + 1  # -1 (no label) -> group 0
     if not len(labels):
         return np.zeros(0, dtype=np.int64)
     counts = np.bincount(labels)
@@ -199,7 +207,7 @@ def _manifest(opts: ExtractOptions, listing: DatasetListing, provenance: dict[st
 
 
 def _manifest_of(opts: ExtractOptions, listing: DatasetListing, provenance: dict[str, Any],
-                 candidates: list[list[Any]]) -> dict[str, Any]:
+                 candidates: RowTable) -> dict[str, Any]:
     # Settings that determine the rows' contents; speed knobs (batch size, workers) are left out.
     settings = {
         "source": str(listing.root), "model": provenance["model"], "weights": provenance["weights"],
@@ -224,8 +232,10 @@ def _manifest_of(opts: ExtractOptions, listing: DatasetListing, provenance: dict
         settings["int8_calibration"] = provenance["int8_calibration_digest"]
     if "engine" in provenance:  # the engines agree to float32 rounding, not bit for bit
         settings["engine"] = provenance["engine"]
-    digest = hashlib.sha256(json.dumps([settings, candidates, listing.label_names]).encode()).hexdigest()
-    return {"fingerprint": digest, "settings": settings, "candidates": candidates,
+    digest = hashlib.sha256()
+    for piece in json_pieces([settings, candidates, listing.label_names]):  # = json.dumps of plain lists
+        digest.update(piece.encode())
+    return {"fingerprint": digest.hexdigest(), "settings": settings, "candidates": candidates,
             "label_names": listing.label_names, "ignored": [list(item) for item in listing.ignored],
             "warnings": listing.warnings}
 
@@ -333,8 +343,7 @@ def _extract(opts: ExtractOptions, output: Path, listing: DatasetListing, extrac
                 journal.remove()
             raise FeaturebenchError(f"{output} already exists (another run finished it just now); pass --force "
                                     "to overwrite it (or choose another -o).")
-        candidates = journal.manifest["candidates"]
-        items = [Candidate(path, None, skip) for path, _, skip in candidates]
+        items = run_items(journal.manifest)
         resumed_from = done = journal.next_index()
         if on_start:
             on_start(done, len(items))

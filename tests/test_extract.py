@@ -195,6 +195,11 @@ def test_split_stratified_interleaves_classes_so_the_stored_split_is_stratified(
     within = [row[0] for row in strat if row[1] == 0]
     assert within == [row[0] for row in plain if row[1] == 0]  # each class keeps its shuffled order
     assert stratified_order([]).tolist() == []
+    # candidates skipped while listing (label -1) are spread as a group of their own, not a crash
+    with_unlabelled = [0, -1, 1, 0, -1, 1, 0, 1]
+    order = stratified_order(with_unlabelled)
+    assert sorted(order.tolist()) == list(range(8))
+    assert [with_unlabelled[i] for i in order[:4]].count(-1) == 1
     from featurebench.extract import ExtractOptions, _check_options
 
     with pytest.raises(FeaturebenchError, match="--split 'random'"):

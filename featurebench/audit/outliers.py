@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from featurebench.audit.duplicates import unit_rows
+from featurebench.audit.duplicates import ROW_BLOCK, row_mean, unit_rows
 
 
 @dataclass(frozen=True)
@@ -20,16 +20,32 @@ class Outlier:
 
 def outliers(X: np.ndarray, y: np.ndarray, iqr_factor: float = 3.0) -> tuple[list[Outlier], float]:
     """Rows whose cosine distance (centred features) to the nearest class centroid exceeds
-    ``Q3 + iqr_factor * IQR`` of all rows' distances; most distant first. Also returns the cut-off."""
-    Z = unit_rows(X, X.mean(axis=0))
-    classes = np.unique(y)
-    centroids = unit_rows(np.stack([Z[y == c].mean(axis=0) for c in classes]), 0.0)
-    distance = 1.0 - (Z @ centroids.T).max(axis=1)
+    ``Q3 + iqr_factor * IQR`` of all rows' distances; most distant first. Also returns the cut-off.
+
+    Two passes over blocks of rows (class sums of the unit rows, then each row's distance): no
+    copy of the features is made."""
+    centre = row_mean(X)
+    classes, codes = np.unique(y, return_inverse=True)
+    sums = np.zeros((len(classes), X.shape[1]), dtype=np.float64)
+    one_hot = np.eye(len(classes), dtype=np.float32)
+    for start, Z in _unit_blocks(X, centre):
+        sums += one_hot[codes[start:start + len(Z)]].T @ Z
+    means = sums / np.bincount(codes, minlength=len(classes))[:, None]
+    centroids = unit_rows(means.astype(np.float32), 0.0)
+    distance = np.empty(len(X), dtype=np.float32)
+    for start, Z in _unit_blocks(X, centre):
+        distance[start:start + len(Z)] = 1.0 - (Z @ centroids.T).max(axis=1)
     q1, q3 = np.percentile(distance, [25, 75])
     cut = float(q3 + iqr_factor * (q3 - q1))
     flagged = np.flatnonzero(distance > cut)
     flagged = flagged[np.argsort(-distance[flagged], kind="stable")]
     return [Outlier(int(i), int(y[i]), float(distance[i])) for i in flagged], cut
+
+
+def _unit_blocks(X: np.ndarray, centre: np.ndarray):
+    """``(start, unit rows)`` of ``X`` (centred on ``centre``), :data:`ROW_BLOCK` rows at a time."""
+    for start in range(0, len(X), ROW_BLOCK):
+        yield start, unit_rows(X[start:start + ROW_BLOCK], centre)
 
 
 def imbalance(y: np.ndarray, label_names: list[str], split_index: int) -> dict:

@@ -86,11 +86,10 @@ def _run_test_rows(run_dir: Path) -> tuple[np.ndarray, dict[int, bool], dict[str
 
 def _reference_correct(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> dict[int, bool]:
     """A scaled logistic regression (C=1) fitted on ``train``: is each test row classified right?"""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from featurebench.audit.labels import ScaledLogisticRegression
 
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)).fit(X[train], y[train])
+    # X[train] and X[test] are copies of their own: the model scales them in place.
+    model = ScaledLogisticRegression(1.0).fit(X[train], y[train])
     return {int(r): bool(p == t) for r, p, t in zip(test, model.predict(X[test]), y[test])}
 
 
@@ -124,7 +123,7 @@ def run_audit(features_path: str | Path, run_dir: str | Path | None = None, out:
     if run_path is None or run_path.is_dir():  # (a missing run folder is named below)
         check_writable_folder(folder, "--run" if run_path is not None else "--out", create=run_path is None)
     with open_feature_file(features_path) as features:
-        need = features.n_rows * features.feature_dim * 4 * 4  # the rows, a centred copy, a fold's scaled copies
+        need = features.n_rows * features.feature_dim * 4 * 2  # the rows and one copy (unit rows / a fold's scaled rows)
         if need > parse_memory(None):
             raise FeaturebenchError(
                 f"auditing {features.path} needs about {human_bytes(need)} ({features.n_rows} x {features.feature_dim} "

@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
+
 from featurebench.data.storage import RemoteAccess, is_remote, list_objects, normalize_root, read_text, url_name
 from featurebench.errors import FeaturebenchError
+from featurebench.store.packed import Codes, CodesBuilder, PackedStrings, PackedStringsBuilder, PackedTable
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".gif", ".tif", ".tiff",
@@ -37,18 +40,81 @@ class Candidate:
     skip_reason: str | None = None
 
 
+class CandidateTable(PackedTable):
+    """A listing's candidates held compactly (:mod:`featurebench.store.packed`): the paths in one
+    blob, labels and skip reasons as int32 codes. Indexing and iteration give :class:`Candidate` objects."""
+
+    __slots__ = ("labels", "skips")
+
+    def __init__(self, paths: PackedStrings, labels: Codes, skips: Codes):
+        self.paths = paths
+        self.labels = labels
+        self.skips = skips
+
+    @classmethod
+    def of(cls, candidates: Iterable[Candidate]) -> "CandidateTable":
+        """The table of ``candidates`` (a table is returned as it is)."""
+        if isinstance(candidates, CandidateTable):
+            return candidates
+        builder = CandidateTableBuilder()
+        for candidate in candidates:
+            builder.append(candidate)
+        return builder.build()
+
+    @classmethod
+    def unlabelled(cls, paths: PackedStrings, skips: Codes) -> "CandidateTable":
+        """Candidates without labels over existing columns (shared, not copied): what the decoder reads."""
+        return cls(paths, Codes(np.full(len(paths), -1, dtype=np.int32), []), skips)
+
+    def _item(self, index: int) -> Candidate:
+        return Candidate(self.paths[index], self.labels[index], self.skips[index])
+
+    def take(self, index: np.ndarray) -> "CandidateTable":
+        """The candidates at positions ``index`` (an int array), in that order."""
+        return CandidateTable(self.paths.take(index), self.labels.take(index), self.skips.take(index))
+
+    def usable(self) -> np.ndarray:
+        """True for each candidate not already skipped."""
+        return self.skips.codes < 0
+
+
+class CandidateTableBuilder:
+    """Appends candidates one at a time (no list of them is built); :meth:`build` freezes the table."""
+
+    def __init__(self) -> None:
+        self._paths, self._labels, self._skips = PackedStringsBuilder(), CodesBuilder(), CodesBuilder()
+
+    def append(self, candidate: Candidate) -> None:
+        """Add one candidate."""
+        self._paths.append(candidate.path)
+        self._labels.append(candidate.label)
+        self._skips.append(candidate.skip_reason)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def build(self) -> CandidateTable:
+        """The candidates appended so far."""
+        return CandidateTable(self._paths.build(), self._labels.build(), self._skips.build())
+
+
 @dataclass
 class DatasetListing:
     """What a source holds: candidates sorted by path, the class names, what was ignored.
 
-    ``root`` is a local folder, or the URL of an object-storage prefix (no trailing slash)."""
+    ``root`` is a local folder, or the URL of an object-storage prefix (no trailing slash).
+    ``candidates`` may be given as any sequence of :class:`Candidate`; it is held as a
+    :class:`CandidateTable`."""
 
     root: Path | str
     kind: str
-    candidates: list[Candidate]
+    candidates: CandidateTable
     label_names: list[str]
     ignored: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.candidates = CandidateTable.of(self.candidates)
 
     def label_index(self, candidate: Candidate) -> int:
         """Index of the candidate's label in ``label_names``; -1 for a candidate without a
@@ -56,6 +122,14 @@ class DatasetListing:
         if candidate.label is None or candidate.skip_reason:
             return -1
         return self.label_names.index(candidate.label)
+
+    def label_indices(self) -> np.ndarray:
+        """:meth:`label_index` of every candidate, as an int32 array."""
+        position = {name: i for i, name in enumerate(self.label_names)}
+        by_code = np.array([position.get(value, -1) for value in self.candidates.labels.values] + [-1], dtype=np.int32)
+        indices = by_code[self.candidates.labels.codes]  # code -1 picks the trailing -1
+        indices[~self.candidates.usable()] = -1
+        return indices
 
 
 #: Folder names that say which part of a dataset a folder is, not which dataset.
@@ -150,7 +224,7 @@ def list_class_folders(root: Path, follow_class_links: bool = False) -> DatasetL
 def _class_listing(root: Path | str, classes: list[str], files_of: Callable[[str], Iterable[str]],
                    ignored: list[tuple[str, str]]) -> DatasetListing:
     """Candidates of each class from ``files_of(class)`` (paths relative to the root, in walk order)."""
-    candidates: list[Candidate] = []
+    candidates = CandidateTableBuilder()
     warnings: list[str] = []
     used: list[str] = []
     for cls in classes:
@@ -166,7 +240,7 @@ def _class_listing(root: Path | str, classes: list[str], files_of: Callable[[str
             used.append(cls)
         else:
             warnings.append(f"class folder {cls!r} has no images; it is left out")
-    return DatasetListing(root, "class-folders", candidates, used, ignored, warnings)
+    return DatasetListing(root, "class-folders", candidates.build(), used, ignored, warnings)
 
 
 def list_by_pattern(root: Path, pattern: str) -> DatasetListing:
@@ -186,7 +260,7 @@ def _pattern_listing(root: Path | str, files: Iterable[str], pattern: str,
         regex = re.compile(pattern)
     except re.error as exc:
         raise FeaturebenchError(f"--label-pattern {pattern!r} is not a valid regex: {exc}") from None
-    candidates: list[Candidate] = []
+    candidates = CandidateTableBuilder()
     for rel in files:
         name = posixpath.basename(rel)
         reason = _classify_file(name)
@@ -202,8 +276,8 @@ def _pattern_listing(root: Path | str, files: Iterable[str], pattern: str,
         else:
             label = match.group(1) if regex.groups else match.group(0)
         candidates.append(Candidate(rel, label))
-    labels = sorted({c.label for c in candidates if c.label is not None})
-    return DatasetListing(root, "label-pattern", candidates, labels, ignored)
+    table = candidates.build()
+    return DatasetListing(root, "label-pattern", table, sorted(table.labels.values), ignored)
 
 
 def _walk_order(rel: str) -> tuple:
@@ -338,7 +412,7 @@ def _is_utf8(text: str) -> bool:
 
 def _require_usable(listing: DatasetListing, path: Path, label_pattern: str | None) -> None:
     """Refuse a source in which every image is already skipped (e.g. a --label-pattern that matches nothing)."""
-    if any(c.skip_reason is None for c in listing.candidates):
+    if listing.candidates.usable().any():
         return
     first = listing.candidates[0]
     hint = (" The pattern is searched in each file name (not its folders); the label is group 'label' or "
@@ -397,7 +471,7 @@ def _checked(listing: DatasetListing, path: Path | str, label_pattern: str | Non
             f"Supported extensions: {', '.join(sorted(IMAGE_EXTENSIONS))}"
         )
     _require_usable(listing, path, label_pattern)
-    undecodable = sum(1 for c in listing.candidates if not _is_utf8(c.path))
+    undecodable = sum(1 for path in listing.candidates.paths if not _is_utf8(path))
     if undecodable:
         listing.warnings.append(
             f"{undecodable} file name(s) are not valid UTF-8; the feature file stores them with \\xNN "

@@ -31,9 +31,10 @@ This module is plain data and hashing (no TensorFlow, no h5py): every layer may 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from featurebench.errors import FeaturebenchError
 
@@ -63,13 +64,30 @@ def digest_of(value: Any) -> str:
 
 def rows_digest(paths: Sequence[str], labels: Iterable[int] | None = None,
                 label_names: Sequence[str] | None = None) -> str:
-    """Digest of a row list: the paths in order, with their labels and the label names when given."""
-    payload: list[Any] = [list(map(str, paths))]
+    """Digest of a row list: the paths in order, with their labels and the label names when given.
+
+    The :func:`digest_of` of ``[paths, labels, label_names]`` (as lists), hashed in pieces so that
+    no text of every path is built."""
+    columns: list[Iterable[Any]] = [map(str, paths)]
     if labels is not None:
-        payload.append([int(label) for label in labels])
+        columns.append(map(int, labels))
     if label_names is not None:
-        payload.append(list(map(str, label_names)))
-    return digest_of(payload)
+        columns.append(map(str, label_names))
+    digest = hashlib.sha256(b"[")
+    for number, column in enumerate(columns):
+        digest.update(b",[" if number else b"[")
+        for start, chunk in enumerate(_chunks(column, 4096)):
+            digest.update(((b"," if start else b"") + json.dumps(chunk, separators=(",", ":"))[1:-1].encode("utf-8")))
+        digest.update(b"]")
+    digest.update(b"]")
+    return digest.hexdigest()
+
+
+def _chunks(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``values`` in lists of ``size`` (the last may be shorter; none when there are no values)."""
+    iterator = iter(values)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def content_digest(row_digests: Any) -> str | None:

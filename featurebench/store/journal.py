@@ -25,6 +25,7 @@ import numpy as np
 
 from featurebench.errors import FeaturebenchError
 from featurebench.store.format import PARTIAL_SUFFIX
+from featurebench.store.packed import RowTable, json_pieces
 
 _SHARD = re.compile(r"^rows-(\d{9})-(\d{9})\.npz$")
 
@@ -61,6 +62,19 @@ def _atomic_write(path: Path, write) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def _write_json(handle, value: Any) -> None:
+    """``json.dumps(value)`` into ``handle``, in pieces (a manifest's rows are never one string)."""
+    for piece in json_pieces(value):
+        handle.write(piece.encode("utf-8"))
+
+
+def _compact(manifest: dict[str, Any]) -> dict[str, Any]:
+    """``manifest`` with its candidate rows held as a :class:`RowTable`."""
+    if "candidates" not in manifest:
+        return manifest
+    return {**manifest, "candidates": RowTable.of(manifest["candidates"])}
 
 
 def shard_ranges(directory: Path) -> list[tuple[int, int, Path]]:
@@ -124,7 +138,8 @@ class Journal:
     def open(cls, output: Path, manifest: dict[str, Any], force: bool = False) -> "Journal":
         """Create the journal for ``output`` or reopen a matching one to resume.
 
-        ``manifest`` must hold ``fingerprint`` and ``settings``. An existing journal
+        ``manifest`` must hold ``fingerprint``, ``settings`` and ``candidates`` (``[path, label, skip]``
+        rows, held as a :class:`~featurebench.store.packed.RowTable` from here on). An existing journal
         with another fingerprint is refused; ``force`` discards any existing journal
         (after taking the lock, so never one that a running process is writing).
         Leftover temporary files of a killed writer are removed.
@@ -155,10 +170,11 @@ class Journal:
                                             f"extraction in {directory} and start over.") from None
                 if existing.get("fingerprint") != manifest["fingerprint"]:
                     raise FeaturebenchError(cls._mismatch_message(directory, existing, manifest))
-                manifest = existing
+                manifest = _compact(existing)
             else:
                 created = True
-                _atomic_write(manifest_path, lambda h: h.write(json.dumps(manifest).encode("utf-8")))
+                manifest = _compact(manifest)
+                _atomic_write(manifest_path, lambda h: _write_json(h, manifest))
         except OSError as exc:
             lock_handle.close()
             if created:

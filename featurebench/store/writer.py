@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import h5py
 import numpy as np
@@ -24,6 +24,7 @@ from featurebench.errors import FeaturebenchError
 from featurebench.store import format as fmt
 from featurebench.store import identity
 from featurebench.store.journal import Journal, leftover_temporaries
+from featurebench.store.packed import PackedStrings, RowTable
 
 #: Target bytes per HDF5 chunk of ``features``: whole rows, about 1 MiB, so a row
 #: slice reads few chunks and a chunk is cheap to decompress.
@@ -75,6 +76,31 @@ def _write_strings(group: h5py.Group, name: str, values: list[str]) -> None:
     group.create_dataset(name, data=np.array([safe_text(v) for v in values], dtype=object), dtype=_STR)
 
 
+#: Rows of strings converted and written per step by :func:`_write_packed_strings`.
+_STRING_BLOCK = 8192
+
+
+def _write_packed_strings(group: h5py.Group, name: str, values: PackedStrings) -> None:
+    """:func:`_write_strings` for a packed column, block by block (no list of every string)."""
+    dataset = group.create_dataset(name, shape=(len(values),), dtype=_STR)
+    for start in range(0, len(values), _STRING_BLOCK):
+        end = min(len(values), start + _STRING_BLOCK)
+        dataset[start:end] = np.array([safe_text(values[i]) for i in range(start, end)], dtype=object)
+
+
+class _SafeTexts(Sequence):
+    """The :func:`safe_text` of each string of a packed column, computed when read."""
+
+    def __init__(self, values: PackedStrings):
+        self._values = values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getitem__(self, index):
+        return safe_text(self._values[index])
+
+
 def find_duplicates(digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows whose content digest equals an earlier row's: ``(rows, first_rows)``.
 
@@ -90,10 +116,12 @@ def find_duplicates(digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows.astype(np.int64), first_of_row[rows].astype(np.int64)
 
 
-def _estimated_bytes(n_rows: int, feature_dim: int, itemsize: int, manifest: dict[str, Any]) -> int:
+def _estimated_bytes(n_rows: int, feature_dim: int, itemsize: int, candidates: RowTable) -> int:
     """A generous estimate of the final file's size (features + strings + HDF5 overhead)."""
-    strings = sum(len(str(c[0])) + len(str(c[2] or "")) for c in manifest["candidates"])
-    return n_rows * feature_dim * itemsize + 4 * strings + 64 * len(manifest["candidates"]) + (1 << 20)
+    skips = candidates.skips
+    skip_chars = np.array([len(reason) for reason in skips.values] + [0], dtype=np.int64)[skips.codes].sum()
+    strings = len(candidates.paths.blob) + int(skip_chars)  # bytes of the paths (>= their characters)
+    return n_rows * feature_dim * itemsize + 4 * strings + 64 * len(candidates) + (1 << 20)
 
 
 def _check_free_space(folder: Path, needed: int, output: Path, journal: Journal) -> None:
@@ -147,19 +175,21 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
     ``duplicates`` (``(rows, first_rows)``) is the duplicates table of rows that come without digests.
     """
     manifest = journal.manifest
-    candidates = manifest["candidates"]
+    candidates = RowTable.of(manifest["candidates"])
     feature_dim = int(manifest["settings"]["feature_dim"])
-    row_index: list[int] = []
+    row_blocks: list[np.ndarray] = []
     skipped: list[tuple[int, str]] = []
     digest_blocks: list[np.ndarray] = []
     duplicates_checked = True
     for shard in journal.shards(features=False):
-        row_index.extend(int(i) for i in shard.row_index)
+        row_blocks.append(np.asarray(shard.row_index, dtype=np.int64))
         skipped.extend(zip((int(i) for i in shard.skip_index), (str(r) for r in shard.skip_reason)))
         if shard.row_digest is None or len(shard.row_digest) != len(shard.row_index):
             duplicates_checked = False  # a journal written without digests (or by write_feature_arrays)
         elif duplicates_checked:
             digest_blocks.append(shard.row_digest)
+    row_index = np.concatenate(row_blocks) if row_blocks else np.zeros(0, np.int64)
+    del row_blocks
     n_rows = len(row_index)
     digests = np.concatenate(digest_blocks) if duplicates_checked and digest_blocks else None
     del digest_blocks
@@ -177,7 +207,7 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
     # Holding the journal's lock, any temporary file for this output is a killed run's leftover.
     for stale in leftover_temporaries(output.parent, f".{output.name}"):
         stale.unlink(missing_ok=True)
-    _check_free_space(output.parent, _estimated_bytes(n_rows, feature_dim, np_dtype.itemsize, manifest),
+    _check_free_space(output.parent, _estimated_bytes(n_rows, feature_dim, np_dtype.itemsize, candidates),
                       output, journal)
     tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     try:
@@ -185,11 +215,13 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
             (write_features or _copy_features(journal, compression))(h5, n_rows, feature_dim, np_dtype)
             if digests is not None:
                 h5.create_dataset(fmt.ROW_DIGEST, data=digests)
-            h5.create_dataset(fmt.LABELS, data=np.array([candidates[i][1] for i in row_index], dtype=np.int32))
+            labels = candidates.labels[row_index]
+            h5.create_dataset(fmt.LABELS, data=labels.astype(np.int32))
             _write_strings(h5, fmt.LABEL_NAMES, manifest["label_names"])
-            _write_strings(h5, fmt.PATHS, [candidates[i][0] for i in row_index])
+            row_paths = candidates.paths.take(row_index)
+            _write_packed_strings(h5, fmt.PATHS, row_paths)
             skipped_group = h5.create_group(fmt.SKIPPED)
-            _write_strings(skipped_group, "path", [candidates[i][0] for i, _ in skipped])
+            _write_strings(skipped_group, "path", candidates.path_list(i for i, _ in skipped))
             _write_strings(skipped_group, "reason", [reason for _, reason in skipped])
             ignored_group = h5.create_group(fmt.IGNORED)
             _write_strings(ignored_group, "path", [p for p, _ in manifest["ignored"]])
@@ -197,8 +229,8 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
             duplicates_group = h5.create_group(fmt.DUPLICATES)
             duplicates_group.create_dataset("row", data=dup_rows)
             duplicates_group.create_dataset("first_row", data=dup_first)
-            _write_strings(duplicates_group, "path", [candidates[row_index[i]][0] for i in dup_rows])
-            _write_strings(duplicates_group, "first_path", [candidates[row_index[i]][0] for i in dup_first])
+            _write_strings(duplicates_group, "path", row_paths.take(dup_rows))
+            _write_strings(duplicates_group, "first_path", row_paths.take(dup_first))
             counts: dict[str, Any] = {"n_rows": n_rows, "n_skipped": len(skipped),
                                       "n_ignored": len(manifest["ignored"]), "n_candidates": len(candidates),
                                       "n_duplicates": len(dup_rows), "duplicates_checked": duplicates_checked}
@@ -209,9 +241,8 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
                          "format": fmt.FORMAT_NAME, "format_version": fmt.FORMAT_VERSION}
             for key, value in all_attrs.items():
                 h5.attrs[key] = attr_value(value)
-            labels = [candidates[i][1] for i in row_index]
             h5.attrs[identity.IDENTITY_ATTR] = json.dumps(identity.feature_identity(
-                all_attrs, [safe_text(candidates[i][0]) for i in row_index], labels,
+                all_attrs, _SafeTexts(row_paths), labels,
                 [safe_text(n) for n in manifest["label_names"]], content))
             h5.attrs["complete"] = True
         with open(tmp, "rb") as handle:
@@ -236,7 +267,7 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
     finally:
         tmp.unlink(missing_ok=True)
     counts["skipped_reasons"] = skip_reason_counts(reason for _, reason in skipped)
-    counts["skipped"] = [(candidates[i][0], reason) for i, reason in skipped]
+    counts["skipped"] = [(candidates.paths[i], reason) for i, reason in skipped]
     return counts
 
 
