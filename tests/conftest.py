@@ -50,6 +50,59 @@ def make_class_folders(root: Path, classes=("cat", "dog"), per_class: int = 6, s
     return root
 
 
+def object_store_tree() -> dict[str, bytes]:
+    """What both a disk folder and a bucket hold in the object-storage tests: JPEGs in class
+    folders, a nested folder, a duplicate, an undecodable and an empty image, clutter and a hidden folder."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = make_class_folders(Path(folder), classes=("cat", "dog", "owl"), per_class=5, size=(24, 32))
+        files = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*.jpg")}
+    files["dog/sub/dog_nested.jpg"] = files["dog/dog_001.jpg"][:-2] + b"\xff\xd9"
+    files["dog/copy_of_cat.jpg"] = files["cat/cat_000.jpg"]
+    files["cat/garbage.jpg"] = b"not an image at all"
+    files["cat/empty.jpg"] = b""
+    files["owl/notes.txt"] = b"clutter"
+    files["owl/.cache/hidden.jpg"] = files["owl/owl_000.jpg"]
+    files["stray.jpg"] = files["owl/owl_001.jpg"]
+    return files
+
+
+def fill_bucket(fs, bucket: str, disk: Path) -> None:
+    """Make ``bucket`` through the fsspec file system ``fs`` and write :func:`object_store_tree`
+    both under the folder ``disk`` and under the prefix ``bucket/pets/``."""
+    fs.mkdir(bucket)
+    for rel, data in object_store_tree().items():
+        (disk / rel).parent.mkdir(parents=True, exist_ok=True)
+        (disk / rel).write_bytes(data)
+        fs.pipe(f"{bucket}/pets/{rel}", data)
+
+
+
+def assert_listed_like_the_disk(remote, local, url: str) -> None:
+    """The listing of bucket prefix ``url`` equals ``local``, that of the folder holding the same
+    files: the same candidates in the same (walk) order (dog/sub/... after dog's own files, as on
+    disk), the same class names, the same ignored entries."""
+    assert remote.root == url.rstrip("/") and remote.kind == local.kind == "class-folders"
+    assert [(c.path, c.label) for c in remote.candidates] == [(c.path, c.label) for c in local.candidates]
+    assert remote.label_names == local.label_names == ["cat", "dog", "owl"]
+    assert sorted(remote.ignored) == sorted(local.ignored)
+    assert ("owl/.cache", "hidden folder (not searched)") in remote.ignored
+
+
+def assert_extracted_like_the_disk(bucket_file: Path, disk_file: Path, url: str) -> None:
+    """The features file extracted from bucket prefix ``url`` has the rows, skips and duplicates
+    of ``disk_file``, extracted from the folder holding the same files."""
+    import h5py
+
+    with h5py.File(bucket_file, "r") as got, h5py.File(disk_file, "r") as want:
+        assert got.attrs["source"] == url.rstrip("/") and got.attrs["dataset"] == "pets"
+        for name in ("paths", "labels", "label_names", "skipped/path", "skipped/reason", "duplicates/row",
+                     "duplicates/path"):
+            assert list(got[name][()]) == list(want[name][()]), name
+        np.testing.assert_array_equal(got["features"][()], want["features"][()])
+        assert got.attrs["n_rows"] == want.attrs["n_rows"] > 0 and got.attrs["split_index"] == want.attrs["split_index"]
+
 def mounted_tmpfs(folder: Path, options: str):
     """Mount a tmpfs with ``options`` (e.g. ``size=8m``, ``ro,size=1m``) on the new folder
     ``folder``; yields it and unmounts after. Skips the test without root or mount rights."""

@@ -14,13 +14,12 @@ import os
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from conftest import make_class_folders
+from conftest import assert_extracted_like_the_disk, assert_listed_like_the_disk, fill_bucket
 from featurebench.data.pipeline import DecodeOptions, iter_decoded
 from featurebench.data.sources import list_source
 from featurebench.data.storage import RemoteAccess, filesystem
@@ -66,24 +65,6 @@ class FaultyMotoServer(moto_server.ThreadedMotoServer):
         self._server.serve_forever()
 
 
-def _local_tree() -> dict[str, bytes]:
-    """What both the disk folder and the bucket hold: JPEGs in class folders, a nested folder, a
-    duplicate, an undecodable and an empty image, clutter and a hidden folder."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder:
-        root = make_class_folders(Path(folder), classes=("cat", "dog", "owl"), per_class=5, size=(24, 32))
-        files = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*.jpg")}
-    files["dog/sub/dog_nested.jpg"] = files["dog/dog_001.jpg"][:-2] + b"\xff\xd9"
-    files["dog/copy_of_cat.jpg"] = files["cat/cat_000.jpg"]
-    files["cat/garbage.jpg"] = b"not an image at all"
-    files["cat/empty.jpg"] = b""
-    files["owl/notes.txt"] = b"clutter"
-    files["owl/.cache/hidden.jpg"] = files["owl/owl_000.jpg"]
-    files["stray.jpg"] = files["owl/owl_001.jpg"]
-    return files
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     """(disk folder, bucket URL of the same files); the endpoint and test credentials in the
@@ -98,12 +79,8 @@ def s3(tmp_path_factory):
         env.delenv("AWS_PROFILE", raising=False)
         filesystem.cache_clear()
         fs = filesystem("s3", 30.0)
-        fs.mkdir(BUCKET)
         disk = tmp_path_factory.mktemp("disk") / "pets"
-        for rel, data in _local_tree().items():
-            (disk / rel).parent.mkdir(parents=True, exist_ok=True)
-            (disk / rel).write_bytes(data)
-            fs.pipe(f"{BUCKET}/pets/{rel}", data)
+        fill_bucket(fs, BUCKET, disk)
         for rel in ("ok.jpg", "slow.jpg", "broken.jpg", "flaky.jpg"):
             fs.pipe(f"{BUCKET}/faults/{rel}", (disk / "cat" / "cat_000.jpg").read_bytes())
         fs.pipe(f"{BUCKET}/faults/list.csv", b"path,label\nok.jpg,a\nslow.jpg,a\nbroken.jpg,b\nflaky.jpg,b\n"
@@ -122,12 +99,7 @@ def _decoded(listing, access: RemoteAccess = RemoteAccess()) -> list[tuple]:
 def test_bucket_lists_and_decodes_like_the_same_folder_on_disk(s3):
     disk, url, _ = s3
     local, remote = list_source(disk), list_source(url)
-    assert remote.root == url.rstrip("/") and remote.kind == local.kind == "class-folders"
-    # The same candidates in the same (walk) order: dog/sub/... after dog's own files, as on disk.
-    assert [(c.path, c.label) for c in remote.candidates] == [(c.path, c.label) for c in local.candidates]
-    assert remote.label_names == local.label_names == ["cat", "dog", "owl"]
-    assert sorted(remote.ignored) == sorted(local.ignored)
-    assert ("owl/.cache", "hidden folder (not searched)") in remote.ignored
+    assert_listed_like_the_disk(remote, local, url)
     got, want = _decoded(remote), _decoded(local)
     assert got == want
     skips = {path: skip for path, skip, _, _ in got if skip}
@@ -243,13 +215,7 @@ def test_extract_from_a_bucket_writes_the_rows_of_the_disk_folder_and_resumes(s3
     assert (tmp_path / "bucket.h5.partial").exists()
     result = _run_cli(["extract", url, "-o", str(tmp_path / "bucket.h5"), *common])
     assert result.exit_code == 0, result.output
-    with h5py.File(tmp_path / "bucket.h5", "r") as got, h5py.File(tmp_path / "disk.h5", "r") as want:
-        assert got.attrs["source"] == url.rstrip("/") and got.attrs["dataset"] == "pets"
-        for name in ("paths", "labels", "label_names", "skipped/path", "skipped/reason", "duplicates/row",
-                     "duplicates/path"):
-            assert list(got[name][()]) == list(want[name][()]), name
-        np.testing.assert_array_equal(got["features"][()], want["features"][()])
-        assert got.attrs["n_rows"] == want.attrs["n_rows"] > 0 and got.attrs["split_index"] == want.attrs["split_index"]
+    assert_extracted_like_the_disk(tmp_path / "bucket.h5", tmp_path / "disk.h5", url)
 
 
 def test_bad_read_settings_are_refused(s3, tiny_tflite_file, tmp_path):

@@ -104,24 +104,40 @@ def filesystem(protocol: str, timeout: float):
     """The fsspec file system of ``protocol`` with ``timeout`` seconds per request and no retries
     of its own (one per process and setting; fsspec file systems are thread-safe)."""
     try:
-        import fsspec
-
-        __import__(_PACKAGES[protocol][0])
+        for module in ("fsspec", _PACKAGES[protocol][0]):
+            __import__(module)
     except ImportError:
         raise _missing_package(protocol) from None
     if protocol == "s3":
         kwargs = {"config_kwargs": {"connect_timeout": timeout, "read_timeout": timeout,
                                     "retries": {"max_attempts": 1, "mode": "standard"}}}
     elif protocol == "gcs":
-        kwargs = {"timeout": timeout}
+        # retry_timeout bounds gcsfs's lookup of each bucket's layout (zonal / hierarchical), a
+        # Storage Control API call over gRPC that gcsfs otherwise retries for 60 s.
+        kwargs = {"timeout": timeout, "retry_timeout": timeout}
     else:
         import aiohttp
 
         kwargs = {"client_kwargs": {"timeout": aiohttp.ClientTimeout(total=timeout)}}
-    fs = fsspec.filesystem(protocol, skip_instance_cache=True, **kwargs)
+    fs = _filesystem_class(protocol)(skip_instance_cache=True, **kwargs)
     if hasattr(fs, "retries"):  # s3fs and gcsfs retry on their own; the attempts here replace that
         fs.retries = 1
     return fs
+
+
+def _filesystem_class(protocol: str):
+    """fsspec's class for ``protocol``; for a GCS emulator (``STORAGE_EMULATOR_HOST``) gcsfs's
+    JSON-API class. Emulators serve the JSON API only, while gcsfs's default class first asks
+    the gRPC Storage Control API for the bucket's layout, again for every object while that
+    fails: with an anonymous token each ask is retried (60 s by default) against the emulator's
+    plain-HTTP port, otherwise it prints a warning per object."""
+    import fsspec
+
+    if protocol == "gcs" and os.environ.get("STORAGE_EMULATOR_HOST"):
+        from gcsfs.core import GCSFileSystem
+
+        return GCSFileSystem
+    return fsspec.get_filesystem_class(protocol)
 
 
 def _fs(url: str, access: RemoteAccess):
