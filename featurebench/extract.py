@@ -283,6 +283,7 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
     note_file(opts.source)
     _check_options(opts, output)
     listing = opts.list_images(opts.source)
+    asked = opts
     opts, precision, notices, details = _resolve_precision(opts, listing)
     if opts.ray:
         if precision == "int8" or (opts.precision == "auto" and opts.precision_given):
@@ -295,6 +296,8 @@ def run_extract(opts: ExtractOptions, progress: Callable[[int, int], None] | Non
     else:
         extractor, provenance, loaded = _load_extractor(opts, listing, precision, details)
         notices += loaded
+        if provenance.get("precision") == "fp32":  # auto's int8 failed its check: the exact fp32 path
+            opts = replace(opts, fast_decode=asked.fast_decode)
     try:
         for line in details:
             if detail:
@@ -317,7 +320,8 @@ def _model_args(opts: ExtractOptions) -> dict[str, Any]:
 
 def _resolve_precision(opts: ExtractOptions, listing: DatasetListing
                        ) -> tuple[ExtractOptions, str, list[str], list[str]]:
-    """``auto`` resolved for this run: ``(opts with auto's decode, precision to load, notices, -v lines)``.
+    """``auto`` resolved for this run: ``(opts with auto's decode, precision to load, notices, -v lines)``;
+    where it resolves to fp32, the exact fp32 path (a full decode unless ``--fast-decode`` was given).
 
     Asked for (``--precision auto``), every reason it runs fp32 is a notice. As the default it is
     quiet about those (``-v`` lines), except a fidelity check that fails (a notice from ``calibrate``);
@@ -335,8 +339,6 @@ def _resolve_precision(opts: ExtractOptions, listing: DatasetListing
         return opts, "fp32", [] if not differs else [
             f"{flag}: fp32 with a full decode (the default --precision auto would run {resolved.precision}"
             f"{' with a reduced decode' if resolved.fast_decode else ''} on this CPU class, not yet with {flag})."], []
-    # Where auto's reduced-size decode was measured within its gate; the file records fast_decode.
-    opts = replace(opts, fast_decode=opts.fast_decode or resolved.fast_decode)
     why = [resolved.why] if resolved.why else []
     precision = resolved.precision
     if precision == "int8":
@@ -346,6 +348,10 @@ def _resolve_precision(opts: ExtractOptions, listing: DatasetListing
             calibration_sample(shuffled(listing, opts.seed, opts.split), opts.train_fraction)
         except FeaturebenchError as exc:
             precision, why = "fp32", [f"--precision auto: fp32 ({exc})"]
+    if precision != "fp32":
+        # With the precision it was measured with, auto's reduced-size decode (within its gate; the
+        # file records fast_decode). Where auto runs fp32 it is the exact fp32 path, as under --ray.
+        opts = replace(opts, fast_decode=opts.fast_decode or resolved.fast_decode)
     return (opts, precision, why, []) if opts.precision_given else (opts, precision, [], why)
 
 
