@@ -27,7 +27,8 @@ def big_folders(tmp_path_factory) -> Path:
 
 def _command(source: Path, output: Path, model: Path) -> list[str]:
     return [sys.executable, "-m", "featurebench", "extract", str(source), "-o", str(output),
-            "--model", str(model), "--flush-rows", "16", "--batch-size", "8", "--workers", "1"]
+            "--model", str(model), "--flush-rows", "16", "--batch-size", "8", "--workers", "1",
+            "--precision", "fp32"]  # the exact path: auto's int8 + reduced decode could finish before the signal
 
 
 def _start_and_signal(source: Path, output: Path, model: Path, sig: int) -> subprocess.CompletedProcess:
@@ -53,7 +54,8 @@ def _rows(path: Path) -> tuple[list[bytes], np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def reference(big_folders, tiny_model_file, tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("ref") / "ref.h5"
-    run_extract(ExtractOptions(str(big_folders), str(output), str(tiny_model_file), batch_size=8, flush_rows=16))
+    run_extract(ExtractOptions(str(big_folders), str(output), str(tiny_model_file), batch_size=8, flush_rows=16,
+                               precision="fp32"))
     return output
 
 

@@ -124,8 +124,9 @@ def test_ctrl_c_ends_extract_promptly_while_a_read_is_blocked(dataset, tmp_path)
     ends `featurebench extract` within seconds, exit code 130, and the command can resume."""
     marker = tmp_path / "blocked"
     code = f"""
-import sys, time
+import faulthandler, signal, sys, time
 from pathlib import Path
+faulthandler.register(signal.SIGUSR1)  # the test asks for every thread's stack if the exit hangs
 import crash_driver
 from featurebench.data import pipeline
 crash_driver.use_color_stats()
@@ -152,7 +153,13 @@ main()
         time.sleep(0.3)
         process.send_signal(signal.SIGINT)
         started = time.monotonic()
-        _, stderr = process.communicate(timeout=15)
+        try:
+            _, stderr = process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGUSR1)  # where it hangs, for the failure message
+            time.sleep(1)
+            process.kill()
+            pytest.fail("extract did not end within 15 s of Ctrl+C; its threads:\n" + process.communicate()[1][-6000:])
     finally:
         if process.poll() is None:
             process.kill()
