@@ -221,3 +221,15 @@ def tiny_tflite_file(tiny_model_file, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "tiny.tflite"
     path.write_bytes(converter.convert())
     return path
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: restore its default action.
+
+    A shell starts a background job with SIGINT ignored, its children inherit that, and Python then
+    installs no KeyboardInterrupt handler, so a Ctrl+C test run from such a job would see the child
+    ignore the signal (finish its work, or hang on a blocked read) instead of exiting with 130.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import make_class_folders
+from conftest import default_sigint, make_class_folders
 from featurebench.extract import ExtractOptions, run_extract
 
 
@@ -35,7 +35,7 @@ def _start_and_signal(source: Path, output: Path, model: Path, sig: int) -> subp
     """Start extract in a subprocess, send ``sig`` once the first shard is on disk, wait for it."""
     partial = output.with_name(output.name + ".partial")
     process = subprocess.Popen(_command(source, output, model), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         if partial.is_dir() and any(partial.glob("rows-*.npz")):

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import crash_driver
-from conftest import make_class_folders, mounted_tmpfs
+from conftest import default_sigint, make_class_folders, mounted_tmpfs
 from featurebench.data.decode import SkipImage, read_image_bytes
 from featurebench.errors import FeaturebenchError
 from featurebench.extract import run_extract
@@ -143,7 +143,7 @@ from featurebench.cli import main
 main()
 """
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=_env())
+                               text=True, env=_env(), preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 60
         while not marker.exists():
