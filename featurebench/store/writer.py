@@ -72,13 +72,16 @@ def chunk_rows(feature_dim: int, itemsize: int, n_rows: int | None = None) -> in
     return -(-n_rows // count)
 
 
-#: Strings converted and written per step by :func:`_write_strings`.
+def _write_strings(group: h5py.Group, name: str, values: list[str]) -> None:
+    group.create_dataset(name, data=np.array([safe_text(v) for v in values], dtype=object), dtype=_STR)
+
+
+#: Rows of strings converted and written per step by :func:`_write_packed_strings`.
 _STRING_BLOCK = 8192
 
 
-def _write_strings(group: h5py.Group, name: str, values: Sequence[str]) -> None:
-    """A UTF-8 string dataset of the :func:`safe_text` of ``values`` (a list or a packed column),
-    written block by block, so no list of every string is built."""
+def _write_packed_strings(group: h5py.Group, name: str, values: PackedStrings) -> None:
+    """:func:`_write_strings` for a packed column, block by block (no list of every string)."""
     dataset = group.create_dataset(name, shape=(len(values),), dtype=_STR)
     for start in range(0, len(values), _STRING_BLOCK):
         end = min(len(values), start + _STRING_BLOCK)
@@ -216,7 +219,7 @@ def assemble_feature_file(journal: Journal, output: Path, attrs: dict[str, Any],
             h5.create_dataset(fmt.LABELS, data=labels.astype(np.int32))
             _write_strings(h5, fmt.LABEL_NAMES, manifest["label_names"])
             row_paths = candidates.paths.take(row_index)
-            _write_strings(h5, fmt.PATHS, row_paths)
+            _write_packed_strings(h5, fmt.PATHS, row_paths)
             skipped_group = h5.create_group(fmt.SKIPPED)
             _write_strings(skipped_group, "path", candidates.path_list(i for i, _ in skipped))
             _write_strings(skipped_group, "reason", [reason for _, reason in skipped])
